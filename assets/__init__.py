@@ -1,0 +1,1 @@
+"""Files the UI loads (styles, demo content); shipped inside the wheel as ``syncapp.assets``."""

@@ -1,0 +1,130 @@
+"""Shared plumbing for HTTP-based backends: one ``httpx.AsyncClient`` per endpoint and the
+mapping of httpx failures onto our ``RemoteError`` types."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import httpx
+
+from syncapp.errors import (
+    RemoteError,
+    RemoteUnavailable,
+    error_for_status,
+    parse_retry_after,
+)
+
+
+def make_client(
+    *,
+    connections: int,
+    timeout: float,
+    verify_tls: bool,
+    auth: httpx.Auth | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30
+    )
+    return httpx.AsyncClient(
+        auth=auth,
+        headers=headers,
+        limits=limits,
+        # connect/pool time out fast so an unreachable server is "offline" quickly; a slow body
+        # read or write still gets the configured time.
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0), pool=None),
+        verify=verify_tls,
+        # Never follow redirects: a redirect could send our body or credentials elsewhere.
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def redact(url: str | httpx.URL) -> str:
+    """A URL without userinfo or query (query strings may carry signatures or tokens)."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc) or exc.__class__.__name__
+        low = text.lower()
+        if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
+            return f"DNS lookup failed ({text})"
+        if "certificate" in low or "ssl" in low or "tls" in low:
+            return f"TLS handshake failed ({text})"
+        if "refused" in low:
+            return "connection refused"
+        return f"cannot connect ({text})"
+    if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
+        return "timed out waiting for the server"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"server closed the connection ({exc or 'protocol error'})"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return f"connection broken ({exc or exc.__class__.__name__})"
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+def transport_error(exc: httpx.TransportError, *, method: str, url: str | httpx.URL, path: str | None) -> RemoteUnavailable:
+    return RemoteUnavailable(
+        f"{method} {redact(url)}: {describe_transport_error(exc)}", path=path
+    )
+
+
+def status_error(response: httpx.Response, *, path: str | None, detail: str = "") -> RemoteError:
+    req = response.request
+    reason = response.reason_phrase or ""
+    msg = f"{req.method} {redact(req.url)}: HTTP {response.status_code} {reason}".rstrip()
+    if detail:
+        msg += f" ({detail})"
+    return error_for_status(
+        response.status_code,
+        msg,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        path=path,
+    )
+
+
+@asynccontextmanager
+async def guarded(method: str, url: str | httpx.URL, path: str | None) -> AsyncIterator[None]:
+    """Turn httpx transport failures raised inside the block into ``RemoteUnavailable``."""
+    try:
+        yield
+    except httpx.TransportError as e:
+        raise transport_error(e, method=method, url=url, path=path) from None
+    except httpx.StreamError as e:
+        raise RemoteUnavailable(f"{method} {redact(url)}: stream error ({e})", path=path) from None
+
+
+class CountingBody:
+    """An async byte stream that refuses to send more or fewer bytes than promised.
+
+    A file that grows or shrinks during upload must fail the request, not silently send a
+    different length than Content-Length says.
+    """
+
+    def __init__(self, body: AsyncIterable[bytes], size: int) -> None:
+        self._body = body
+        self.size = size
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._body:
+            self.sent += len(chunk)
+            if self.sent > self.size:
+                raise _SizeMismatch(f"body grew past {self.size} bytes while uploading")
+            yield chunk
+        if self.sent != self.size:
+            raise _SizeMismatch(f"body shrank to {self.sent} of {self.size} bytes while uploading")
+
+
+class _SizeMismatch(httpx.StreamError):
+    pass
