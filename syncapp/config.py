@@ -92,6 +92,9 @@ class WebDAVRemoteConfig(RemoteConfig):
 class S3RemoteConfig(RemoteConfig):
     endpoint: str = ""
     bucket: str = ""
+    #: Key prefix inside the bucket that is this remote's root ("" for the whole bucket); lets
+    #: several remotes (or an IAM policy limited to a prefix) share one bucket.
+    prefix: str = ""
     region: str = "us-east-1"
     #: Virtual-hosted-style addressing (bucket.endpoint); path-style by default for endpoints.
     virtual_hosted: bool = False
@@ -166,10 +169,26 @@ class Config:
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024,
-          "m": 1000**2, "mb": 1000**2, "mib": 1024**2, "mi": 1024**2,
-          "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "gi": 1024**3,
-          "t": 1000**4, "tb": 1000**4, "tib": 1024**4, "ti": 1024**4}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "ki": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "mi": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "gi": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+    "ti": 1024**4,
+}
 
 
 def parse_size(text: str | int) -> int:
@@ -218,7 +237,7 @@ def parse_max_delete(text: str | int) -> tuple[int | None, float | None]:
         return None, share / 100
     if t.isdigit():
         return int(t), None
-    raise ValueError(f"a count (100) or a percentage (\"50%\"), not {text!r}")
+    raise ValueError(f'a count (100) or a percentage ("50%"), not {text!r}')
 
 
 def _type_name(tp: Any) -> str:
@@ -291,7 +310,9 @@ def _coerce(value: Any, tp: Any) -> Any:
     raise ValueError(f"unsupported type {tp}")
 
 
-def _build(cls: type[Any], table: Mapping[str, Any], *, file: str, prefix: str, **fixed: Any) -> Any:
+def _build(
+    cls: type[Any], table: Mapping[str, Any], *, file: str, prefix: str, **fixed: Any
+) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in fixed}
     kwargs: dict[str, Any] = dict(fixed)
@@ -346,14 +367,14 @@ def _validate_remote(cfg: RemoteConfig, file: str) -> None:
         raise ConfigError(file, f"{key}.bwlimit", str(e)) from None
     if isinstance(cfg, LocalRemoteConfig):
         if not cfg.path:
-            raise ConfigError(file, f"{key}.path", "is required for type = \"local\"")
+            raise ConfigError(file, f"{key}.path", 'is required for type = "local"')
     elif isinstance(cfg, WebDAVRemoteConfig):
         if not cfg.url:
-            raise ConfigError(file, f"{key}.url", "is required for type = \"webdav\"")
+            raise ConfigError(file, f"{key}.url", 'is required for type = "webdav"')
         _check_url(cfg.url, file=file, key=f"{key}.url")
     elif isinstance(cfg, S3RemoteConfig):
         if not cfg.bucket:
-            raise ConfigError(file, f"{key}.bucket", "is required for type = \"s3\"")
+            raise ConfigError(file, f"{key}.bucket", 'is required for type = "s3"')
         if cfg.endpoint:
             _check_url(cfg.endpoint, file=file, key=f"{key}.endpoint")
         for k in ("part_size", "multipart_threshold"):
@@ -365,7 +386,7 @@ def _validate_remote(cfg: RemoteConfig, file: str) -> None:
                 raise ConfigError(file, f"{key}.{k}", "must be at least 5MiB (an S3 limit)")
     elif isinstance(cfg, HTTPRemoteConfig):
         if not cfg.url:
-            raise ConfigError(file, f"{key}.url", "is required for type = \"http\"")
+            raise ConfigError(file, f"{key}.url", 'is required for type = "http"')
         if "{path}" not in cfg.url:
             raise ConfigError(file, f"{key}.url", "must contain {path}")
         _check_url(cfg.url, file=file, key=f"{key}.url", template=True)
@@ -379,7 +400,9 @@ def _validate_folder(cfg: FolderConfig, remotes: Mapping[str, RemoteConfig], fil
         known = ", ".join(sorted(remotes)) or "none are configured"
         raise ConfigError(file, f"{key}.remote", f"unknown remote {cfg.remote!r} ({known})")
     if not cfg.path.is_absolute():
-        raise ConfigError(file, f"{key}.path", f"must be an absolute path (or start with ~): {cfg.path}")
+        raise ConfigError(
+            file, f"{key}.path", f"must be an absolute path (or start with ~): {cfg.path}"
+        )
     if not cfg.path.exists():
         raise ConfigError(file, f"{key}.path", f"folder does not exist: {cfg.path}")
     if not cfg.path.is_dir():
@@ -418,7 +441,7 @@ def parse_config(text: str, file: str | os.PathLike[str]) -> Config:
             raise ConfigError(fname, key, "unknown key (known: remotes, folders, bwlimit)")
     bwlimit = top.get("bwlimit", "")
     if not isinstance(bwlimit, str):
-        raise ConfigError(fname, "bwlimit", "must be a string such as \"2MiB/s\"")
+        raise ConfigError(fname, "bwlimit", 'must be a string such as "2MiB/s"')
     try:
         parse_rate(bwlimit)
     except ValueError as e:
@@ -485,7 +508,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(str(p), "", "config file not found (create it, or pass --config PATH)") from None
+        raise ConfigError(
+            str(p), "", "config file not found (create it, or pass --config PATH)"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(str(p), "", f"cannot read: {e}") from None
     return parse_config(text, p)

@@ -57,7 +57,11 @@ def describe_transport_error(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.ConnectError):
         text = str(exc) or exc.__class__.__name__
         low = text.lower()
-        if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
+        if (
+            "name or service not known" in low
+            or "nodename nor servname" in low
+            or "getaddrinfo" in low
+        ):
             return f"DNS lookup failed ({text})"
         if "certificate" in low or "ssl" in low or "tls" in low:
             return f"TLS handshake failed ({text})"
@@ -73,10 +77,10 @@ def describe_transport_error(exc: httpx.TransportError) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-def transport_error(exc: httpx.TransportError, *, method: str, url: str | httpx.URL, path: str | None) -> RemoteUnavailable:
-    return RemoteUnavailable(
-        f"{method} {redact(url)}: {describe_transport_error(exc)}", path=path
-    )
+def transport_error(
+    exc: httpx.TransportError, *, method: str, url: str | httpx.URL, path: str | None
+) -> RemoteUnavailable:
+    return RemoteUnavailable(f"{method} {redact(url)}: {describe_transport_error(exc)}", path=path)
 
 
 def status_error(response: httpx.Response, *, path: str | None, detail: str = "") -> RemoteError:

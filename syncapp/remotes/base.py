@@ -15,6 +15,7 @@ matching flag is False, and the engine falls back (delete + upload, download + u
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import posixpath
 from abc import ABC, abstractmethod
@@ -27,11 +28,11 @@ from typing import Self
 from syncapp.errors import RemoteClosedError, RemoteError
 
 __all__ = [
+    "STAGING_PREFIX",
     "Capabilities",
     "PutResult",
     "Remote",
     "RemoteEntry",
-    "STAGING_PREFIX",
     "join",
     "parent",
     "staging_name",
@@ -183,7 +184,7 @@ class Remote(ABC):
     # -- optional operations --------------------------------------------------------------------
 
     async def move(self, src: str, dst: str) -> None:
-        """Server-side rename of a file or directory, replacing ``dst``; parent of dst must exist."""
+        """Server-side rename of a file or directory onto ``dst`` (whose parent must exist)."""
         raise NotImplementedError(f"{self.kind} remote has no server-side move")
 
     async def copy(self, src: str, dst: str) -> None:
@@ -196,10 +197,8 @@ class Remote(ABC):
         The default deletes the staging name; backends with other staging (multipart uploads)
         override it.
         """
-        try:
+        with contextlib.suppress(RemoteError):
             await self.delete(staging_name(path, upload_id))
-        except RemoteError:
-            pass
 
 
 #: Prefix of every temporary name syncapp creates on a remote; the engine never syncs such names.
@@ -207,7 +206,7 @@ STAGING_PREFIX = ".syncapp-tmp-"
 
 
 def staging_name(path: str, upload_id: str) -> str:
-    """The temporary name an upload of ``path`` uses: in the same directory, so a rename is cheap."""
+    """The temporary name an upload of ``path`` uses, in the same directory (a cheap rename)."""
     return join(parent(path), f"{STAGING_PREFIX}{upload_id}")
 
 

@@ -1,0 +1,358 @@
+"""The ``syncapp`` command line: wires config, engine, remotes and (without a subcommand) the UI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from syncapp import __version__
+from syncapp.config import Config, find_config_path, load_config
+from syncapp.engine import (
+    Event,
+    FolderState,
+    FolderStateChanged,
+    GuardTripped,
+    JobFailed,
+    JobFinished,
+    Op,
+    PathSkipped,
+    RemoteOffline,
+    RemoteOnline,
+    ScanFinished,
+    SyncEngine,
+    default_state_path,
+)
+from syncapp.errors import ConfigError, SyncappError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="syncapp",
+        description="Live folder-to-remote sync (WebDAV, S3, HTTP). "
+        "Without a command, opens the terminal UI.",
+    )
+    p.add_argument("--version", action="version", version=f"syncapp {__version__}")
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $SYNCAPP_CONFIG, else the user config dir)",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="sync every folder, then keep watching (headless)")
+    run.add_argument("--once", action="store_true", help="sync once and exit (0: all in sync)")
+    run.add_argument("--json", action="store_true", help="one JSON event per line")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print what would change; change nothing"
+    )
+    run.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="let deletes through even when they trip a folder's max_delete guard",
+    )
+    run.add_argument("--bwlimit", default="", metavar="RATE", help='global limit, e.g. "2MiB/s"')
+
+    st = sub.add_parser("status", help="what the state database knows, per folder")
+    st.add_argument("folder", nargs="?", help="only this folder")
+    st.add_argument("--pending", action="store_true", help="list every path not in sync, and why")
+    st.add_argument("--json", action="store_true", help="JSON output")
+
+    why = sub.add_parser("why", help="why is a path (not) synced?")
+    why.add_argument("folder")
+    why.add_argument("path", help="relative to the folder, or absolute inside it")
+    why.add_argument("--json", action="store_true")
+
+    demo = sub.add_parser(
+        "demo", help="sync a demo folder live to an embedded WebDAV server (no setup needed)"
+    )
+    demo.add_argument("--headless", action="store_true", help="log lines instead of the UI")
+    demo.add_argument(
+        "--port", type=int, default=0, help="port of the embedded server (default: free)"
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("SYNCAPP_LOGLEVEL", "WARNING"))
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "status":
+            return cmd_status(args)
+        if args.command == "why":
+            return cmd_why(args)
+        if args.command == "demo":
+            from syncapp.demo import run_demo
+
+            return run_demo(args)
+        return cmd_ui(args)
+    except ConfigError as e:
+        print(f"syncapp: config error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except SyncappError as e:
+        print(f"syncapp: {e}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError:
+        if find_config_path(args.config).exists():
+            raise
+        print(
+            "syncapp: no config yet. Try `syncapp demo`, or write "
+            f"{find_config_path(args.config)} (see README.md).",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(
+        f"syncapp: the terminal UI is not built yet; run `syncapp --config {config.path} run`.",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+# -- run ------------------------------------------------------------------------------------------
+
+
+def _human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def format_event(ev: Event) -> str | None:
+    """One readable log line for an event, or None for events too chatty to log."""
+    ts = time.strftime("%H:%M:%S", time.localtime(ev.at))
+    f = ev.folder
+    if isinstance(ev, JobFinished):
+        ms = ev.seconds * 1000
+        if ev.op is Op.UPLOAD:
+            return f"{ts} {f}: uploaded {ev.path} ({_human_size(ev.size)}, {ms:.0f} ms)"
+        if ev.op is Op.DELETE:
+            return f"{ts} {f}: deleted {ev.path}"
+        if ev.op is Op.MOVE:
+            return f"{ts} {f}: moved {ev.path} -> {ev.dest}"
+        if ev.op is Op.MKDIR:
+            return f"{ts} {f}: created folder {ev.path}"
+        if ev.op is Op.DOWNLOAD:
+            return f"{ts} {f}: downloaded {ev.path}"
+    if isinstance(ev, JobFailed):
+        tail = ""
+        if ev.retry_at is not None:
+            tail = f"; retrying in {max(0.0, ev.retry_at - time.time()):.1f} s"
+        return f"{ts} {f}: {ev.op.value} {ev.path} failed: {ev.error}{tail}"
+    if isinstance(ev, FolderStateChanged):
+        return f"{ts} {f}: {ev.state.value}" + (f" ({ev.reason})" if ev.reason else "")
+    if isinstance(ev, ScanFinished):
+        return (
+            f"{ts} {f}: scanned {ev.files} files in {ev.dirs} folders in {ev.seconds:.2f} s,"
+            f" {ev.changes} to sync"
+        )
+    if isinstance(ev, PathSkipped):
+        return f"{ts} {f}: skipped {ev.path}: {ev.reason}"
+    if isinstance(ev, RemoteOffline):
+        return f"{ts} {f}: remote offline: {ev.error}"
+    if isinstance(ev, RemoteOnline):
+        return f"{ts} {f}: remote back online"
+    if isinstance(ev, GuardTripped):
+        sample = ", ".join(ev.sample[:5])
+        return f"{ts} {f}: delete guard: {ev.reason} (e.g. {sample})"
+    return None
+
+
+class EventPrinter:
+    def __init__(self, out: TextIO, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+
+    def __call__(self, ev: Event) -> None:
+        if self.as_json:
+            self.out.write(json.dumps(ev.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            line = format_event(ev)
+            if line is None:
+                return
+            self.out.write(line + "\n")
+        self.out.flush()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if not config.folders:
+        raise ConfigError(str(config.path), "folders", "no folders configured")
+    if args.dry_run:
+        from syncapp.dryrun import dry_run
+
+        return asyncio.run(dry_run(config, as_json=args.json, out=sys.stdout))
+    return asyncio.run(
+        run_engine(
+            config,
+            once=args.once,
+            as_json=args.json,
+            allow_mass_delete=args.allow_mass_delete,
+            bwlimit=args.bwlimit,
+        )
+    )
+
+
+async def run_engine(
+    config: Config,
+    *,
+    once: bool,
+    as_json: bool = False,
+    allow_mass_delete: bool = False,
+    bwlimit: str = "",
+    state_path: Path | None = None,
+    out: TextIO | None = None,
+) -> int:
+    out = out or sys.stdout
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    engine = SyncEngine(
+        config,
+        state_path,
+        live=not once,
+        allow_mass_delete=allow_mass_delete,
+        bwlimit=bwlimit,
+    )
+    engine.subscribe(EventPrinter(out, as_json))
+    async with engine:
+        if once:
+            idle = asyncio.create_task(engine.wait_idle())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({idle, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for t in (idle, stopper):
+                t.cancel()
+            if stop.is_set():
+                return 130
+            return summarize(engine, out=sys.stderr)
+        await stop.wait()
+        if not as_json:
+            out.write("syncapp: stopping…\n")
+            out.flush()
+    return EXIT_OK
+
+
+def summarize(engine: SyncEngine, out: TextIO) -> int:
+    code = EXIT_OK
+    for name, st in engine.status().items():
+        if st.state is FolderState.UP_TO_DATE and not st.failed:
+            continue
+        code = EXIT_FAILED
+        why = st.reason or st.state.value
+        extra = f"; {st.failed} failed" if st.failed and "failed" not in why else ""
+        out.write(f"syncapp: folder {name}: {st.state.value}: {why}{extra}\n")
+    return code
+
+
+# -- status and why -----------------------------------------------------------------------------
+
+
+def _open_state() -> Any:
+    from syncapp.engine.state import StateDB
+
+    path = default_state_path()
+    if not path.exists():
+        return None
+    return StateDB(path, readonly=True)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    names = [args.folder] if args.folder else list(config.folders)
+    for n in names:
+        if n not in config.folders:
+            raise ConfigError(str(config.path), f"folders.{n}", "no such folder")
+    db = _open_state()
+    result: dict[str, Any] = {}
+    for n in names:
+        fc = config.folders[n]
+        rec = db.folder(n) if db else None
+        counts = db.pending_counts(n) if db else {}
+        info: dict[str, Any] = {
+            "folder": n,
+            "path": str(fc.path),
+            "remote": fc.remote,
+            "remote_path": fc.remote_path,
+            "files_in_sync": db.count_entries(n) if db else 0,
+            "pending": counts,
+            "last_sync": rec.last_sync if rec else None,
+            "last_run_clean": rec.clean if rec else None,
+        }
+        if args.pending:
+            info["paths"] = [
+                {
+                    "path": p.path,
+                    "status": p.status,
+                    "reason": p.reason,
+                    "attempts": p.attempts,
+                    "retry_at": p.retry_at,
+                }
+                for p in (db.pending(n) if db else [])
+            ]
+        result[n] = info
+    if db:
+        db.close()
+    if args.json:
+        print(json.dumps(result if not args.folder else result[args.folder], ensure_ascii=False))
+        return EXIT_OK
+    for n, info in result.items():
+        last = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["last_sync"]))
+            if info["last_sync"]
+            else "never"
+        )
+        pend = ", ".join(f"{v} {k}" for k, v in sorted(info["pending"].items())) or "none"
+        print(f"{n}: {info['path']} -> {info['remote']}:/{info['remote_path']}")
+        print(f"  in sync: {info['files_in_sync']} files; pending: {pend}; last sync: {last}")
+        for p in info.get("paths", []):
+            print(f"  {p['status']:<9} {p['path']}: {p['reason']}")
+    return EXIT_OK
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from syncapp.why import explain
+
+    config = load_config(args.config)
+    if args.folder not in config.folders:
+        raise ConfigError(str(config.path), f"folders.{args.folder}", "no such folder")
+    db = _open_state()
+    try:
+        answer = explain(config.folders[args.folder], args.path, db)
+    finally:
+        if db:
+            db.close()
+    if args.json:
+        print(json.dumps(answer, ensure_ascii=False))
+    else:
+        print(f"{answer['path']}: {answer['answer']}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

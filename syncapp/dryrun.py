@@ -1,0 +1,80 @@
+"""``run --once --dry-run``: every folder's plan, printed; nothing remote or in state changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TextIO
+
+from syncapp.config import Config
+from syncapp.engine import default_state_path
+from syncapp.engine.plan import Plan, diff
+from syncapp.engine.scanner import scan_tree
+from syncapp.engine.state import Entry, StateDB
+from syncapp.ignore import IgnoreRules
+from syncapp.remotes import open_remote
+from syncapp.remotes.base import STAGING_PREFIX
+
+VERSIONS_DIR = ".syncapp-versions"
+
+
+async def plan_folder(config: Config, name: str, db: StateDB | None) -> Plan:
+    fc = config.folders[name]
+    rules = IgnoreRules(fc.ignore)
+    scan = await asyncio.to_thread(
+        scan_tree, str(fc.path), rules, follow_symlinks=fc.follow_symlinks
+    )
+    known: dict[str, Entry] = db.entries(name) if db and db.folder(name) else {}
+    if not known:
+        # First run: files already identical remotely would be adopted, not uploaded.
+        async with open_remote(config.remotes[fc.remote]) as remote:
+            prefix = fc.remote_path
+            async for re in remote.list(prefix, recursive=True):
+                rel = re.path[len(prefix) + 1 :] if prefix else re.path
+                base = rel.rsplit("/", 1)[-1]
+                if not rel or rel.split("/")[0] == VERSIONS_DIR or base.startswith(STAGING_PREFIX):
+                    continue
+                le = scan.entries.get(rel)
+                if le is None or le.is_dir != re.is_dir:
+                    continue
+                if le.is_dir or (
+                    re.size == le.size
+                    and re.mtime_ns is not None
+                    and abs(re.mtime_ns - le.mtime_ns) < 1_000_000_000
+                ):
+                    known[rel] = Entry(
+                        rel, le.is_dir, le.size, le.mtime_ns, le.ino, None, time.time()
+                    )
+    plan = diff(scan.entries, known, protected=scan.unreadable_dirs)
+    if not fc.mirror_deletes:
+        plan.deletes = []
+    return plan
+
+
+async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
+    path = default_state_path()
+    db = StateDB(path, readonly=True) if path.exists() else None
+    try:
+        for name in config.folders:
+            plan = await plan_folder(config, name, db)
+            actions: list[dict[str, str]] = []
+            actions += [{"action": "mkdir", "path": p} for p in plan.mkdirs]
+            actions += [{"action": "upload", "path": p} for p in plan.uploads]
+            actions += [{"action": "move", "path": s, "to": d} for s, d, _ in plan.moves]
+            actions += [{"action": "delete", "path": p} for p, _ in plan.deletes]
+            if as_json:
+                for a in actions:
+                    out.write(json.dumps({"folder": name, **a}, ensure_ascii=False) + "\n")
+                continue
+            out.write(
+                f"{name}: would upload {len(plan.uploads)}, create {len(plan.mkdirs)} folders, "
+                f"move {len(plan.moves)}, delete {len(plan.deletes)}\n"
+            )
+            for a in actions:
+                tail = f" -> {a['to']}" if "to" in a else ""
+                out.write(f"  {a['action']:<7} {a['path']}{tail}\n")
+    finally:
+        if db:
+            db.close()
+    return 0

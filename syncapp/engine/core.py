@@ -1,0 +1,184 @@
+"""``SyncEngine``: every folder and remote of a config, held open in one ``AsyncExitStack``.
+
+Folders that share a remote share its open connection pool. Adding or removing a folder at run
+time opens or closes just that folder's context (and its remote when it was the last user).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from syncapp.config import Config, FolderConfig, RemoteConfig, default_state_dir, parse_rate
+from syncapp.engine.events import Event, EventBus
+from syncapp.engine.folder import FolderStatus, FolderSync
+from syncapp.engine.ratelimit import RateLimit
+from syncapp.engine.state import StateDB
+from syncapp.errors import SyncappError
+from syncapp.remotes import Remote, open_remote
+
+
+def default_state_path() -> Path:
+    return default_state_dir() / "state.db"
+
+
+class _OpenRemote:
+    """An open remote plus how many folders use it."""
+
+    def __init__(self, remote: Remote, stack: AsyncExitStack, limit: RateLimit | None) -> None:
+        self.remote = remote
+        self.stack = stack
+        self.users = 0
+        self.limit = limit
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        config: Config,
+        state_path: Path | None = None,
+        *,
+        live: bool = True,
+        allow_mass_delete: bool = False,
+        bwlimit: str = "",
+        env: Mapping[str, str] | None = None,
+        delete_hold: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.state_path = state_path or default_state_path()
+        self.live = live
+        self.allow_mass_delete = allow_mass_delete
+        self.env = env
+        self.delete_hold = delete_hold
+        self.bus = EventBus()
+        self.folders: dict[str, FolderSync] = {}
+        self._folder_stacks: dict[str, AsyncExitStack] = {}
+        self._remotes: dict[str, _OpenRemote] = {}
+        self._stack = AsyncExitStack()
+        self._lock = asyncio.Lock()
+        rate = parse_rate(bwlimit or config.bwlimit)
+        self._global_limit = RateLimit(rate) if rate else None
+        self.state: StateDB | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._stack.__aenter__()
+        try:
+            self.state = StateDB(self.state_path)
+            self._stack.callback(self.state.close)
+            for folder in self.config.folders.values():
+                await self.add_folder(folder)
+        except BaseException:
+            await self._stack.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for name in list(self.folders):
+            with contextlib.suppress(Exception):
+                await self.remove_folder(name)
+        await self._stack.__aexit__(exc_type, exc, tb)
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        return self.bus.subscribe(callback)
+
+    # -- folders ----------------------------------------------------------------------------------
+
+    async def _acquire_remote(self, name: str) -> _OpenRemote:
+        if name in self._remotes:
+            entry = self._remotes[name]
+        else:
+            cfg: RemoteConfig = self.config.remotes[name]
+            stack = AsyncExitStack()
+            remote = await stack.enter_async_context(open_remote(cfg, env=self.env))
+            rate = parse_rate(cfg.bwlimit)
+            entry = _OpenRemote(remote, stack, RateLimit(rate) if rate else None)
+            self._remotes[name] = entry
+        entry.users += 1
+        return entry
+
+    async def _release_remote(self, name: str) -> None:
+        entry = self._remotes.get(name)
+        if entry is None:
+            return
+        entry.users -= 1
+        if entry.users <= 0:
+            del self._remotes[name]
+            await entry.stack.aclose()
+
+    async def add_folder(
+        self, cfg: FolderConfig, remote_cfg: RemoteConfig | None = None
+    ) -> FolderSync:
+        """Open one folder's context and start syncing it."""
+        async with self._lock:
+            if cfg.name in self.folders:
+                raise SyncappError(f"folder {cfg.name!r} is already open")
+            if remote_cfg is not None:
+                self.config.remotes[remote_cfg.name] = remote_cfg
+            self.config.folders[cfg.name] = cfg
+            assert self.state is not None
+            remote = await self._acquire_remote(cfg.remote)
+            limits = [lim for lim in (remote.limit, self._global_limit) if lim is not None]
+            folder = FolderSync(
+                cfg,
+                remote.remote,
+                self.state,
+                self.bus,
+                live=self.live,
+                concurrency=self.config.remotes[cfg.remote].connections,
+                limits=limits,
+                allow_mass_delete=self.allow_mass_delete,
+                delete_hold=self.delete_hold,
+            )
+            stack = AsyncExitStack()
+            try:
+                await stack.enter_async_context(folder)
+            except BaseException:
+                await stack.aclose()
+                await self._release_remote(cfg.remote)
+                raise
+            self.folders[cfg.name] = folder
+            self._folder_stacks[cfg.name] = stack
+            return folder
+
+    async def remove_folder(self, name: str) -> None:
+        """Stop syncing one folder; nothing is deleted locally or remotely."""
+        async with self._lock:
+            folder = self.folders.pop(name, None)
+            stack = self._folder_stacks.pop(name, None)
+            if folder is None or stack is None:
+                return
+            await stack.aclose()
+            await self._release_remote(folder.cfg.remote)
+
+    def folder(self, name: str) -> FolderSync:
+        try:
+            return self.folders[name]
+        except KeyError:
+            raise SyncappError(f"no folder named {name!r}") from None
+
+    def pause(self, name: str) -> None:
+        self.folder(name).pause()
+
+    def resume(self, name: str) -> None:
+        self.folder(name).resume()
+
+    def rescan(self, name: str) -> None:
+        self.folder(name).rescan()
+
+    def status(self) -> dict[str, FolderStatus]:
+        return {name: f.status() for name, f in self.folders.items()}
+
+    async def wait_idle(self) -> None:
+        await asyncio.gather(*(f.wait_idle() for f in self.folders.values()))

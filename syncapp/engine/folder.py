@@ -1,0 +1,1198 @@
+"""``FolderSync``: one watched folder mirrored to one remote, as an async context manager.
+
+Entering it checks the root, starts the watcher (live mode), scans, and starts the dispatcher
+that feeds a bounded number of transfer jobs. Leaving it cancels everything, discards the
+staging of in-flight uploads (nothing half-written becomes visible) and marks the state clean.
+
+Jobs are keyed by path; a newer change to a queued path replaces the older one (the last one
+wins). What to do for a path is decided when its job runs, from the disk and the state database
+at that moment, so a burst of changes to one file costs one upload. Jobs whose paths are the
+same or nested never run at the same time. Every delete passes the delete guard first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import os
+import random
+import time
+import uuid
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import aiofiles
+
+from syncapp.config import FolderConfig, parse_max_delete
+from syncapp.engine.events import (
+    CountsChanged,
+    EventBus,
+    FolderState,
+    FolderStateChanged,
+    GuardTripped,
+    JobFailed,
+    JobFinished,
+    JobProgressed,
+    JobStarted,
+    Op,
+    PathSkipped,
+    RemoteOffline,
+    RemoteOnline,
+    ScanFinished,
+    ScanStarted,
+)
+from syncapp.engine.plan import Plan, diff, under
+from syncapp.engine.ratelimit import RateLimit, limited
+from syncapp.engine.scanner import LocalEntry, ScanResult, lstat_entry, parents, scan_tree
+from syncapp.engine.state import Entry, Pending, StateDB
+from syncapp.engine.watcher import Watcher
+from syncapp.errors import (
+    LocalError,
+    RemoteConflict,
+    RemoteError,
+    RemoteNotFound,
+    RemoteUnavailable,
+)
+from syncapp.ignore import IgnoreRules
+from syncapp.remotes.base import STAGING_PREFIX, Remote, join
+
+log = logging.getLogger(__name__)
+
+SMALL_FILE = 256 * 1024
+CHUNK = 1024 * 1024
+VERSIONS_DIR = ".syncapp-versions"
+
+
+class JobKind:
+    SYNC = "sync"
+    DELETE = "delete"
+    MOVE = "move"
+
+
+@dataclass(slots=True)
+class Job:
+    kind: str
+    path: str
+    src: str = ""  # for moves
+    is_dir: bool = False  # for deletes and moves
+    attempts: int = 0
+    first_seen: float = field(default_factory=time.monotonic)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return (self.src, self.path) if self.kind == JobKind.MOVE else (self.path,)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    name: str
+    state: FolderState
+    reason: str
+    in_sync: int
+    queued: int
+    failed: int
+    in_flight: int
+    last_sync: float | None
+
+
+class _Requeue(Exception):
+    """The job's path changed under it: run it again after a short delay."""
+
+
+class FolderSync:
+    def __init__(
+        self,
+        cfg: FolderConfig,
+        remote: Remote,
+        state: StateDB,
+        bus: EventBus,
+        *,
+        live: bool = True,
+        concurrency: int = 8,
+        limits: Iterable[RateLimit] = (),
+        allow_mass_delete: bool = False,
+        delete_hold: float = 1.0,
+        max_attempts_once: int = 5,
+    ) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.root = str(cfg.path)
+        self.remote = remote
+        self.state = state
+        self.bus = bus
+        self.live = live
+        self.concurrency = max(1, concurrency)
+        self.limits = list(limits)
+        self.allow_mass_delete = allow_mass_delete
+        self.delete_hold = delete_hold if live else 0.0
+        self.max_attempts_once = max_attempts_once
+        self.rules = IgnoreRules(cfg.ignore)
+        self.remote_root = cfg.remote_path.strip("/")
+
+        self.entries: dict[str, Entry] = {}
+        self._queue: OrderedDict[str, Job] = OrderedDict()
+        self._delayed: dict[str, tuple[float, Job]] = {}
+        self._delay_heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self._running: dict[str, Job] = {}
+        self._running_paths: Counter[str] = Counter()
+        self._running_below: Counter[str] = Counter()
+        self._held: dict[str, bool] = {}  # deletes waiting for the guard: path -> is_dir
+        self._held_timer: asyncio.TimerHandle | None = None
+        self._failed: set[str] = set()
+        self._dir_futures: dict[str, asyncio.Future[None]] = {}
+        self._uploads_in_flight: dict[str, str] = {}  # upload_id -> remote path
+
+        self._tasks: list[asyncio.Task[None]] = []
+        self._job_tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._scan_done = asyncio.Event()
+        self._rescan_requested = asyncio.Event()
+        self._watch_batches: asyncio.Queue[set[str]] = asyncio.Queue()
+
+        self.paused = cfg.paused
+        self.pause_reason = "paused by the user" if cfg.paused else ""
+        self.error: str = ""
+        self.offline: str = ""
+        # Until the first scan has run, the folder is "scanning", never "up to date".
+        self.scanning = True
+        self._root_ready = False
+        self.watch_problem = ""
+        self._state_word: FolderState | None = None
+        self._state_reason = ""
+        self._counts_handle: asyncio.TimerHandle | None = None
+        self._counts_last = 0.0
+        self._probe_task: asyncio.Task[None] | None = None
+        self.last_sync: float | None = None
+        self.guard_deletes: list[str] = []
+        self._root_id: tuple[int, int] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    @property
+    def remote_id(self) -> str:
+        return f"{self.remote.display_url.rstrip('/')}/{self.remote_root}"
+
+    async def __aenter__(self) -> Self:
+        record = self.state.open_folder(self.name, self.remote_id)
+        self._unclean_start = record is not None and not record.clean
+        self._first_run = record is None
+        if record is not None:
+            self.last_sync = record.last_sync
+            if record.root_dev is not None and record.root_ino is not None:
+                self._root_id = (record.root_dev, record.root_ino)
+        self.entries = self.state.entries(self.name)
+        # Reasons are recomputed from scratch by the scan; stale ones would mislead `why`.
+        self.state.clear_all_pending(self.name)
+        self._tasks.append(asyncio.create_task(self._dispatch(), name=f"{self.name} dispatch"))
+        self._tasks.append(asyncio.create_task(self._main(), name=f"{self.name} main"))
+        self._update_state()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        tasks = [*self._tasks, *self._job_tasks]
+        if self._probe_task:
+            tasks.append(self._probe_task)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        # Abandon in-flight uploads: their staging names must not linger on the remote.
+        leftovers = list(self._uploads_in_flight.items())
+        self._uploads_in_flight.clear()
+        if leftovers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.gather(
+                        *(self.remote.discard_upload(p, uid) for uid, p in leftovers),
+                        return_exceptions=True,
+                    ),
+                    timeout=5.0,
+                )
+        if self._held_timer:
+            self._held_timer.cancel()
+        if self._counts_handle:
+            self._counts_handle.cancel()
+        self._persist_queue_reasons()
+        self.state.close_folder(self.name)
+
+    # -- public control ---------------------------------------------------------------------------
+
+    def pause(self, reason: str = "paused by the user") -> None:
+        self.paused = True
+        self.pause_reason = reason
+        self._update_state()
+
+    def resume(self) -> None:
+        self.paused = False
+        self.pause_reason = ""
+        self.error = ""
+        self.guard_deletes = []
+        self._wake.set()
+        self.rescan()
+        self._update_state()
+
+    def rescan(self) -> None:
+        self._rescan_requested.set()
+
+    def release_guard(self) -> None:
+        """Let the held deletes go through once (the user confirmed them)."""
+        self.allow_mass_delete_once = True
+        self.paused = False
+        self.pause_reason = ""
+        self.guard_deletes = []
+        self._release_held()
+        self._update_state()
+
+    def retry_failed(self) -> None:
+        for p in list(self._failed):
+            self._enqueue(Job(JobKind.SYNC, p))
+        self._failed.clear()
+
+    async def wait_idle(self) -> None:
+        """Return when the first scan is done and nothing is queued, delayed or running."""
+        await self._scan_done.wait()
+        while True:
+            self._check_idle()
+            if self._idle.is_set():
+                return
+            self._idle.clear()
+            await self._idle.wait()
+
+    def status(self) -> FolderStatus:
+        return FolderStatus(
+            name=self.name,
+            state=self._compute_state()[0],
+            reason=self._compute_state()[1],
+            in_sync=sum(1 for e in self.entries.values() if not e.is_dir),
+            queued=len(self._queue) + len(self._delayed) + len(self._held),
+            failed=len(self._failed),
+            in_flight=len(self._running),
+            last_sync=self.last_sync,
+        )
+
+    # -- state word -------------------------------------------------------------------------------
+
+    def _compute_state(self) -> tuple[FolderState, str]:
+        if self.error:
+            return FolderState.ERROR, self.error
+        if self.paused:
+            return FolderState.PAUSED, self.pause_reason
+        if self.offline:
+            return FolderState.OFFLINE, self.offline
+        if self.scanning:
+            return FolderState.SCANNING, ""
+        if self._queue or self._running or self._delayed or self._held:
+            return FolderState.SYNCING, ""
+        if self._failed:
+            return FolderState.ERROR, f"{len(self._failed)} path(s) failed to sync"
+        return FolderState.UP_TO_DATE, self.watch_problem
+
+    def _update_state(self) -> None:
+        word, reason = self._compute_state()
+        if word != self._state_word or reason != self._state_reason:
+            self._state_word, self._state_reason = word, reason
+            if word is FolderState.UP_TO_DATE:
+                self.last_sync = time.time()
+                self.state.mark_synced(self.name)
+                self.state.flush()
+            self.bus.publish(FolderStateChanged(self.name, word, reason))
+        self._publish_counts()
+        self._check_idle()
+
+    def _publish_counts(self) -> None:
+        # At most ten count updates a second: a sync of 10,000 files must not flood the UI.
+        now = time.monotonic()
+        if self._counts_handle is not None:
+            return
+        delay = max(0.0, 0.1 - (now - self._counts_last))
+
+        def fire() -> None:
+            self._counts_handle = None
+            self._counts_last = time.monotonic()
+            st = self.status()
+            self.bus.publish(
+                CountsChanged(self.name, st.in_sync, st.queued, st.failed, st.in_flight)
+            )
+
+        self._counts_handle = asyncio.get_running_loop().call_later(delay, fire)
+
+    def _check_idle(self) -> None:
+        busy = (
+            not self._scan_done.is_set()
+            or self.scanning
+            or self._queue
+            or self._running
+            or self._delayed
+            or (self._held and not self.paused and not self.error)
+            or not self._watch_batches.empty()
+        )
+        if self.paused or self.error:
+            busy = self.scanning or bool(self._running)
+        if busy:
+            self._idle.clear()
+        else:
+            self._idle.set()
+
+    # -- main loop --------------------------------------------------------------------------------
+
+    async def _main(self) -> None:
+        try:
+            while not await self._root_ok():
+                if not self.live:
+                    self._scan_done.set()
+                    self._check_idle()
+                    return
+                await asyncio.sleep(2.0)
+            if self.live:
+                watcher = Watcher(self.root, self._on_watch, self._on_watch_error)
+                async with watcher:
+                    consumer = asyncio.create_task(self._consume_watch())
+                    try:
+                        await self._rescan_loop(watcher)
+                    finally:
+                        consumer.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await consumer
+            else:
+                await self._full_scan()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bug here must show, not kill the folder silently
+            log.exception("folder %s failed", self.name)
+            self.error = f"internal error: {e}"
+            self._scan_done.set()
+            self._update_state()
+
+    async def _rescan_loop(self, watcher: Watcher) -> None:
+        await self._full_scan()
+        while True:
+            interval = self.cfg.rescan_interval or None
+            if watcher.failed:
+                interval = min(interval or 10.0, 10.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rescan_requested.wait(), timeout=interval)
+            self._rescan_requested.clear()
+            while not await self._root_ok():
+                await asyncio.sleep(2.0)
+            await self._full_scan()
+
+    async def _root_ok(self) -> bool:
+        """The root exists, is a folder and is where it was: else error, and no deletes."""
+        try:
+            st = await asyncio.to_thread(os.stat, self.root)
+        except OSError as e:
+            problem = (
+                "is missing"
+                if isinstance(e, FileNotFoundError)
+                else f"cannot be read ({e.strerror})"
+            )
+            self._set_error(
+                f"folder root {self.root} {problem}; nothing is deleted remotely, "
+                "syncing goes on when it is back"
+            )
+            return False
+        import stat as statmod
+
+        if not statmod.S_ISDIR(st.st_mode):
+            self._set_error(f"folder root {self.root} is not a folder")
+            return False
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            self._set_error(f"folder root {self.root} cannot be read (permission denied)")
+            return False
+        if self._root_id is not None and self._root_id[0] != st.st_dev:
+            self._set_error(
+                f"folder root {self.root} is on another device than before "
+                "(an unmounted disk?); nothing is deleted remotely until it is back"
+            )
+            return False
+        if self._root_id is None:
+            self._root_id = (st.st_dev, st.st_ino)
+            self.state.set_root(self.name, st.st_dev, st.st_ino)
+        if self.error.startswith("folder root"):
+            self.error = ""
+            self._update_state()
+        return True
+
+    def _set_error(self, message: str) -> None:
+        if self.error != message:
+            self.error = message
+            self._update_state()
+
+    # -- scanning ---------------------------------------------------------------------------------
+
+    async def _full_scan(self) -> None:
+        self.scanning = True
+        self._update_state()
+        self.bus.publish(ScanStarted(self.name))
+        started = time.monotonic()
+        try:
+            await self._ensure_remote_root()
+            result = await asyncio.to_thread(
+                scan_tree, self.root, self.rules, follow_symlinks=self.cfg.follow_symlinks
+            )
+            if self._first_run or self._unclean_start:
+                await self._reconcile_with_remote(result)
+            plan = diff(result.entries, self.entries, protected=result.unreadable_dirs)
+            self._record_skipped(result.skipped)
+            self._enqueue_plan(plan)
+            dirs = sum(1 for e in result.entries.values() if e.is_dir)
+            self.bus.publish(
+                ScanFinished(
+                    self.name,
+                    files=len(result.entries) - dirs,
+                    dirs=dirs,
+                    changes=len(plan),
+                    seconds=time.monotonic() - started,
+                )
+            )
+        except RemoteError as e:
+            # Listing the remote failed (first run or after a crash): retry the scan later.
+            self._note_remote_failure(e)
+            self._rescan_later(5.0)
+        finally:
+            self.scanning = False
+            self._scan_done.set()
+            self._update_state()
+
+    async def _ensure_remote_root(self) -> None:
+        """Create the folder's ``remote_path`` (and its parents) remotely, once per session.
+
+        In ``--once`` mode a transient failure is retried a few times before the run gives up.
+        """
+        if self._root_ready:
+            return
+        attempt = 0
+        while True:
+            try:
+                if self.remote_root and self.remote.capabilities.directories:
+                    parts = self.remote_root.split("/")
+                    for i in range(1, len(parts) + 1):
+                        await self.remote.mkdir("/".join(parts[:i]))
+                else:
+                    await self.remote.stat(self.remote_root)
+                break
+            except RemoteError as e:
+                attempt += 1
+                if self.live or not e.retryable or attempt >= self.max_attempts_once:
+                    raise
+                await asyncio.sleep(backoff(attempt, e.retry_after))
+        self._root_ready = True
+        if self.offline:
+            self.offline = ""
+            self.bus.publish(RemoteOnline(self.name))
+
+    def _rescan_later(self, delay: float) -> None:
+        if self.live:
+            asyncio.get_running_loop().call_later(delay, self._rescan_requested.set)
+
+    async def _reconcile_with_remote(self, result: ScanResult) -> None:
+        """First run or after a crash: list the remote once.
+
+        Files already identical remotely are adopted without upload; leftovers of our
+        interrupted uploads are removed; after a crash, remote paths that exist neither locally
+        nor in the state (an upload whose record was lost) are deleted as extras.
+        """
+        remote_entries: dict[str, tuple[bool, int, int | None]] = {}
+        staging: list[str] = []
+        prefix = self.remote_root
+        async for re in self.remote.list(prefix, recursive=True):
+            rel = re.path[len(prefix) + 1 :] if prefix else re.path
+            if not rel:
+                continue
+            base = rel.rsplit("/", 1)[-1]
+            if rel == VERSIONS_DIR or rel.startswith(VERSIONS_DIR + "/"):
+                continue
+            if base.startswith(STAGING_PREFIX):
+                staging.append(re.path)
+                continue
+            remote_entries[rel] = (re.is_dir, re.size, re.mtime_ns)
+        for p in staging:
+            with contextlib.suppress(RemoteError):
+                await self.remote.delete(p)
+        cleanup = getattr(self.remote, "cleanup_stale_uploads", None)
+        if cleanup is not None:
+            with contextlib.suppress(RemoteError):
+                await cleanup(prefix)
+        now = time.time()
+        for rel, le in result.entries.items():
+            r = remote_entries.get(rel)
+            if r is None or rel in self.entries:
+                continue
+            is_dir, size, mtime_ns = r
+            if is_dir != le.is_dir:
+                continue
+            if le.is_dir or (size == le.size and self._same_mtime(le.mtime_ns, mtime_ns)):
+                self._put_entry(Entry(rel, le.is_dir, le.size, le.mtime_ns, le.ino, None, now))
+        if self._unclean_start and self.cfg.mirror_deletes:
+            extras = [
+                (rel, r[0])
+                for rel, r in remote_entries.items()
+                if rel not in result.entries
+                and rel not in self.entries
+                and not self.rules.ignored(rel, is_dir=r[0])
+            ]
+            if extras:
+                # Known to the state as "synced" so the normal delete path (and guard) removes them.
+                for rel, is_dir in extras:
+                    self.entries[rel] = Entry(rel, is_dir, 0, 0, 0, None, now)
+        self._first_run = False
+        self._unclean_start = False
+
+    def _same_mtime(self, local_ns: int, remote_ns: int | None) -> bool:
+        if remote_ns is None:
+            return False
+        if self.remote.capabilities.server_mtime:
+            return abs(local_ns - remote_ns) < 1_000_000_000
+        # Without kept mtimes, a remote copy written after the local edit is the same file.
+        return remote_ns >= local_ns - 1_000_000_000
+
+    def _record_skipped(self, skipped: dict[str, str]) -> None:
+        items = []
+        for p, reason in skipped.items():
+            items.append(Pending(p, "skipped", reason))
+            self.bus.publish(PathSkipped(self.name, p, reason))
+        if items:
+            self.state.set_pending_many(self.name, items)
+
+    def _enqueue_plan(self, plan: Plan) -> None:
+        for src, dst, is_dir in plan.moves:
+            self._enqueue(Job(JobKind.MOVE, dst, src=src, is_dir=is_dir))
+        for p in plan.mkdirs:
+            self._enqueue(Job(JobKind.SYNC, p))
+        for p in plan.uploads:
+            self._enqueue(Job(JobKind.SYNC, p))
+        if plan.deletes:
+            self._hold_deletes(plan.deletes)
+        self._persist_queue_reasons(only=[*plan.mkdirs, *plan.uploads, *(m[1] for m in plan.moves)])
+
+    # -- the watcher ------------------------------------------------------------------------------
+
+    def _on_watch(self, paths: set[str]) -> None:
+        self._watch_batches.put_nowait(paths)
+        self._idle.clear()
+
+    def _on_watch_error(self, message: str) -> None:
+        self.watch_problem = message
+        self.bus.publish(FolderStateChanged(self.name, self._compute_state()[0], message))
+        self._rescan_requested.set()
+
+    async def _consume_watch(self) -> None:
+        while True:
+            paths = await self._watch_batches.get()
+            # Merge whatever else has arrived: one plan for a burst.
+            while not self._watch_batches.empty():
+                paths |= self._watch_batches.get_nowait()
+            try:
+                await self._plan_paths(paths)
+            except Exception:
+                log.exception("planning a watcher batch failed; rescanning")
+                self._rescan_requested.set()
+            self._check_idle()
+
+    async def _plan_paths(self, paths: set[str]) -> None:
+        if "" in paths:
+            if not await self._root_ok():
+                return
+            paths.discard("")
+        local: dict[str, LocalEntry] = {}
+        scope: set[str] = set()
+        skipped: dict[str, str] = {}
+        subtree_roots: list[str] = []
+        for p in paths:
+            if self.rules.ignored(p) or any(self.rules.ignored(a, is_dir=True) for a in parents(p)):
+                continue
+            scope.add(p)
+            le, why = lstat_entry(self.root, p, self.rules, self.cfg.follow_symlinks)
+            if why:
+                skipped[p] = why
+                continue
+            if le is None:
+                known = self.entries.get(p)
+                if known is not None and known.is_dir:
+                    scope.update(k for k in self.entries if under(k, p))
+                continue
+            local[p] = le
+            if le.is_dir:
+                known = self.entries.get(p)
+                if known is None or not known.is_dir:
+                    subtree_roots.append(p)
+        for d in subtree_roots:
+            sub = await asyncio.to_thread(
+                scan_tree, self.root, self.rules, start=d, follow_symlinks=self.cfg.follow_symlinks
+            )
+            local.update(sub.entries)
+            skipped.update(sub.skipped)
+            scope.update(sub.entries)
+            scope.update(k for k in self.entries if under(k, d))
+        if skipped:
+            self._record_skipped(skipped)
+        plan = diff(local, self.entries, scope)
+        self._enqueue_plan(plan)
+
+    # -- queueing ---------------------------------------------------------------------------------
+
+    def _enqueue(self, job: Job, delay: float = 0.0) -> None:
+        key = job.path
+        self._failed.discard(key)
+        old_delayed = self._delayed.pop(key, None)
+        if (
+            old_delayed is not None
+            and job.kind == JobKind.SYNC
+            and old_delayed[1].kind == JobKind.SYNC
+        ):
+            job.attempts = old_delayed[1].attempts
+            job.first_seen = old_delayed[1].first_seen
+        existing = self._queue.get(key)
+        if existing is not None and existing.kind == JobKind.MOVE and job.kind == JobKind.SYNC:
+            return  # the move re-syncs its destination afterwards anyway
+        if delay > 0:
+            self._queue.pop(key, None)
+            when = time.monotonic() + delay
+            self._delayed[key] = (when, job)
+            self._seq += 1
+            heapq.heappush(self._delay_heap, (when, self._seq, key))
+        else:
+            self._queue[key] = job
+            self._queue.move_to_end(key)
+        self._idle.clear()
+        self._wake.set()
+
+    def _persist_queue_reasons(self, only: Iterable[str] | None = None) -> None:
+        keys = list(only) if only is not None else [*self._queue, *self._delayed]
+        if keys:
+            self.state.set_pending_many(
+                self.name, (Pending(k, "queued", "queued for upload") for k in keys)
+            )
+
+    def _conflicts(self, job: Job) -> bool:
+        for p in job.paths:
+            if self._running_paths[p] or self._running_below[p]:
+                return True
+            for a in parents(p):
+                if self._running_paths[a]:
+                    return True
+        return False
+
+    def _mark_running(self, job: Job, delta: int) -> None:
+        for p in job.paths:
+            self._running_paths[p] += delta
+            for a in parents(p):
+                self._running_below[a] += delta
+
+    async def _dispatch(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            now = time.monotonic()
+            while self._delay_heap and self._delay_heap[0][0] <= now:
+                when, _, key = heapq.heappop(self._delay_heap)
+                item = self._delayed.get(key)
+                if item is not None and item[0] == when:
+                    del self._delayed[key]
+                    if key not in self._queue:
+                        self._queue[key] = item[1]
+            if self.paused or self.error or self.offline:
+                self._arm_delay_wakeup()
+                self._update_state()
+                continue
+            skipped: list[tuple[str, Job]] = []
+            while self._queue and len(self._running) < self.concurrency:
+                key, job = self._queue.popitem(last=False)
+                if self._conflicts(job):
+                    skipped.append((key, job))
+                    if len(skipped) > 4 * self.concurrency:
+                        break
+                    continue
+                self._start(job)
+            # Jobs that had to wait for a related path go back to the front, in order.
+            for key, job in reversed(skipped):
+                self._queue[key] = job
+                self._queue.move_to_end(key, last=False)
+            self._arm_delay_wakeup()
+            self._update_state()
+
+    def _arm_delay_wakeup(self) -> None:
+        if self._delay_heap:
+            delay = max(0.0, self._delay_heap[0][0] - time.monotonic())
+            asyncio.get_running_loop().call_later(delay, self._wake.set)
+
+    def _start(self, job: Job) -> None:
+        self._running[job.path] = job
+        self._mark_running(job, +1)
+        task = asyncio.create_task(self._run(job), name=f"{self.name} {job.kind} {job.path}")
+        self._job_tasks.add(task)
+        task.add_done_callback(self._job_tasks.discard)
+
+    async def _run(self, job: Job) -> None:
+        try:
+            if job.kind == JobKind.SYNC:
+                await self._sync_path(job)
+            elif job.kind == JobKind.DELETE:
+                await self._delete(job)
+            else:
+                await self._move(job)
+        except _Requeue:
+            self._enqueue(Job(job.kind, job.path, job.src, job.is_dir), delay=0.05)
+        except RemoteError as e:
+            self._handle_remote_error(job, e)
+        except LocalError as e:
+            self._fail(job, e.problem)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("job %s %s failed", job.kind, job.path)
+            self._fail(job, f"internal error: {e}")
+        finally:
+            self._running.pop(job.path, None)
+            self._mark_running(job, -1)
+            self.state.maybe_commit()
+            self._wake.set()
+            self._update_state()
+
+    # -- failures ---------------------------------------------------------------------------------
+
+    def _fail(self, job: Job, reason: str, *, op: Op = Op.UPLOAD) -> None:
+        self._failed.add(job.path)
+        self.state.set_pending(self.name, Pending(job.path, "failed", reason, job.attempts))
+        self.bus.publish(JobFailed(self.name, op, job.path, reason, None))
+
+    def _handle_remote_error(self, job: Job, e: RemoteError) -> None:
+        op = {JobKind.DELETE: Op.DELETE, JobKind.MOVE: Op.MOVE}.get(job.kind, Op.UPLOAD)
+        if e.fatal_for_folder:
+            self.error = str(e)
+            self._enqueue(job)  # kept for when the problem is fixed
+            self.bus.publish(JobFailed(self.name, op, job.path, str(e), None))
+            self.state.set_pending(self.name, Pending(job.path, "failed", str(e), job.attempts))
+            if self.live:
+                # Try again much later by itself; the user can retry at once with resume.
+                asyncio.get_running_loop().call_later(300, self._clear_fatal, str(e))
+            return
+        if not e.retryable:
+            self._fail(job, str(e), op=op)
+            return
+        job.attempts += 1
+        if not self.live and job.attempts >= self.max_attempts_once:
+            self._fail(job, f"gave up after {job.attempts} attempts: {e}", op=op)
+            return
+        delay = backoff(job.attempts, e.retry_after)
+        self._enqueue(job, delay=delay)
+        retry_at = time.time() + delay
+        self.state.set_pending(
+            self.name,
+            Pending(job.path, "retrying", f"waiting to retry after: {e}", job.attempts, retry_at),
+        )
+        self.bus.publish(JobFailed(self.name, op, job.path, str(e), retry_at))
+        if isinstance(e, RemoteUnavailable) and e.status is None:
+            self._note_remote_failure(e)
+
+    def _clear_fatal(self, message: str) -> None:
+        if self.error == message:
+            self.error = ""
+            self._wake.set()
+            self._update_state()
+
+    def _note_remote_failure(self, e: RemoteError) -> None:
+        if e.fatal_for_folder:
+            self.error = str(e)
+            self._update_state()
+            return
+        if not self.offline:
+            self.offline = f"remote unreachable: {e}"
+            self.bus.publish(RemoteOffline(self.name, str(e)))
+            self._update_state()
+        if self._probe_task is None or self._probe_task.done():
+            self._probe_task = asyncio.create_task(self._probe())
+
+    async def _probe(self) -> None:
+        """While offline, check the remote now and then; resume everything when it answers."""
+        delay = 0.5
+        tries = 0
+        while True:
+            await asyncio.sleep(delay)
+            tries += 1
+            try:
+                await self.remote.stat(self.remote_root)
+            except RemoteError as e:
+                if e.retryable:
+                    if not self.live and tries >= self.max_attempts_once:
+                        self._give_up_offline(str(e))
+                        return
+                    delay = min(delay * 2, 4.0)
+                    self.offline = f"remote unreachable: {e}"
+                    continue
+                if e.fatal_for_folder:
+                    self.offline = ""
+                    self.error = str(e)
+                    self._update_state()
+                    return
+            break
+        self.offline = ""
+        self.bus.publish(RemoteOnline(self.name))
+        # Everything waiting to retry goes now.
+        for key, (_, job) in list(self._delayed.items()):
+            del self._delayed[key]
+            self._queue[key] = job
+        self._delay_heap.clear()
+        self._wake.set()
+        self._update_state()
+
+    def _give_up_offline(self, error: str) -> None:
+        for key, (_, job) in list(self._delayed.items()):
+            del self._delayed[key]
+            self._fail(job, f"remote unreachable: {error}")
+        for key, job in list(self._queue.items()):
+            del self._queue[key]
+            self._fail(job, f"remote unreachable: {error}")
+        self._delay_heap.clear()
+        self.offline = ""
+        self.error = f"remote unreachable: {error}"
+        self._update_state()
+
+    # -- the delete guard -------------------------------------------------------------------------
+
+    def _hold_deletes(self, deletes: Iterable[tuple[str, bool]]) -> None:
+        if not self.cfg.mirror_deletes:
+            # Not mirrored: forget them so they are not "pending" forever.
+            for path, is_dir in deletes:
+                self._forget(path, is_dir)
+            return
+        for path, is_dir in deletes:
+            self._held[path] = is_dir
+            self.state.set_pending(
+                self.name, Pending(path, "queued", "deleted locally; delete held briefly")
+            )
+        if self._held_timer:
+            self._held_timer.cancel()
+        self._held_timer = asyncio.get_running_loop().call_later(
+            self.delete_hold, self._release_held
+        )
+        self._idle.clear()
+
+    def _release_held(self) -> None:
+        self._held_timer = None
+        if not self._held:
+            return
+        held = dict(self._held)
+        # A path back on disk is no longer a delete.
+        for p in list(held):
+            if os.path.lexists(os.path.join(self.root, p)):
+                del held[p]
+                self._held.pop(p, None)
+                self._enqueue(Job(JobKind.SYNC, p))
+        files = 0
+        for p, is_dir in held.items():
+            files += (
+                sum(1 for k, e in self.entries.items() if under(k, p) and not e.is_dir)
+                if is_dir
+                else 1
+            )
+        known = sum(1 for e in self.entries.values() if not e.is_dir)
+        tripped = self._guard_tripped(files, known)
+        if (
+            tripped
+            and not self.allow_mass_delete
+            and not getattr(self, "allow_mass_delete_once", False)
+        ):
+            reason = (
+                f"{files} of {known} files were deleted locally; deletes are held until you confirm"
+            )
+            self.guard_deletes = sorted(held)
+            self.pause(reason)
+            for p in held:
+                self.state.set_pending(self.name, Pending(p, "guard", reason))
+            self.bus.publish(
+                GuardTripped(self.name, reason, files, known, tuple(sorted(held)[:10]))
+            )
+            return
+        self.allow_mass_delete_once = False
+        self._held.clear()
+        for p, is_dir in held.items():
+            self._enqueue(Job(JobKind.DELETE, p, is_dir=is_dir))
+        self._update_state()
+
+    def _guard_tripped(self, deletes: int, known: int) -> bool:
+        count, share = parse_max_delete(self.cfg.max_delete)
+        if deletes < 10:
+            return False
+        if count is not None:
+            return deletes > count
+        assert share is not None
+        return known > 0 and deletes > share * known
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def _rpath(self, rel: str) -> str:
+        return join(self.remote_root, rel)
+
+    def _put_entry(self, e: Entry) -> None:
+        self.entries[e.path] = e
+        self.state.put_entry(self.name, e)
+
+    def _forget(self, path: str, is_dir: bool) -> None:
+        self.entries.pop(path, None)
+        if is_dir:
+            for k in [k for k in self.entries if under(k, path)]:
+                del self.entries[k]
+        self.state.delete_entry(self.name, path, recursive=is_dir)
+        self.state.clear_pending(self.name, path)
+
+    async def _sync_path(self, job: Job) -> None:
+        path = job.path
+        le, why = lstat_entry(self.root, path, self.rules, self.cfg.follow_symlinks)
+        known = self.entries.get(path)
+        if why:
+            self.state.set_pending(self.name, Pending(path, "skipped", why))
+            self.bus.publish(PathSkipped(self.name, path, why))
+            return
+        if le is None:
+            if known is not None:
+                self._hold_deletes([(path, known.is_dir)])
+            else:
+                self.state.clear_pending(self.name, path)
+            return
+        if known is not None and known.is_dir != le.is_dir:
+            # The other kind stood here before: remove it remotely first (like an overwrite).
+            await self.remote.delete(self._rpath(path))
+            self._forget(path, known.is_dir)
+            known = None
+        if le.is_dir:
+            if known is None:
+                await self._ensure_dir(path, le)
+            self.state.clear_pending(self.name, path)
+            return
+        if known is not None and known.size == le.size and known.mtime_ns == le.mtime_ns:
+            self.state.clear_pending(self.name, path)
+            return
+        age = time.time() - le.mtime_ns / 1e9
+        waited = time.monotonic() - job.first_seen
+        if 0 <= age < self.cfg.settle and waited < 30.0:
+            # Still being written: upload once it has been quiet for `settle` seconds, but never
+            # wait more than 30 s for a file that is written continuously.
+            self.state.set_pending(
+                self.name, Pending(path, "settling", "waiting for the file to stop changing")
+            )
+            self._enqueue(job, delay=self.cfg.settle - age + 0.01)
+            return
+        await self._upload(job, le)
+
+    async def _ensure_dir(self, path: str, le: LocalEntry | None = None) -> None:
+        """Create ``path`` and its missing ancestors remotely, once even under concurrency."""
+        for d in [*reversed(list(parents(path))), path]:
+            e = self.entries.get(d)
+            if e is not None and e.is_dir:
+                continue
+            fut = self._dir_futures.get(d)
+            if fut is not None:
+                await asyncio.shield(fut)
+                continue
+            fut = asyncio.get_running_loop().create_future()
+            self._dir_futures[d] = fut
+            try:
+                if self.remote.capabilities.directories:
+                    self.bus.publish(JobStarted(self.name, Op.MKDIR, d))
+                    await self.remote.mkdir(self._rpath(d))
+                    self.bus.publish(JobFinished(self.name, Op.MKDIR, d))
+                st = le if (le is not None and d == path) else None
+                if st is None:
+                    try:
+                        s = os.stat(os.path.join(self.root, d))
+                        ino, mtime = s.st_ino, s.st_mtime_ns
+                    except OSError:
+                        ino, mtime = 0, 0
+                else:
+                    ino, mtime = st.ino, st.mtime_ns
+                self._put_entry(Entry(d, True, 0, mtime, ino, None, time.time()))
+                fut.set_result(None)
+            except BaseException as e:
+                fut.set_exception(e)
+                fut.exception()  # mark retrieved: waiters re-raise it themselves
+                raise
+            finally:
+                self._dir_futures.pop(d, None)
+
+    async def _upload(self, job: Job, le: LocalEntry) -> None:
+        path = job.path
+        rpath = self._rpath(path)
+        if "/" in path:
+            await self._ensure_dir(path.rsplit("/", 1)[0])
+        self.state.set_pending(self.name, Pending(path, "uploading", "uploading now", job.attempts))
+        self.bus.publish(JobStarted(self.name, Op.UPLOAD, path, le.size))
+        started = time.monotonic()
+        upload_id = uuid.uuid4().hex[:20]
+        self._uploads_in_flight[upload_id] = rpath
+        try:
+            try:
+                result = await self._put_file(path, rpath, le, upload_id, started)
+            except (RemoteConflict, RemoteNotFound):
+                # The parent vanished remotely (someone removed it): recreate and try once more.
+                for d in [*parents(path)]:
+                    self.entries.pop(d, None)
+                if "/" in path:
+                    await self._ensure_dir(path.rsplit("/", 1)[0])
+                upload_id = uuid.uuid4().hex[:20]
+                self._uploads_in_flight[upload_id] = rpath
+                result = await self._put_file(path, rpath, le, upload_id, started)
+        finally:
+            self._uploads_in_flight.pop(upload_id, None)
+        after, _ = lstat_entry(self.root, path, self.rules, self.cfg.follow_symlinks)
+        if after is None or (after.size, after.mtime_ns, after.ino) != (
+            le.size,
+            le.mtime_ns,
+            le.ino,
+        ):
+            # Changed while uploading: what we sent may be a mix; send it again.
+            raise _Requeue
+        self._put_entry(Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time()))
+        self.state.clear_pending(self.name, path)
+        self.bus.publish(
+            JobFinished(self.name, Op.UPLOAD, path, le.size, time.monotonic() - started)
+        )
+
+    async def _put_file(
+        self, path: str, rpath: str, le: LocalEntry, upload_id: str, started: float
+    ) -> object:
+        from syncapp.remotes.base import PutResult
+
+        body = self._read_file(path, le.size, started)
+        if self.limits:
+            body = limited(body, self.limits)
+        result: PutResult = await self.remote.put(
+            rpath, body, size=le.size, mtime_ns=le.mtime_ns, upload_id=upload_id
+        )
+        return result
+
+    async def _read_file(self, path: str, size: int, started: float) -> AsyncIterator[bytes]:
+        """The file's first ``size`` bytes: one read for small files, 1 MiB chunks otherwise."""
+        full = os.path.join(self.root, path)
+        try:
+            if size <= SMALL_FILE:
+                data = await asyncio.to_thread(_read_small, full, size)
+                yield data
+                return
+            async with aiofiles.open(full, "rb") as fh:
+                done = 0
+                last = 0.0
+                while done < size:
+                    chunk = await fh.read(min(CHUNK, size - done))
+                    if not chunk:
+                        raise _Requeue  # shrank while uploading
+                    done += len(chunk)
+                    yield chunk
+                    now = time.monotonic()
+                    if now - last >= 0.2:
+                        last = now
+                        rate = done / max(now - started, 1e-6)
+                        self.bus.publish(
+                            JobProgressed(self.name, Op.UPLOAD, path, done, size, rate)
+                        )
+        except FileNotFoundError:
+            raise _Requeue from None
+        except PermissionError:
+            raise LocalError(path, "permission denied while reading; fix its permissions") from None
+        except IsADirectoryError:
+            raise _Requeue from None
+        except OSError as e:
+            raise LocalError(path, f"cannot read: {e.strerror or e}") from None
+
+    async def _delete(self, job: Job) -> None:
+        path = job.path
+        if os.path.lexists(os.path.join(self.root, path)):
+            self._enqueue(Job(JobKind.SYNC, path))  # it came back
+            return
+        self.bus.publish(JobStarted(self.name, Op.DELETE, path))
+        started = time.monotonic()
+        await self.remote.delete(self._rpath(path))
+        self._forget(path, job.is_dir)
+        self.bus.publish(JobFinished(self.name, Op.DELETE, path, 0, time.monotonic() - started))
+
+    async def _move(self, job: Job) -> None:
+        src, dst = job.src, job.path
+        known = self.entries.get(src)
+        le, _ = lstat_entry(self.root, dst, self.rules, self.cfg.follow_symlinks)
+        still_valid = (
+            known is not None
+            and le is not None
+            and le.ino == known.ino
+            and not os.path.lexists(os.path.join(self.root, src))
+        )
+        if not still_valid or not self.remote.capabilities.server_move:
+            self._enqueue(Job(JobKind.SYNC, dst))
+            if known is not None:
+                self._hold_deletes([(src, known.is_dir)])
+            return
+        assert le is not None
+        if "/" in dst:
+            await self._ensure_dir(dst.rsplit("/", 1)[0])
+        self.bus.publish(JobStarted(self.name, Op.MOVE, src, 0, dst))
+        started = time.monotonic()
+        try:
+            await self.remote.move(self._rpath(src), self._rpath(dst))
+        except (RemoteNotFound, RemoteConflict, NotImplementedError):
+            self._enqueue(Job(JobKind.SYNC, dst))
+            self._forget(src, job.is_dir)
+            return
+        self.entries = _rekey(self.entries, src, dst)
+        self.state.move_entries(self.name, src, dst)
+        self.state.clear_pending(self.name, src)
+        self.state.clear_pending(self.name, dst)
+        self.bus.publish(JobFinished(self.name, Op.MOVE, src, 0, time.monotonic() - started, dst))
+        # The moved file (or anything under the moved directory) may also have changed.
+        if job.is_dir:
+            sub = await asyncio.to_thread(
+                scan_tree,
+                self.root,
+                self.rules,
+                start=dst,
+                follow_symlinks=self.cfg.follow_symlinks,
+            )
+            scope = set(sub.entries) | {k for k in self.entries if under(k, dst)}
+            self._enqueue_plan(diff(sub.entries, self.entries, scope))
+        elif known is None or (le.size, le.mtime_ns) != (known.size, known.mtime_ns):
+            self._enqueue(Job(JobKind.SYNC, dst))
+
+
+def _rekey(entries: dict[str, Entry], src: str, dst: str) -> dict[str, Entry]:
+    out: dict[str, Entry] = {}
+    for k, e in entries.items():
+        if k == src:
+            nk = dst
+        elif under(k, src):
+            nk = dst + k[len(src) :]
+        elif k == dst or under(k, dst):
+            continue
+        else:
+            nk = k
+        out[nk] = Entry(nk, e.is_dir, e.size, e.mtime_ns, e.ino, e.etag, e.synced_at)
+    return out
+
+
+def _read_small(path: str, size: int) -> bytes:
+    with open(path, "rb") as fh:
+        data = fh.read(size)
+    if len(data) != size:
+        raise _Requeue
+    return data
+
+
+def backoff(attempts: int, retry_after: float | None = None, *, cap: float = 60.0) -> float:
+    """Capped exponential backoff with jitter; a server's Retry-After is a floor."""
+    base = min(cap, 0.5 * 2 ** max(0, attempts - 1))
+    delay = base * random.uniform(0.5, 1.0)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, 300.0))
+    return delay

@@ -1,0 +1,120 @@
+"""Compare what is on disk with what the state database says was synced, and plan the difference.
+
+One function serves the start-up scan, every rescan, the watcher's batches (over a subset of
+paths) and ``--dry-run``. Renames are found by inode: a path that vanished and a path that
+appeared with the same inode (and, for files, the same size and mtime) is one move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from syncapp.engine.scanner import LocalEntry
+from syncapp.engine.state import Entry
+
+
+@dataclass(slots=True)
+class Plan:
+    mkdirs: list[str] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)
+    #: (path, is_dir)
+    deletes: list[tuple[str, bool]] = field(default_factory=list)
+    #: (src, dst, is_dir)
+    moves: list[tuple[str, str, bool]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.mkdirs) + len(self.uploads) + len(self.deletes) + len(self.moves)
+
+
+def changed(local: LocalEntry, known: Entry | None) -> bool:
+    if known is None or known.is_dir != local.is_dir:
+        return True
+    if local.is_dir:
+        return False
+    return known.size != local.size or known.mtime_ns != local.mtime_ns
+
+
+def under(path: str, ancestor: str) -> bool:
+    return not ancestor or path.startswith(ancestor + "/")
+
+
+def diff(
+    local: Mapping[str, LocalEntry],
+    known: Mapping[str, Entry],
+    scope: Iterable[str] | None = None,
+    *,
+    protected: Iterable[str] = (),
+) -> Plan:
+    """Plan for the paths in ``scope`` (default: everything in ``local`` or ``known``).
+
+    ``protected`` are directories that could not be read: nothing known below them is deleted.
+    """
+    paths = set(scope) if scope is not None else set(local) | set(known)
+    guard = tuple(protected)
+    plan = Plan()
+    appeared: list[LocalEntry] = []
+    gone: list[Entry] = []
+    for p in paths:
+        le = local.get(p)
+        ke = known.get(p)
+        if le is not None:
+            if changed(le, ke):
+                # A file replaced by a directory (or back) is one job: the upload or mkdir
+                # removes the old kind first, like an overwrite.
+                appeared.append(le)
+        elif ke is not None and not any(p == g or under(p, g) for g in guard):
+            gone.append(ke)
+
+    # Renames: match by inode among what vanished.
+    by_ino: dict[int, Entry] = {}
+    for ke in gone:
+        if ke.ino:
+            by_ino.setdefault(ke.ino, ke)
+    moved_src: set[str] = set()
+    for le in appeared:
+        src = by_ino.get(le.ino)
+        if (
+            src is not None
+            and src.path not in moved_src
+            and src.is_dir == le.is_dir
+            and (le.is_dir or (src.size == le.size and src.mtime_ns == le.mtime_ns))
+            and not under(le.path, src.path)
+        ):
+            plan.moves.append((src.path, le.path, le.is_dir))
+            moved_src.add(src.path)
+        elif le.is_dir:
+            plan.mkdirs.append(le.path)
+        else:
+            plan.uploads.append(le.path)
+
+    # A moved directory carries its known contents along: they are not deleted separately.
+    moved_dirs = [s for s, _, is_dir in plan.moves if is_dir]
+    for ke in gone:
+        if ke.path in moved_src or any(under(ke.path, d) for d in moved_dirs):
+            continue
+        plan.deletes.append((ke.path, ke.is_dir))
+    # Parents before children; deletes collapse under a deleted directory.
+    plan.mkdirs.sort(key=lambda p: (p.count("/"), p))
+    plan.uploads.sort(key=lambda p: (p.count("/"), p))
+    plan.moves.sort(key=lambda m: (m[1].count("/"), m[1]))
+    plan.deletes = collapse_deletes(plan.deletes)
+    return plan
+
+
+def collapse_deletes(deletes: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Drop deletes below a deleted directory (deleting the directory removes them)."""
+    out: list[tuple[str, bool]] = []
+    dirs: set[str] = set()
+    for path, is_dir in sorted(set(deletes), key=lambda d: (d[0].count("/"), d[0])):
+        if any(a in dirs for a in _ancestors(path)):
+            continue
+        out.append((path, is_dir))
+        if is_dir:
+            dirs.add(path)
+    return out
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]

@@ -1,0 +1,335 @@
+"""The state database: what was last synced for every path, and why other paths are not.
+
+One SQLite file (WAL). Writes are grouped into one transaction committed every ``commit_every``
+seconds (and on ``flush``/``close``): after a crash the last fraction of a second of records may
+be missing, which only makes the next scan upload or delete again. The database never claims a
+file synced before the remote confirmed it, because records are written only after success.
+
+No credentials are ever stored here: the remote is identified by its display URL, which has none.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS folders (
+    folder     TEXT PRIMARY KEY,
+    remote_id  TEXT NOT NULL,
+    root_dev   INTEGER,
+    root_ino   INTEGER,
+    clean      INTEGER NOT NULL DEFAULT 1,
+    last_sync  REAL
+);
+CREATE TABLE IF NOT EXISTS entries (
+    folder    TEXT NOT NULL,
+    path      TEXT NOT NULL,
+    is_dir    INTEGER NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    ino       INTEGER NOT NULL,
+    etag      TEXT,
+    synced_at REAL NOT NULL,
+    PRIMARY KEY (folder, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending (
+    folder   TEXT NOT NULL,
+    path     TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retry_at REAL,
+    updated  REAL NOT NULL,
+    PRIMARY KEY (folder, path)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    path: str
+    is_dir: bool
+    size: int
+    mtime_ns: int
+    ino: int
+    etag: str | None = None
+    synced_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    path: str
+    #: queued, settling, uploading, retrying, failed, skipped, guard
+    status: str
+    reason: str
+    attempts: int = 0
+    retry_at: float | None = None
+    updated: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRecord:
+    folder: str
+    remote_id: str
+    root_dev: int | None
+    root_ino: int | None
+    clean: bool
+    last_sync: float | None
+
+
+class StateDB:
+    def __init__(self, path: Path, *, commit_every: float = 0.1, readonly: bool = False) -> None:
+        self.path = path
+        self.commit_every = commit_every
+        self._in_tx = False
+        self._tx_started = 0.0
+        if readonly:
+            # For status, why and --dry-run: never create or change the database.
+            self._db = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+            )
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we open transactions ourselves so many writes share one.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    # -- transactions -----------------------------------------------------------------------------
+
+    def _write(self) -> sqlite3.Connection:
+        if not self._in_tx:
+            self._db.execute("BEGIN")
+            self._in_tx = True
+            self._tx_started = time.monotonic()
+        return self._db
+
+    def maybe_commit(self) -> None:
+        if self._in_tx and time.monotonic() - self._tx_started >= self.commit_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._in_tx:
+            self._db.execute("COMMIT")
+            self._in_tx = False
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+    # -- folders ----------------------------------------------------------------------------------
+
+    def folder(self, folder: str) -> FolderRecord | None:
+        row = self._db.execute(
+            "SELECT folder, remote_id, root_dev, root_ino, clean, last_sync FROM folders"
+            " WHERE folder = ?",
+            (folder,),
+        ).fetchone()
+        if row is None:
+            return None
+        return FolderRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+    def open_folder(self, folder: str, remote_id: str) -> FolderRecord | None:
+        """Mark the folder as running (unclean until ``close_folder``); returns the old record.
+
+        A changed remote identity forgets what was synced: it described another place.
+        """
+        old = self.folder(folder)
+        db = self._write()
+        if old is not None and old.remote_id != remote_id:
+            self.forget_folder(folder)
+            old = None
+        if old is None:
+            db.execute(
+                "INSERT INTO folders(folder, remote_id, clean) VALUES (?, ?, 0)",
+                (folder, remote_id),
+            )
+        else:
+            db.execute("UPDATE folders SET clean = 0 WHERE folder = ?", (folder,))
+        self.flush()
+        return old
+
+    def set_root(self, folder: str, dev: int, ino: int) -> None:
+        self._write().execute(
+            "UPDATE folders SET root_dev = ?, root_ino = ? WHERE folder = ?", (dev, ino, folder)
+        )
+
+    def mark_synced(self, folder: str) -> None:
+        self._write().execute(
+            "UPDATE folders SET last_sync = ? WHERE folder = ?", (time.time(), folder)
+        )
+
+    def close_folder(self, folder: str) -> None:
+        self._write().execute("UPDATE folders SET clean = 1 WHERE folder = ?", (folder,))
+        self.flush()
+
+    def forget_folder(self, folder: str) -> None:
+        db = self._write()
+        for table in ("entries", "pending", "folders"):
+            db.execute(f"DELETE FROM {table} WHERE folder = ?", (folder,))
+
+    def folders(self) -> list[FolderRecord]:
+        rows = self._db.execute(
+            "SELECT folder, remote_id, root_dev, root_ino, clean, last_sync FROM folders"
+        ).fetchall()
+        return [FolderRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+
+    # -- entries ----------------------------------------------------------------------------------
+
+    def entries(self, folder: str) -> dict[str, Entry]:
+        rows = self._db.execute(
+            "SELECT path, is_dir, size, mtime_ns, ino, etag, synced_at FROM entries"
+            " WHERE folder = ?",
+            (folder,),
+        )
+        return {r[0]: Entry(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows}
+
+    def get(self, folder: str, path: str) -> Entry | None:
+        r = self._db.execute(
+            "SELECT path, is_dir, size, mtime_ns, ino, etag, synced_at FROM entries"
+            " WHERE folder = ? AND path = ?",
+            (folder, path),
+        ).fetchone()
+        return None if r is None else Entry(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6])
+
+    def put_entry(self, folder: str, e: Entry) -> None:
+        self._write().execute(
+            "INSERT OR REPLACE INTO entries(folder, path, is_dir, size, mtime_ns, ino, etag,"
+            " synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                folder,
+                e.path,
+                int(e.is_dir),
+                e.size,
+                e.mtime_ns,
+                e.ino,
+                e.etag,
+                e.synced_at or time.time(),
+            ),
+        )
+        self.maybe_commit()
+
+    def delete_entry(self, folder: str, path: str, *, recursive: bool = False) -> None:
+        db = self._write()
+        db.execute("DELETE FROM entries WHERE folder = ? AND path = ?", (folder, path))
+        if recursive:
+            lo, hi = _prefix_range(path)
+            db.execute(
+                "DELETE FROM entries WHERE folder = ? AND path >= ? AND path < ?", (folder, lo, hi)
+            )
+        self.maybe_commit()
+
+    def move_entries(self, folder: str, src: str, dst: str) -> None:
+        """Re-key ``src`` and everything under it to ``dst`` (after a remote move)."""
+        db = self._write()
+        lo, hi = _prefix_range(src)
+        db.execute("DELETE FROM entries WHERE folder = ? AND path = ?", (folder, dst))
+        db.execute(
+            "DELETE FROM entries WHERE folder = ? AND path >= ? AND path < ?",
+            (folder, *_prefix_range(dst)),
+        )
+        db.execute("UPDATE entries SET path = ? WHERE folder = ? AND path = ?", (dst, folder, src))
+        db.execute(
+            "UPDATE entries SET path = ? || substr(path, ?) WHERE folder = ? AND path >= ?"
+            " AND path < ?",
+            (dst, len(src) + 1, folder, lo, hi),
+        )
+        self.maybe_commit()
+
+    def count_entries(self, folder: str, *, files_only: bool = True) -> int:
+        q = "SELECT count(*) FROM entries WHERE folder = ?"
+        if files_only:
+            q += " AND is_dir = 0"
+        return int(self._db.execute(q, (folder,)).fetchone()[0])
+
+    def files_under(self, folder: str, path: str) -> list[str]:
+        """Known file paths at or below ``path`` (``""`` = everything)."""
+        if not path:
+            rows = self._db.execute(
+                "SELECT path FROM entries WHERE folder = ? AND is_dir = 0", (folder,)
+            )
+        else:
+            lo, hi = _prefix_range(path)
+            rows = self._db.execute(
+                "SELECT path FROM entries WHERE folder = ? AND is_dir = 0 AND"
+                " (path = ? OR (path >= ? AND path < ?))",
+                (folder, path, lo, hi),
+            )
+        return [r[0] for r in rows]
+
+    # -- pending (reasons) ------------------------------------------------------------------------
+
+    def set_pending(self, folder: str, p: Pending) -> None:
+        self._write().execute(
+            "INSERT OR REPLACE INTO pending(folder, path, status, reason, attempts, retry_at,"
+            " updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (folder, p.path, p.status, p.reason, p.attempts, p.retry_at, p.updated or time.time()),
+        )
+        self.maybe_commit()
+
+    def set_pending_many(self, folder: str, items: Iterable[Pending]) -> None:
+        now = time.time()
+        self._write().executemany(
+            "INSERT OR REPLACE INTO pending(folder, path, status, reason, attempts, retry_at,"
+            " updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (folder, p.path, p.status, p.reason, p.attempts, p.retry_at, p.updated or now)
+                for p in items
+            ],
+        )
+        self.maybe_commit()
+
+    def clear_pending(self, folder: str, path: str) -> None:
+        self._write().execute("DELETE FROM pending WHERE folder = ? AND path = ?", (folder, path))
+        self.maybe_commit()
+
+    def clear_all_pending(self, folder: str, *, keep_skipped: bool = False) -> None:
+        q = "DELETE FROM pending WHERE folder = ?"
+        if keep_skipped:
+            q += " AND status != 'skipped'"
+        self._write().execute(q, (folder,))
+        self.maybe_commit()
+
+    def pending(self, folder: str) -> list[Pending]:
+        rows = self._db.execute(
+            "SELECT path, status, reason, attempts, retry_at, updated FROM pending"
+            " WHERE folder = ? ORDER BY path",
+            (folder,),
+        )
+        return [Pending(*r) for r in rows]
+
+    def pending_for(self, folder: str, path: str) -> Pending | None:
+        r = self._db.execute(
+            "SELECT path, status, reason, attempts, retry_at, updated FROM pending"
+            " WHERE folder = ? AND path = ?",
+            (folder, path),
+        ).fetchone()
+        return None if r is None else Pending(*r)
+
+    def pending_counts(self, folder: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT status, count(*) FROM pending WHERE folder = ? GROUP BY status", (folder,)
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+
+def _prefix_range(path: str) -> tuple[str, str]:
+    """Bounds of every path strictly below ``path`` for a range scan (``/`` + 1 is ``0``)."""
+    return path + "/", path + "0"
+
+
+def iter_chunks(items: list[str], n: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]

@@ -1,0 +1,103 @@
+"""``syncapp why``: one path's answer, from the state database, the ignore rules and the disk."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from syncapp.config import FolderConfig
+from syncapp.engine.scanner import lstat_entry, parents
+from syncapp.engine.state import StateDB
+from syncapp.ignore import IgnoreRules
+
+
+def relative_path(folder: FolderConfig, path: str) -> str:
+    """``path`` relative to the folder; absolute paths must lie inside it."""
+    root = os.path.realpath(folder.path)
+    if os.path.isabs(path):
+        full = os.path.realpath(path) if os.path.lexists(path) else os.path.normpath(path)
+        if full != root and not full.startswith(root + os.sep):
+            raise ValueError(f"{path} is not inside folder {folder.name} ({folder.path})")
+        rel = os.path.relpath(full, root)
+    else:
+        rel = os.path.normpath(path)
+    rel = "" if rel == "." else rel.replace(os.sep, "/")
+    if rel.startswith("../") or rel == "..":
+        raise ValueError(f"{path} is not inside folder {folder.name}")
+    return rel
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "unknown time"
+
+
+def explain(folder: FolderConfig, path: str, db: StateDB | None) -> dict[str, Any]:
+    try:
+        rel = relative_path(folder, path)
+    except ValueError as e:
+        return {"path": path, "status": "outside", "answer": str(e)}
+    rules = IgnoreRules(folder.ignore)
+    full = os.path.join(folder.path, rel)
+    is_dir = os.path.isdir(full)
+    for p in [rel, *parents(rel)]:
+        m = rules.match(p, is_dir=is_dir if p == rel else True)
+        if m is not None:
+            detail = m.describe() + (f" (via {p}/)" if p != rel else "")
+            return {"path": rel, "status": "ignored", "pattern": m.pattern, "answer": detail}
+    pending = db.pending_for(folder.name, rel) if db else None
+    entry = db.get(folder.name, rel) if db else None
+    local, skip = lstat_entry(str(folder.path), rel, rules, folder.follow_symlinks)
+    if pending is not None:
+        answer = f"{pending.status}: {pending.reason}"
+        if pending.retry_at:
+            answer += f" (next try at {_when(pending.retry_at)})"
+        if pending.attempts:
+            answer += f"; {pending.attempts} attempt(s) so far"
+        return {
+            "path": rel,
+            "status": pending.status,
+            "reason": pending.reason,
+            "attempts": pending.attempts,
+            "retry_at": pending.retry_at,
+            "answer": answer,
+        }
+    if skip:
+        return {"path": rel, "status": "skipped", "answer": f"not synced: {skip}"}
+    if entry is not None:
+        if local is None:
+            return {
+                "path": rel,
+                "status": "pending",
+                "answer": "deleted locally since the last sync; the remote copy is deleted "
+                "on the next run"
+                if folder.mirror_deletes
+                else "deleted locally; mirror_deletes is off, so the remote copy stays",
+            }
+        if entry.is_dir or (local.size, local.mtime_ns) == (entry.size, entry.mtime_ns):
+            what = "folder" if entry.is_dir else f"{entry.size} bytes"
+            return {
+                "path": rel,
+                "status": "in sync",
+                "synced_at": entry.synced_at,
+                "size": entry.size,
+                "answer": f"in sync since {_when(entry.synced_at)} ({what})",
+            }
+        return {
+            "path": rel,
+            "status": "pending",
+            "answer": "changed locally since the last sync "
+            f"(synced {entry.size} bytes at {_when(entry.synced_at)}, now {local.size} bytes); "
+            "uploaded on the next run",
+        }
+    if local is not None:
+        return {
+            "path": rel,
+            "status": "pending",
+            "answer": "not synced yet: new since the last scan; uploaded on the next run",
+        }
+    return {
+        "path": rel,
+        "status": "unknown",
+        "answer": "not known: no such file locally and never synced",
+    }
