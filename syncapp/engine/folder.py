@@ -48,7 +48,14 @@ from syncapp.engine.events import (
 )
 from syncapp.engine.plan import Plan, diff, under
 from syncapp.engine.ratelimit import RateLimit, limited
-from syncapp.engine.scanner import LocalEntry, ScanResult, lstat_entry, parents, scan_tree
+from syncapp.engine.scanner import (
+    LocalEntry,
+    ScanResult,
+    lstat_entry,
+    parents,
+    printable,
+    scan_tree,
+)
 from syncapp.engine.state import Entry, Pending, StateDB
 from syncapp.engine.watcher import Watcher
 from syncapp.errors import (
@@ -619,7 +626,7 @@ class FolderSync:
             scope.add(p)
             le, why = lstat_entry(self.root, p, self.rules, self.cfg.follow_symlinks)
             if why:
-                skipped[p] = why
+                skipped[printable(p)] = why
                 continue
             if le is None:
                 known = self.entries.get(p)
@@ -956,8 +963,9 @@ class FolderSync:
         le, why = lstat_entry(self.root, path, self.rules, self.cfg.follow_symlinks)
         known = self.entries.get(path)
         if why:
-            self.state.set_pending(self.name, Pending(path, "skipped", why))
-            self.bus.publish(PathSkipped(self.name, path, why))
+            shown = printable(path)
+            self.state.set_pending(self.name, Pending(shown, "skipped", why))
+            self.bus.publish(PathSkipped(self.name, shown, why))
             return
         if le is None:
             if known is not None:

@@ -40,6 +40,15 @@ def bad_name_reason(name: str) -> str | None:
     return None
 
 
+def printable(path: str) -> str:
+    """A path safe to store, print or encode: undecodable bytes shown as ``\\xff`` escapes."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def classify(st: os.stat_result, rel: str, follow_symlinks: bool) -> str | None:
     """Why a stat'ed path is skipped (not a regular file or directory), or None."""
     mode = st.st_mode
@@ -83,7 +92,7 @@ def scan_tree(
                 rel = f"{rel_dir}/{de.name}" if rel_dir else de.name
                 reason = bad_name_reason(de.name)
                 if reason:
-                    result.skipped[rel] = reason
+                    result.skipped[printable(rel)] = reason
                     continue
                 try:
                     st = de.stat(follow_symlinks=False)

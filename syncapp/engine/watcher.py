@@ -92,6 +92,7 @@ class Watcher:
                 rels: set[str] = set()
                 for _change, path in changes:
                     if path.startswith(prefix):
+                        # Undecodable names arrive as surrogates; the planner reports them.
                         rels.add(path[len(prefix) :].replace(os.sep, "/"))
                     elif path == self.root:
                         rels.add("")

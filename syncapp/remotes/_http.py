@@ -51,23 +51,36 @@ def redact(url: str | httpx.URL) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
+def _root_causes(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(out) < 10:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
 def describe_transport_error(exc: httpx.TransportError) -> str:
+    """Words for a failure below HTTP: refused, DNS, TLS, timeout, reset."""
+    import socket
+    import ssl
+
+    causes = _root_causes(exc)
+    for c in causes:
+        if isinstance(c, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(c, socket.gaierror):
+            return f"DNS lookup failed ({c.strerror or c})"
+        if isinstance(c, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({c.verify_message or c})"
+        if isinstance(c, ssl.SSLError):
+            return f"TLS handshake failed ({c.reason or c})"
+        if isinstance(c, ConnectionResetError):
+            return "connection reset by the server"
     if isinstance(exc, httpx.ConnectTimeout):
         return "connection timed out"
     if isinstance(exc, httpx.ConnectError):
-        text = str(exc) or exc.__class__.__name__
-        low = text.lower()
-        if (
-            "name or service not known" in low
-            or "nodename nor servname" in low
-            or "getaddrinfo" in low
-        ):
-            return f"DNS lookup failed ({text})"
-        if "certificate" in low or "ssl" in low or "tls" in low:
-            return f"TLS handshake failed ({text})"
-        if "refused" in low:
-            return "connection refused"
-        return f"cannot connect ({text})"
+        return f"cannot connect ({exc or exc.__class__.__name__})"
     if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
         return "timed out waiting for the server"
     if isinstance(exc, httpx.RemoteProtocolError):

@@ -1,0 +1,93 @@
+"""Helpers shared by the tests: trees on disk, configs, comparing a local folder with a remote."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+STAGING = ".syncapp-tmp-"
+VERSIONS = ".syncapp-versions"
+
+
+def write_tree(root: Path, files: Mapping[str, bytes | str]) -> None:
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            data = data.encode()
+        p.write_bytes(data)
+
+
+def tree(root: Path, *, skip_reserved: bool = True, synced_only: bool = False) -> dict[str, str]:
+    """``{relative path: sha256 or "<dir>"}`` for everything below ``root``.
+
+    ``synced_only`` leaves out what syncapp's default ignore rules skip (a local folder's view).
+    """
+    from syncapp.ignore import IgnoreRules
+
+    rules = IgnoreRules() if synced_only else None
+    out: dict[str, str] = {}
+    if not root.exists():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        if skip_reserved:
+            dirnames[:] = [d for d in dirnames if d != VERSIONS]
+        for d in dirnames:
+            out[os.path.normpath(os.path.join(rel_dir, d))] = "<dir>"
+        for f in filenames:
+            rel = os.path.normpath(os.path.join(rel_dir, f))
+            if rules is not None and rules.ignored(rel):
+                continue
+            with open(os.path.join(dirpath, f), "rb") as fh:
+                out[rel] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def staging_leftovers(root: Path) -> list[str]:
+    return [k for k in tree(root, skip_reserved=False) if os.path.basename(k).startswith(STAGING)]
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> bool:
+    """Poll ``cond`` until true; the generous timeout only bounds a hung test, never asserts speed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(interval)
+    return cond()
+
+
+def config_text(
+    remote: str,
+    folders: Mapping[str, Path],
+    *,
+    remote_path: str = "",
+    extra_folder: str = "",
+) -> str:
+    parts = [remote.strip() + "\n"]
+    for name, path in folders.items():
+        rp = remote_path or name
+        parts.append(
+            f'\n[folders.{name}]\npath = "{path}"\nremote = "r"\nremote_path = "{rp}"\n{extra_folder}'
+        )
+    return "".join(parts)
+
+
+def syncapp(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "syncapp.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
