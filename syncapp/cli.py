@@ -76,6 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("path", help="relative to the folder, or absolute inside it")
     why.add_argument("--json", action="store_true")
 
+    ver = sub.add_parser("versions", help="list the kept remote versions of a file")
+    ver.add_argument("folder")
+    ver.add_argument("path", help="relative to the folder, or absolute inside it")
+    ver.add_argument("--json", action="store_true")
+
+    res = sub.add_parser("restore", help="write a kept version of a file back locally")
+    res.add_argument("folder")
+    res.add_argument("path", help="relative to the folder, or absolute inside it")
+    res.add_argument(
+        "--at", metavar="TIME", help="newest version at or before TIME (e.g. 2026-11-26T17:30)"
+    )
+    res.add_argument("--to", metavar="DEST", help="write here instead of the file's own place")
+
     demo = sub.add_parser(
         "demo", help="sync a demo folder live to an embedded WebDAV server (no setup needed)"
     )
@@ -97,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(args)
         if args.command == "why":
             return cmd_why(args)
+        if args.command in ("versions", "restore"):
+            return asyncio.run(cmd_versions(args))
         if args.command == "demo":
             from syncapp.demo import run_demo
 
@@ -107,28 +122,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and friends: stop quietly, like other Unix tools.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK
     except SyncappError as e:
         print(f"syncapp: {e}", file=sys.stderr)
         return EXIT_FAILED
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError:
-        if find_config_path(args.config).exists():
-            raise
-        print(
-            "syncapp: no config yet. Try `syncapp demo`, or write "
-            f"{find_config_path(args.config)} (see README.md).",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    print(
-        f"syncapp: the terminal UI is not built yet; run `syncapp --config {config.path} run`.",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
+    """The terminal UI; without a config file yet, it opens on the welcome screen."""
+    path = find_config_path(args.config)
+    config: Config | None = None
+    if path.exists():
+        config = load_config(args.config)  # a broken config is reported, never overwritten
+    from syncapp.tui.app import SyncApp
+
+    SyncApp(config, config_path=path).run()
+    return EXIT_OK
 
 
 # -- run ------------------------------------------------------------------------------------------
@@ -266,6 +279,8 @@ def summarize(engine: SyncEngine, out: TextIO) -> int:
         code = EXIT_FAILED
         why = st.reason or st.state.value
         extra = f"; {st.failed} failed" if st.failed and "failed" not in why else ""
+        if engine.folder(name).guard_deletes:
+            extra += "; run with --allow-mass-delete to let them through"
         out.write(f"syncapp: folder {name}: {st.state.value}: {why}{extra}\n")
     return code
 
@@ -352,6 +367,75 @@ def cmd_why(args: argparse.Namespace) -> int:
     else:
         print(f"{answer['path']}: {answer['answer']}")
     return EXIT_OK
+
+
+def parse_when(text: str) -> float:
+    """A local ISO time (``2026-11-26T17:30``, ``2026-11-26 17:30:05``) or a version stamp."""
+    from datetime import datetime
+
+    from syncapp.engine.versions import parse_stamp
+
+    stamp = parse_stamp(text)
+    if stamp is not None:
+        return stamp
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise SyncappError(f"--at: not a time: {text!r} (use e.g. 2026-11-26T17:30)") from None
+
+
+async def cmd_versions(args: argparse.Namespace) -> int:
+    from syncapp.engine.versions import Versions, pick
+    from syncapp.remotes import open_remote
+    from syncapp.why import relative_path
+
+    config = load_config(args.config)
+    if args.folder not in config.folders:
+        raise ConfigError(str(config.path), f"folders.{args.folder}", "no such folder")
+    fc = config.folders[args.folder]
+    try:
+        rel = relative_path(fc, args.path)
+    except ValueError as e:
+        raise SyncappError(str(e)) from None
+    async with open_remote(config.remotes[fc.remote]) as remote:
+        versions = Versions(remote, fc.remote_path)
+        found = await versions.list(rel)
+        if args.command == "versions":
+            if args.json:
+                print(
+                    json.dumps(
+                        [
+                            {
+                                "time": v.at,
+                                "size": v.size,
+                                "current": v.current,
+                                "remote_path": v.remote_path,
+                            }
+                            for v in found
+                        ]
+                    )
+                )
+                return EXIT_OK
+            if not found:
+                print(f"{rel}: no versions kept")
+            for v in found:
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.at))
+                label = "current remote copy, written" if v.current else "kept version, replaced"
+                print(f"{label} {when}  {v.size:>12} bytes")
+            return EXIT_OK
+        at = parse_when(args.at) if args.at else None
+        # The live remote copy is what a restore after an accidental local delete wants first.
+        choice = pick(found, at)
+        if choice is None:
+            raise SyncappError(
+                f"no version of {rel} kept" + (" at or before that time" if at else "")
+            )
+        dest = args.to or os.path.join(fc.path, rel)
+        n = await versions.download(choice.remote_path, dest, mtime=choice.at)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(choice.at))
+        what = f"current remote copy of {when}" if choice.current else f"version replaced {when}"
+        print(f"restored {rel} ({n} bytes, {what}) to {dest}")
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ DEFAULT_IGNORES: tuple[str, ...] = (
 )
 
 #: Names syncapp itself owns on the remote; never synced as normal paths.
-RESERVED_NAMES: tuple[str, ...] = (".syncapp-versions", ".syncapp-tmp-*")
+RESERVED_NAMES: tuple[str, ...] = (".syncapp-versions", ".syncapp-tmp-*", ".syncapp-restore-*")
 
 
 @dataclass(frozen=True, slots=True)

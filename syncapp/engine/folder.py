@@ -21,14 +21,14 @@ import random
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 import aiofiles
 
-from syncapp.config import FolderConfig, parse_max_delete
+from syncapp.config import FolderConfig, parse_duration, parse_max_delete
 from syncapp.engine.events import (
     CountsChanged,
     EventBus,
@@ -57,6 +57,7 @@ from syncapp.engine.scanner import (
     scan_tree,
 )
 from syncapp.engine.state import Entry, Pending, StateDB
+from syncapp.engine.versions import VERSIONS_DIR, Version, Versions, pick
 from syncapp.engine.watcher import Watcher
 from syncapp.errors import (
     LocalError,
@@ -72,7 +73,7 @@ log = logging.getLogger(__name__)
 
 SMALL_FILE = 256 * 1024
 CHUNK = 1024 * 1024
-VERSIONS_DIR = ".syncapp-versions"
+PRUNE_EVERY = 3600.0
 
 
 class JobKind:
@@ -125,6 +126,7 @@ class FolderSync:
         allow_mass_delete: bool = False,
         delete_hold: float = 1.0,
         max_attempts_once: int = 5,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.cfg = cfg
         self.name = cfg.name
@@ -140,6 +142,13 @@ class FolderSync:
         self.max_attempts_once = max_attempts_once
         self.rules = IgnoreRules(cfg.ignore)
         self.remote_root = cfg.remote_path.strip("/")
+        self.versions = Versions(
+            remote,
+            self.remote_root,
+            enabled=cfg.versions,
+            keep_seconds=parse_duration(cfg.keep_versions),
+            clock=clock,
+        )
 
         self.entries: dict[str, Entry] = {}
         self._queue: OrderedDict[str, Job] = OrderedDict()
@@ -457,6 +466,7 @@ class FolderSync:
             plan = diff(result.entries, self.entries, protected=result.unreadable_dirs)
             self._record_skipped(result.skipped)
             self._enqueue_plan(plan)
+            await self._maybe_prune()
             dirs = sum(1 for e in result.entries.values() if e.is_dir)
             self.bus.publish(
                 ScanFinished(
@@ -975,6 +985,7 @@ class FolderSync:
             return
         if known is not None and known.is_dir != le.is_dir:
             # The other kind stood here before: remove it remotely first (like an overwrite).
+            await self._keep_versions_of(path, known.is_dir)
             await self.remote.delete(self._rpath(path))
             self._forget(path, known.is_dir)
             known = None
@@ -1041,6 +1052,9 @@ class FolderSync:
         self.state.set_pending(self.name, Pending(path, "uploading", "uploading now", job.attempts))
         self.bus.publish(JobStarted(self.name, Op.UPLOAD, path, le.size))
         started = time.monotonic()
+        known = self.entries.get(path)
+        if known is not None and not known.is_dir:
+            await self.versions.keep(path, by_move=False)
         upload_id = uuid.uuid4().hex[:20]
         self._uploads_in_flight[upload_id] = rpath
         try:
@@ -1124,9 +1138,82 @@ class FolderSync:
             return
         self.bus.publish(JobStarted(self.name, Op.DELETE, path))
         started = time.monotonic()
-        await self.remote.delete(self._rpath(path))
+        moved = await self._keep_versions_of(path, job.is_dir)
+        if not moved:
+            await self.remote.delete(self._rpath(path))
         self._forget(path, job.is_dir)
         self.bus.publish(JobFinished(self.name, Op.DELETE, path, 0, time.monotonic() - started))
+
+    async def _keep_versions_of(self, path: str, is_dir: bool) -> bool:
+        """Keep what a delete removes; True when that already took the file away (a move)."""
+        if not self.versions.enabled:
+            return False
+        if not is_dir:
+            return await self.versions.keep(path, by_move=True)
+        for f in [k for k, e in self.entries.items() if under(k, path) and not e.is_dir]:
+            await self.versions.keep(f, by_move=True)
+        return False
+
+    async def _maybe_prune(self) -> None:
+        """Prune old versions at most once an hour (remembered across runs: it lists the area)."""
+        if not self.versions.enabled:
+            return
+        key = f"pruned:{self.name}"
+        now = self.versions.clock()
+        last = float(self.state.get_meta(key) or 0)
+        if now - last < PRUNE_EVERY:
+            return
+        self.state.set_meta(key, str(now))
+        try:
+            n = await self.versions.prune()
+        except RemoteError as e:
+            log.warning("pruning versions of %s failed: %s", self.name, e)
+            return
+        if n:
+            log.info("pruned %d old versions of %s", n, self.name)
+
+    # -- versions and restore (public) ------------------------------------------------------------
+
+    async def list_versions(self, rel: str) -> list[Version]:
+        return await self.versions.list(rel)
+
+    async def restore(
+        self, rel: str, *, at: float | None = None, dest: str | None = None
+    ) -> Version:
+        """Write the newest version of ``rel`` (or the newest at/before ``at``) back locally."""
+        found = pick(await self.versions.list(rel), at)
+        if found is None:
+            raise RemoteNotFound(
+                f"no version of {rel} kept{' at or before that time' if at else ''}"
+            )
+        target = dest or os.path.join(self.root, rel)
+        await self.versions.download(found.remote_path, target, mtime=found.at)
+        return found
+
+    async def restore_held(self) -> int:
+        """Guard released by restoring: download the held deletes back into the folder."""
+        held = dict(self._held)
+        count = 0
+        for path, is_dir in held.items():
+            if is_dir:
+                async for e in self.remote.list(self._rpath(path), recursive=True):
+                    rel = e.path[len(self.remote_root) + 1 :] if self.remote_root else e.path
+                    if e.is_dir:
+                        os.makedirs(os.path.join(self.root, rel), exist_ok=True)
+                        continue
+                    await self.versions.download(e.path, os.path.join(self.root, rel))
+                    count += 1
+                os.makedirs(os.path.join(self.root, path), exist_ok=True)
+            else:
+                await self.versions.download(self._rpath(path), os.path.join(self.root, path))
+                count += 1
+        self._held.clear()
+        self.guard_deletes = []
+        self.paused = False
+        self.pause_reason = ""
+        self.rescan()
+        self._update_state()
+        return count
 
     async def _move(self, job: Job) -> None:
         src, dst = job.src, job.path

@@ -72,7 +72,22 @@ def diff(
         if ke.ino:
             by_ino.setdefault(ke.ino, ke)
     moved_src: set[str] = set()
+    moved_dirs: list[tuple[str, str]] = []
+    appeared.sort(key=lambda e: (e.path.count("/"), e.path))
     for le in appeared:
+        carried = next(
+            (
+                (s, d)
+                for s, d in moved_dirs
+                if under(le.path, d) and (src := known.get(s + le.path[len(d) :])) is not None
+            ),
+            None,
+        )
+        if carried is not None:
+            # Inside a moved directory, at the matching place: it moves with the directory;
+            # the re-scan after the move uploads it if it also changed.
+            moved_src.add(carried[0] + le.path[len(carried[1]) :])
+            continue
         src = by_ino.get(le.ino)
         if (
             src is not None
@@ -83,15 +98,16 @@ def diff(
         ):
             plan.moves.append((src.path, le.path, le.is_dir))
             moved_src.add(src.path)
+            if le.is_dir:
+                moved_dirs.append((src.path, le.path))
         elif le.is_dir:
             plan.mkdirs.append(le.path)
         else:
             plan.uploads.append(le.path)
 
     # A moved directory carries its known contents along: they are not deleted separately.
-    moved_dirs = [s for s, _, is_dir in plan.moves if is_dir]
     for ke in gone:
-        if ke.path in moved_src or any(under(ke.path, d) for d in moved_dirs):
+        if ke.path in moved_src or any(under(ke.path, s) for s, _ in moved_dirs):
             continue
         plan.deletes.append((ke.path, ke.is_dir))
     # Parents before children; deletes collapse under a deleted directory.

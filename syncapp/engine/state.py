@@ -129,6 +129,16 @@ class StateDB:
         self.flush()
         self._db.close()
 
+    # -- small key/value facts -------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write().execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        self.maybe_commit()
+
     # -- folders ----------------------------------------------------------------------------------
 
     def folder(self, folder: str) -> FolderRecord | None:

@@ -1,0 +1,187 @@
+"""Remote versions: what an overwrite or a delete replaces is kept on the same remote.
+
+Layout, inside the folder's ``remote_path``::
+
+    .syncapp-versions/<relative path of the file>/<UTC time it was replaced>
+
+e.g. ``.syncapp-versions/notes/todo.txt/20261126T175500.123456Z``. One directory per file makes
+listing a file's versions one non-recursive listing; the time is in the name, so pruning never
+depends on what mtime a server reports. Kept by server-side COPY (overwrite) or MOVE (delete)
+where the backend has it; a backend without either keeps nothing (its capabilities say so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiofiles
+
+from syncapp.errors import RemoteError, RemoteNotFound
+from syncapp.remotes.base import Remote, join
+
+VERSIONS_DIR = ".syncapp-versions"
+_STAMP = "%Y%m%dT%H%M%S.%fZ"
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    path: str  # the file's path relative to the folder
+    remote_path: str  # where the version is stored on the remote
+    at: float  # when it was replaced (epoch seconds); for the current copy, its mtime
+    size: int
+    current: bool = False  # the live remote copy, not a kept version
+
+
+def stamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime(_STAMP)
+
+
+def parse_stamp(name: str) -> float | None:
+    try:
+        return datetime.strptime(name, _STAMP).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+class Versions:
+    """Keeps, lists, prunes and restores versions for one folder on one remote."""
+
+    def __init__(
+        self,
+        remote: Remote,
+        remote_root: str,
+        *,
+        enabled: bool = True,
+        keep_seconds: float = 30 * 86400,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.remote = remote
+        self.remote_root = remote_root
+        caps = remote.capabilities
+        self.enabled = enabled and (caps.server_copy or caps.server_move)
+        self.keep_seconds = keep_seconds
+        self.clock = clock
+        self._dirs_made: set[str] = set()
+
+    def _dir(self, rel: str) -> str:
+        return join(self.remote_root, VERSIONS_DIR, rel)
+
+    async def _ensure_dir(self, rel: str) -> None:
+        if not self.remote.capabilities.directories:
+            return
+        parts = [VERSIONS_DIR, *rel.split("/")]
+        for i in range(1, len(parts) + 1):
+            d = join(self.remote_root, *parts[:i])
+            if d in self._dirs_made:
+                continue
+            await self.remote.mkdir(d)
+            self._dirs_made.add(d)
+
+    async def keep(self, rel: str, *, by_move: bool) -> bool:
+        """Keep the remote copy of ``rel`` before it is replaced (copy) or deleted (move).
+
+        Returns False when nothing was there to keep.
+        """
+        if not self.enabled:
+            return False
+        src = join(self.remote_root, rel)
+        await self._ensure_dir(rel)
+        dst = join(self._dir(rel), stamp(self.clock()))
+        caps = self.remote.capabilities
+        try:
+            if by_move and caps.server_move:
+                await self.remote.move(src, dst)
+            else:
+                await self.remote.copy(src, dst)
+        except RemoteNotFound:
+            return False
+        except RemoteError as e:
+            # The version area was removed behind our back: make it again once.
+            if e.status not in (404, 409):
+                raise
+            self._dirs_made.clear()
+            await self._ensure_dir(rel)
+            try:
+                if by_move and caps.server_move:
+                    await self.remote.move(src, dst)
+                else:
+                    await self.remote.copy(src, dst)
+            except RemoteNotFound:
+                return False
+        return True
+
+    async def list(self, rel: str, *, include_current: bool = True) -> list[Version]:
+        """Kept versions of ``rel``, newest first (the live copy first when asked)."""
+        out: list[Version] = []
+        async for e in self.remote.list(self._dir(rel), recursive=False):
+            if e.is_dir:
+                continue
+            at = parse_stamp(e.path.rsplit("/", 1)[-1])
+            if at is not None:
+                out.append(Version(rel, e.path, at, e.size))
+        out.sort(key=lambda v: v.at, reverse=True)
+        if include_current:
+            cur = await self.remote.stat(join(self.remote_root, rel))
+            if cur is not None and not cur.is_dir:
+                at = cur.mtime_ns / 1e9 if cur.mtime_ns else self.clock()
+                out.insert(0, Version(rel, cur.path, at, cur.size, current=True))
+        return out
+
+    async def prune(self) -> int:
+        """Delete versions older than ``keep_seconds``; returns how many went."""
+        cutoff = self.clock() - self.keep_seconds
+        old: list[str] = []
+        async for e in self.remote.list(join(self.remote_root, VERSIONS_DIR), recursive=True):
+            if e.is_dir:
+                continue
+            at = parse_stamp(e.path.rsplit("/", 1)[-1])
+            if at is not None and at < cutoff:
+                old.append(e.path)
+        for p in old:
+            with contextlib.suppress(RemoteNotFound):
+                await self.remote.delete(p)
+        return len(old)
+
+    async def download(self, remote_path: str, dest: str, *, mtime: float | None = None) -> int:
+        """Stream ``remote_path`` into ``dest`` atomically (temp file + rename); returns bytes."""
+        folder = os.path.dirname(dest) or "."
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".syncapp-restore-", dir=folder)
+        os.close(fd)
+        done = 0
+        try:
+            async with aiofiles.open(tmp, "wb") as fh, self.remote.get(remote_path) as chunks:
+                async for chunk in chunks:
+                    await fh.write(chunk)
+                    done += len(chunk)
+            if mtime is not None:
+                os.utime(tmp, (mtime, mtime))
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return done
+
+
+def pick(versions: list[Version], at: float | None) -> Version | None:
+    """The content that was current at time ``at`` (default: now).
+
+    A kept version stood until ``v.at`` (when it was replaced), so the content at ``at`` is the
+    kept version replaced soonest after ``at``, or the live copy when none was replaced since.
+    Without ``at``: the live copy, else the most recently replaced version.
+    """
+    current = next((v for v in versions if v.current), None)
+    kept = sorted((v for v in versions if not v.current), key=lambda v: v.at)
+    if at is None:
+        return current or (kept[-1] if kept else None)
+    later = [v for v in kept if v.at > at]
+    if later:
+        return later[0]
+    return current or (kept[-1] if kept else None)
