@@ -123,6 +123,14 @@ class HTTPRemoteConfig(RemoteConfig):
     #: "raw": the file is the request body; "multipart": a multipart/form-data field.
     body: Literal["raw", "multipart"] = "raw"
     field_name: str = "file"
+    #: URL template answering GET (download) and HEAD (stat) for {path}; "" means ``url``.
+    get_url: str = ""
+    #: Optional URL template listing the files under {path} as a JSON array of objects with
+    #: "path" (relative to the root), "size" and optionally "etag" and "mtime_ns"; "" when the
+    #: API cannot list (the engine then relies on its own state).
+    list_url: str = ""
+    #: The API stores an upload under its final name only once it is complete.
+    atomic: bool = False
 
 
 REMOTE_MODELS: dict[str, type[RemoteConfig]] = {
@@ -377,6 +385,10 @@ def _validate_remote(cfg: RemoteConfig, file: str) -> None:
             raise ConfigError(file, f"{key}.bucket", 'is required for type = "s3"')
         if cfg.endpoint:
             _check_url(cfg.endpoint, file=file, key=f"{key}.endpoint")
+        if any(s in (".", "..") for s in cfg.prefix.split("/")) or "\0" in cfg.prefix:
+            raise ConfigError(file, f"{key}.prefix", "must not contain . or .. segments")
+        if cfg.part_concurrency < 1 or cfg.part_concurrency > 64:
+            raise ConfigError(file, f"{key}.part_concurrency", "must be from 1 to 64")
         for k in ("part_size", "multipart_threshold"):
             try:
                 n = parse_size(getattr(cfg, k))
@@ -390,8 +402,14 @@ def _validate_remote(cfg: RemoteConfig, file: str) -> None:
         if "{path}" not in cfg.url:
             raise ConfigError(file, f"{key}.url", "must contain {path}")
         _check_url(cfg.url, file=file, key=f"{key}.url", template=True)
-        if cfg.delete_url:
-            _check_url(cfg.delete_url, file=file, key=f"{key}.delete_url", template=True)
+        for k in ("delete_url", "get_url", "list_url"):
+            value = getattr(cfg, k)
+            if value:
+                if "{path}" not in value:
+                    raise ConfigError(file, f"{key}.{k}", "must contain {path}")
+                _check_url(value, file=file, key=f"{key}.{k}", template=True)
+        if not re.fullmatch(r"[A-Za-z]+", cfg.delete_method):
+            raise ConfigError(file, f"{key}.delete_method", "must be an HTTP method such as DELETE")
 
 
 def _validate_folder(cfg: FolderConfig, remotes: Mapping[str, RemoteConfig], file: str) -> None:

@@ -210,6 +210,17 @@ def staging_name(path: str, upload_id: str) -> str:
     return join(parent(path), f"{STAGING_PREFIX}{upload_id}")
 
 
+def clean_path(path: str) -> str:
+    """``path`` without leading, trailing or doubled slashes; ``RemoteError`` for NUL bytes and
+    ``.``/``..`` segments, which a server (or a filesystem behind it) would resolve."""
+    if "\0" in path:
+        raise RemoteError(f"invalid remote path {path!r}: NUL byte", path=path)
+    segments = [s for s in path.split("/") if s]
+    if any(s in (".", "..") for s in segments):
+        raise RemoteError(f"invalid remote path {path!r}: . or .. segment", path=path)
+    return "/".join(segments)
+
+
 def join(*parts: str) -> str:
     """Join remote path parts, dropping empty ones: ``join("", "a", "b/c") == "a/b/c"``."""
     return "/".join(p.strip("/") for p in parts if p and p.strip("/"))

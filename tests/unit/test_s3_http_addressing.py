@@ -86,3 +86,37 @@ async def test_multipart_framing_length() -> None:
     assert b"\r\n\r\n12345678\r\n--" + form.boundary.encode() + b"--\r\n" in data
     assert b'filename="na\xc3\xafve %22quote%22.txt"' in data
     assert b"filename*=UTF-8''na%C3%AFve%20%22quote%22.txt" in data
+
+
+def test_sigv4_known_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS's documented GetObject example (sig-v4-header-based-auth), signed by our flow."""
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from syncapp.remotes.s3 import _SigV4
+
+    auth = _SigV4(
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "us-east-1",
+        "s3",
+        include_headers={"range"},
+    )
+    monkeypatch.setattr(auth, "clock", lambda: datetime(2013, 5, 24, tzinfo=UTC))
+    request = httpx.Request(
+        "GET",
+        "https://examplebucket.s3.amazonaws.com/test.txt",
+        headers={
+            "Range": "bytes=0-9",
+            "x-amz-content-sha256": (
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            ),
+        },
+    )
+    signed = next(auth.auth_flow(request))
+    assert signed.headers["Authorization"] == (
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+        "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+    )

@@ -1,0 +1,654 @@
+"""``webdav``: Nextcloud, ownCloud, Apache ``mod_dav``, nginx, rclone serve webdav, WsgiDAV.
+
+One ``httpx.AsyncClient`` per endpoint, Basic auth, every path segment percent-encoded on the way
+out and decoded from PROPFIND hrefs on the way back.
+
+Uploads (``atomic_upload = "rename"``, the default): PUT the body to a staging name in the target
+collection, then MOVE it onto the final name with ``Overwrite: T``; a failed upload or MOVE deletes
+the staging file. With ``atomic_upload = "server"`` (servers that stage PUTs themselves) the body
+goes straight to the final name.
+
+Conditional uploads (``if_match``): ``If-Match`` on a MOVE applies to the *source* (the staging
+file), and rclone ignores ``If-Match`` on PUT altogether, so the final name's ETag is checked with a
+PROPFIND right before the MOVE (rename mode) or the PUT (server mode, which also sends
+``If-Match`` for servers that honour it). A writer that slips in between those two requests is not
+detected; the window is one round trip.
+
+After an upload the ETag is read back with a PROPFIND: WsgiDAV and rclone both answer the PUT with
+an ETag computed *before* they apply ``X-OC-Mtime``, and the MOVE answers none.
+
+Server quirks handled here (measured on WsgiDAV 4.4 and rclone 1.75):
+
+- ``X-OC-Mtime`` must be whole seconds: WsgiDAV answers 400 to a fraction, rclone silently ignores
+  it. ``getlastmodified`` has one-second resolution everywhere.
+- rclone: MKCOL on an existing collection answers 201 (WsgiDAV 405); MOVE answers 403 (not 404/409)
+  when the source or the destination's parent is missing; and a MOVE of a *missing* source with
+  ``Overwrite: T`` deletes the destination first. ``move`` therefore checks that the source exists
+  before it sends MOVE.
+- WsgiDAV returns ETags unquoted in PROPFIND and quoted in headers; rclone quotes both.
+- WsgiDAV decodes the Destination header before parsing it, so a MOVE/COPY to a name with ``?``
+  or ``;`` lands on a truncated name (``what?`` replaces ``what``). A one-time probe with staging
+  names detects this; such names are then uploaded in place and moved/copied by GET + PUT.
+  (syncapp's own davserver patches the bug.)
+- rclone keeps the partial file of a PUT the client cut off, and may create it only after our
+  cleanup DELETE has run; a failed upload therefore deletes its staging file twice, 0.3 s apart.
+- ``Depth: infinity`` works on both; Nextcloud and Apache refuse it, and ``list`` then walks the
+  tree with concurrent ``Depth: 1`` requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import unicodedata
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, unquote, urljoin, urlsplit
+
+import httpx
+
+from syncapp.config import WebDAVRemoteConfig
+from syncapp.errors import (
+    RemoteAuthError,
+    RemoteConflict,
+    RemoteError,
+    RemoteNotFound,
+    RemotePreconditionFailed,
+    RemoteProtocolError,
+    RemoteUnavailable,
+)
+from syncapp.remotes._http import CountingBody, guarded, make_client, redact, status_error
+from syncapp.remotes.base import (
+    STAGING_PREFIX,
+    Capabilities,
+    PutResult,
+    Remote,
+    RemoteEntry,
+    clean_path,
+    parent,
+    staging_name,
+)
+
+_log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+DAV = "{DAV:}"
+
+# Only what we use: asking for allprop makes some servers compute quota and lock data per entry.
+PROPFIND_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<d:propfind xmlns:d="DAV:"><d:prop>'
+    b"<d:resourcetype/><d:getcontentlength/><d:getlastmodified/><d:getetag/>"
+    b"</d:prop></d:propfind>"
+)
+_PROPFIND_HEADERS = {"Content-Type": 'application/xml; charset="utf-8"'}
+
+
+def normalize_etag(value: str | None) -> str | None:
+    """``W/"abc"`` / ``"abc"`` / ``abc`` → ``abc``; None for empty."""
+    if not value:
+        return None
+    v = value.strip()
+    if v.startswith(("W/", "w/")):
+        v = v[2:]
+    v = v.strip('"')
+    return v or None
+
+
+def _segments(path: str) -> list[str]:
+    """The segments of a remote path; ``RemoteError`` for ``.``/``..`` (a server would resolve
+    them and leave the root)."""
+    clean = clean_path(path)
+    return clean.split("/") if clean else []
+
+
+def _parse_mtime(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        when = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    # Integer arithmetic: a float timestamp times 1e9 loses nanoseconds to rounding.
+    return int(when.timestamp()) * 1_000_000_000
+
+
+def _status_code(text: str | None) -> int | None:
+    """``HTTP/1.1 200 OK`` → 200."""
+    if not text:
+        return None
+    parts = text.split()
+    if len(parts) >= 2 and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+class WebDAVRemote(Remote):
+    """A WebDAV collection (``cfg.url``) and everything below it."""
+
+    kind = "webdav"
+
+    def __init__(self, cfg: WebDAVRemoteConfig, env: Mapping[str, str]) -> None:
+        super().__init__()
+        self._cfg = cfg
+        base = cfg.url if cfg.url.endswith("/") else cfg.url + "/"
+        self._base_url = base
+        # Hrefs come back percent-encoded in whatever style the server likes; compare decoded.
+        self._base_path = unquote(urlsplit(base).path)
+        password = cfg.password
+        if cfg.password_env:
+            password = env.get(cfg.password_env, password)
+        self._auth: httpx.Auth | None = (
+            httpx.BasicAuth(cfg.username, password) if cfg.username else None
+        )
+        self._client: httpx.AsyncClient | None = None
+        # None: not tried yet; the answer is remembered for this remote's lifetime.
+        self._infinity_ok: bool | None = None
+        # Whether MOVE/COPY destinations with '?' or ';' arrive intact (see _destination_ok).
+        self._dest_ok: bool | None = None
+        self._probe_lock = asyncio.Lock()
+        self.capabilities = Capabilities(
+            atomic_put=True,
+            server_move=True,
+            server_copy=True,
+            # A flag, not a probe: WsgiDAV ignores X-OC-Mtime unless configured to honour it
+            # (syncapp's own davserver does). Turn send_mtime off for servers that drop it.
+            server_mtime=cfg.send_mtime,
+            conditional_put=True,
+            directories=True,
+        )
+
+    @property
+    def display_url(self) -> str:
+        return redact(self._cfg.url)
+
+    async def _open(self) -> None:
+        self._client = make_client(
+            connections=self._cfg.connections,
+            timeout=self._cfg.timeout,
+            verify_tls=self._cfg.verify_tls,
+            auth=self._auth,
+            headers={"User-Agent": "syncapp"},
+        )
+
+    async def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        self._check_open()
+        assert self._client is not None
+        return self._client
+
+    def _url(self, path: str, *, collection: bool = False) -> str:
+        segs = _segments(path)
+        url = self._base_url + "/".join(quote(s, safe="") for s in segs)
+        if collection and segs:
+            url += "/"
+        return url
+
+    def _rel_path(self, href: str) -> str | None:
+        """A PROPFIND href (absolute path or full URL) as a remote path; None when outside."""
+        href = href.strip()
+        if href.startswith("/"):
+            raw = href  # the usual form; not urljoin, which would split ";params" off
+        elif "://" in href:
+            raw = urlsplit(href).path
+        else:
+            raw = urlsplit(urljoin(self._base_url, href)).path
+        p = unquote(raw)
+        base = self._base_path
+        if not (p + "/").startswith(base):
+            # A server on macOS may hand names back decomposed (NFD): compare composed.
+            p = unicodedata.normalize("NFC", p)
+            base = unicodedata.normalize("NFC", base)
+            if not (p + "/").startswith(base):
+                return None
+        return p[len(base) :].strip("/")
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        ok: tuple[int, ...],
+        url: str | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | AsyncIterable[bytes] | None = None,
+    ) -> httpx.Response:
+        """Send one request and read its (small) body; a status outside ``ok`` raises."""
+        client = self._http
+        target = url or self._url(path)
+        async with guarded(method, target, path):
+            resp = await client.request(method, target, headers=headers, content=content)
+        if resp.status_code not in ok:
+            raise status_error(resp, path=path)
+        return resp
+
+    # -- PROPFIND ------------------------------------------------------------------------------
+
+    def _entry_from(self, el: ET.Element) -> RemoteEntry | None:
+        href = el.findtext(f"{DAV}href")
+        if href is None:
+            raise RemoteProtocolError("PROPFIND response without href")
+        rel = self._rel_path(href)
+        if rel is None:
+            # Silently skipping it would make the remote look empty; most likely a reverse proxy
+            # maps the URL path onto a different one on the server.
+            raise RemoteProtocolError(
+                f"PROPFIND answered with {href!r}, which is not below {self._base_path!r} "
+                "(is a proxy rewriting paths?)"
+            )
+        code = _status_code(el.findtext(f"{DAV}status"))
+        if code is not None and code != 200:
+            return None
+        is_dir: bool | None = None
+        size = 0
+        mtime_ns: int | None = None
+        etag: str | None = None
+        for propstat in el.findall(f"{DAV}propstat"):
+            if _status_code(propstat.findtext(f"{DAV}status")) not in (200, None):
+                continue  # 404 for properties the resource does not have
+            prop = propstat.find(f"{DAV}prop")
+            if prop is None:
+                continue
+            rtype = prop.find(f"{DAV}resourcetype")
+            if rtype is not None:
+                is_dir = rtype.find(f"{DAV}collection") is not None
+            length = prop.findtext(f"{DAV}getcontentlength")
+            if length and length.strip().isdigit():
+                size = int(length.strip())
+            mtime_ns = _parse_mtime(prop.findtext(f"{DAV}getlastmodified")) or mtime_ns
+            etag = normalize_etag(prop.findtext(f"{DAV}getetag")) or etag
+        if is_dir is None:
+            is_dir = href.rstrip().endswith("/")
+        return RemoteEntry(
+            path=rel,
+            is_dir=is_dir,
+            size=0 if is_dir else size,
+            mtime_ns=mtime_ns,
+            etag=None if is_dir else etag,
+        )
+
+    async def _propfind(self, path: str, depth: str) -> AsyncIterator[RemoteEntry]:
+        """Entries of one PROPFIND, parsed while the response streams in. 404 → nothing."""
+        client = self._http
+        url = self._url(path)
+        headers = {"Depth": depth, **_PROPFIND_HEADERS}
+        async with guarded("PROPFIND", url, path):
+            req = client.build_request("PROPFIND", url, headers=headers, content=PROPFIND_BODY)
+            resp = await client.send(req, stream=True)
+        try:
+            if resp.status_code == 404:
+                return
+            if resp.status_code != 207:
+                async with guarded("PROPFIND", url, path):
+                    await resp.aread()
+                raise status_error(resp, path=path, detail=_dav_error(resp))
+            parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
+            async with guarded("PROPFIND", url, path):
+                async for chunk in resp.aiter_bytes():
+                    for entry in self._feed(parser, chunk, url, path):
+                        yield entry
+            for entry in self._feed(parser, None, url, path):
+                yield entry
+        finally:
+            await resp.aclose()
+
+    def _feed(
+        self, parser: ET.XMLPullParser[ET.Element], chunk: bytes | None, url: str, path: str
+    ) -> Iterator[RemoteEntry]:
+        try:
+            if chunk is None:
+                parser.close()
+            else:
+                parser.feed(chunk)
+            events = list(parser.read_events())
+        except ET.ParseError as e:
+            raise RemoteProtocolError(
+                f"PROPFIND {redact(url)}: malformed multistatus XML ({e})", path=path
+            ) from None
+        for item in events:
+            el = item[-1] if isinstance(item, tuple) else None
+            if isinstance(el, ET.Element) and el.tag == f"{DAV}response":
+                entry = self._entry_from(el)
+                el.clear()  # keep memory flat on big listings
+                if entry is not None:
+                    yield entry
+
+    async def stat(self, path: str) -> RemoteEntry | None:
+        want = clean_path(path)
+        found: RemoteEntry | None = None
+        # Read the whole (one-entry) answer: leaving the generator early would hold the
+        # connection until the generator is garbage-collected.
+        async for entry in self._propfind(path, "0"):
+            if entry.path == want:
+                found = entry
+        return found
+
+    async def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
+        want = clean_path(path)
+        if not recursive:
+            async for entry in self._children(want):
+                yield entry
+            return
+        if self._infinity_ok is not False:
+            try:
+                async for entry in self._propfind(want, "infinity"):
+                    self._infinity_ok = True
+                    if entry.path != want:
+                        yield entry
+                return
+            except RemoteError as e:
+                # Nextcloud/ownCloud and Apache refuse infinite depth (403 with a
+                # propfind-finite-depth precondition, or 400/501); walk instead, once decided.
+                if self._infinity_ok or e.status not in (400, 403, 405, 412, 501, 507):
+                    raise
+                self._infinity_ok = False
+        async for entry in self._walk(want):
+            yield entry
+
+    async def _children(self, path: str) -> AsyncIterator[RemoteEntry]:
+        async for entry in self._propfind(path, "1"):
+            if entry.path != path:
+                yield entry
+
+    async def _walk(self, path: str) -> AsyncIterator[RemoteEntry]:
+        """Depth-1 PROPFINDs over the tree, a few collections at a time."""
+        limit = max(1, min(self._cfg.connections, 8))
+        queue: list[str] = [path]
+        running: set[asyncio.Task[list[RemoteEntry]]] = set()
+
+        async def one(p: str) -> list[RemoteEntry]:
+            return [e async for e in self._children(p)]
+
+        try:
+            while queue or running:
+                while queue and len(running) < limit:
+                    running.add(asyncio.create_task(one(queue.pop())))
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    for entry in task.result():
+                        if entry.is_dir:
+                            queue.append(entry.path)
+                        yield entry
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    # -- upload --------------------------------------------------------------------------------
+
+    async def put(
+        self,
+        path: str,
+        body: AsyncIterable[bytes],
+        *,
+        size: int,
+        mtime_ns: int | None = None,
+        if_match: str | None = None,
+        upload_id: str | None = None,
+    ) -> PutResult:
+        self._check_open()
+        if not _segments(path):
+            raise RemoteConflict("cannot put onto the remote root", path=path)
+        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        if self._cfg.send_mtime and mtime_ns is not None and mtime_ns >= 0:
+            # Whole seconds: WsgiDAV rejects fractions with 400 and rclone ignores them.
+            headers["X-OC-Mtime"] = str(mtime_ns // 1_000_000_000)
+
+        if self._cfg.atomic_upload == "server" or not await self._destination_ok(path):
+            if if_match is not None:
+                await self._check_etag(path, if_match)
+                headers["If-Match"] = f'"{if_match}"'
+            await self._put_body(path, self._url(path), body, size, headers)
+        else:
+            staging = staging_name(path, upload_id or uuid.uuid4().hex)
+            try:
+                await self._put_body(staging, self._url(staging), body, size, headers)
+                if if_match is not None:
+                    await self._check_etag(path, if_match)
+                await self._move(staging, path)
+            except BaseException as e:
+                if isinstance(e, RemoteError) and e.path == staging:
+                    e.path = path  # the caller knows the file, not our temporary name
+                # Also on cancellation: nothing the upload created may stay behind. Bounded, so
+                # a dead server cannot hold shutdown hostage.
+                await _quietly(self._delete_file(staging))
+                answered = isinstance(e, RemoteError) and e.status is not None
+                if not answered and not isinstance(e, asyncio.CancelledError):
+                    # The PUT was cut off without an answer: the server may still be creating
+                    # the staging file when our DELETE arrives (rclone then keeps the partial
+                    # file). Look again a moment later. On cancellation the engine's journal
+                    # and discard_upload take care of it instead of delaying shutdown.
+                    await asyncio.sleep(0.3)
+                    await _quietly(self._delete_file(staging))
+                raise
+        entry = await self.stat(path)
+        return PutResult(etag=entry.etag if entry else None)
+
+    async def _put_body(
+        self, path: str, url: str, body: AsyncIterable[bytes], size: int, headers: dict[str, str]
+    ) -> None:
+        counting = CountingBody(body, size)
+        try:
+            await self._request("PUT", path, url=url, ok=(200, 201, 204), headers=headers,
+                                content=counting)
+        except RemoteNotFound as e:
+            # Some servers answer 404 rather than 409 when the parent collection is missing.
+            raise RemoteConflict(
+                f"{e.message} (parent collection {parent(path) or '/'} missing?)",
+                status=e.status, path=path,
+            ) from None
+        except RemoteUnavailable as e:
+            # A server may answer 409 and hang up before reading a big body; we then only see
+            # a broken connection. Tell "parent missing" (fatal for this file) from a real outage.
+            if e.status is not None or counting.sent == size:
+                raise
+            try:
+                parent_entry = await self.stat(parent(path))
+            except RemoteError:
+                raise e from None
+            if parent_entry is None or not parent_entry.is_dir:
+                raise RemoteConflict(
+                    f"PUT {redact(url)}: parent collection {parent(path) or '/'} does not exist",
+                    path=path,
+                ) from None
+            raise
+
+    async def _check_etag(self, path: str, if_match: str) -> None:
+        entry = await self.stat(path)
+        current = entry.etag if entry else None
+        if current != normalize_etag(if_match):
+            raise RemotePreconditionFailed(
+                f"PUT {self.display_url}{path}: remote changed (ETag {current} is not {if_match})",
+                status=412, path=path,
+            )
+
+    # -- download ------------------------------------------------------------------------------
+
+    def get(self, path: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        return self._get(path)
+
+    @asynccontextmanager
+    async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        client = self._http
+        url = self._url(path)
+        async with guarded("GET", url, path):
+            resp = await client.send(client.build_request("GET", url), stream=True)
+        try:
+            if resp.status_code != 200:
+                async with guarded("GET", url, path):
+                    await resp.aread()
+                err = status_error(resp, path=path)
+                if resp.status_code in (301, 302, 405):
+                    # WsgiDAV redirects to "name/", rclone answers 405: a collection is there.
+                    entry = await self.stat(path)
+                    if entry is not None and entry.is_dir:
+                        raise RemoteConflict(f"GET {redact(url)}: is a directory", path=path)
+                raise err
+            yield self._chunks(resp, url, path)
+        finally:
+            await resp.aclose()
+
+    @staticmethod
+    async def _chunks(resp: httpx.Response, url: str, path: str) -> AsyncIterator[bytes]:
+        async with guarded("GET", url, path):
+            async for chunk in resp.aiter_bytes(CHUNK):
+                yield chunk
+
+    # -- namespace -----------------------------------------------------------------------------
+
+    async def mkdir(self, path: str) -> None:
+        if not _segments(path):
+            self._check_open()
+            return  # the root exists by definition of the remote
+        url = self._url(path, collection=True)
+        try:
+            await self._request("MKCOL", path, url=url, ok=(200, 201))
+        except RemoteError as e:
+            if e.status == 405:  # "only on an unmapped URL": something is there
+                entry = await self.stat(path)
+                if entry is not None and entry.is_dir:
+                    return
+                raise RemoteConflict(f"MKCOL {redact(url)}: a file is in the way", status=405,
+                                     path=path) from None
+            if e.status == 404:
+                raise RemoteConflict(e.message, status=404, path=path) from None
+            raise
+
+    async def delete(self, path: str) -> None:
+        if not _segments(path):
+            self._check_open()
+            raise RemoteError("refusing to delete the remote root", path=path)
+        await self._request("DELETE", path, ok=(200, 202, 204, 404))
+
+    async def _delete_file(self, path: str) -> None:
+        await self._request("DELETE", path, ok=(200, 202, 204, 404))
+
+    async def discard_upload(self, path: str, upload_id: str) -> None:
+        with suppress(RemoteError):
+            await self._delete_file(staging_name(path, upload_id))
+
+    async def _move(self, src: str, dst: str, method: str = "MOVE") -> None:
+        headers = {"Destination": self._url(dst), "Overwrite": "T"}
+        try:
+            await self._request(method, src, ok=(200, 201, 204), headers=headers)
+        except RemoteAuthError as e:
+            # rclone answers 403 when the source or the destination's parent is missing.
+            if e.status == 403:
+                if await self.stat(src) is None:
+                    raise RemoteNotFound(f"{e.message} (source missing)", status=403,
+                                         path=src) from None
+                if dst and await self.stat(parent(dst)) is None:
+                    raise RemoteConflict(f"{e.message} (destination parent missing)",
+                                         status=403, path=dst) from None
+            raise
+
+    async def move(self, src: str, dst: str) -> None:
+        await self._move_or_copy("MOVE", src, dst)
+
+    async def copy(self, src: str, dst: str) -> None:
+        await self._move_or_copy("COPY", src, dst)
+
+    async def _move_or_copy(self, method: str, src: str, dst: str) -> None:
+        s, d = clean_path(src), clean_path(dst)
+        if not s or not d:
+            self._check_open()
+            raise RemoteConflict(f"cannot {method.lower()} the remote root", path=s)
+        if d.startswith(s + "/") or s.startswith(d + "/"):
+            raise RemoteConflict(f"{method} {s} -> {d}: one contains the other", path=s)
+        # rclone's MOVE/COPY of a missing source with Overwrite: T deletes the destination before
+        # noticing; make sure there is a source first.
+        entry = await self.stat(s)
+        if entry is None:
+            raise RemoteNotFound(f"{method} {self.display_url}{s}: not found", status=404, path=s)
+        if s == d:
+            return
+        if not await self._destination_ok(d):
+            await self._move_or_copy_by_hand(method, entry, d)
+            return
+        try:
+            await self._move(s, d, method)
+        except RemoteNotFound as e:
+            if e.path == s:
+                raise
+            # The source exists (checked above): a 404 here means the destination's parent.
+            raise RemoteConflict(e.message, status=e.status, path=d) from None
+
+    # -- the Destination header ------------------------------------------------------------------
+
+    async def _destination_ok(self, dst: str) -> bool:
+        """Whether a MOVE/COPY to ``dst`` lands on exactly ``dst``.
+
+        WsgiDAV (4.4) unquotes the Destination header *before* parsing it as a URL, so a ``?``
+        in the path starts a query and a ``;`` starts parameters: a MOVE to ``what?`` would
+        replace ``what``. Only names with those characters are at risk; for them the server is
+        probed once, with staging names, before any MOVE or COPY is sent.
+        """
+        if "?" not in dst and ";" not in dst:
+            return True
+        if self._dest_ok is None:
+            async with self._probe_lock:
+                if self._dest_ok is None:
+                    self._dest_ok = await self._probe_destination()
+        return self._dest_ok
+
+    async def _probe_destination(self) -> bool:
+        # Every name involved is a staging name, which the engine never syncs, so whatever a
+        # broken server does with the probe harms nothing.
+        stem = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}-probe"
+        src, dst, mangled = f"{stem}-src", f"{stem}-p;q?r", f"{stem}-p"
+        try:
+            await self._request("PUT", src, ok=(200, 201, 204), content=b"",
+                                headers={"Content-Length": "0"})
+            await self._move(src, dst)
+            ok = await self.stat(dst) is not None
+        finally:
+            for name in (src, dst, mangled):
+                await _quietly(self._delete_file(name))
+        if not ok:
+            _log.warning(
+                "%s mishandles '?' and ';' in the Destination header; names with them are "
+                "uploaded in place and moved by download and upload", self.display_url
+            )
+        return ok
+
+    async def _move_or_copy_by_hand(self, method: str, src: RemoteEntry, dst: str) -> None:
+        """MOVE/COPY of a file through this client, for destinations the server would mangle."""
+        if src.is_dir:
+            raise RemoteError(
+                f"{method} {src.path} -> {dst}: this server cannot {method.lower()} directories "
+                "to names containing '?' or ';'",
+                path=dst,
+            )
+        async with self.get(src.path) as chunks:
+            await self._put_body(dst, self._url(dst), chunks, src.size,
+                                 {"Content-Length": str(src.size)})
+        if method == "MOVE":
+            await self.delete(src.path)
+
+
+def _dav_error(resp: httpx.Response) -> str:
+    """The DAV:error precondition name in an error body, if any (e.g. propfind-finite-depth)."""
+    try:
+        root = ET.fromstring(resp.content)
+    except ET.ParseError:
+        return ""
+    if root.tag != f"{DAV}error" or not len(root):
+        return ""
+    return root[0].tag.removeprefix(DAV)
+
+
+async def _quietly(aw: Awaitable[None]) -> None:
+    """Best-effort cleanup: at most a few seconds, any failure swallowed."""
+    with suppress(Exception):
+        await asyncio.wait_for(aw, timeout=5.0)
