@@ -400,8 +400,11 @@ class FolderSync:
             interval = self.cfg.rescan_interval or None
             if watcher.failed:
                 interval = min(interval or 10.0, 10.0)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives as the event fires, and then shutdown hangs.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._rescan_requested.wait(), timeout=interval)
+                async with asyncio.timeout(interval):
+                    await self._rescan_requested.wait()
             self._rescan_requested.clear()
             while not await self._root_ok():
                 await asyncio.sleep(2.0)
@@ -457,16 +460,26 @@ class FolderSync:
         self.bus.publish(ScanStarted(self.name))
         started = time.monotonic()
         try:
-            await self._ensure_remote_root()
+            remote_error: RemoteError | None = None
+            try:
+                await self._ensure_remote_root()
+            except RemoteError as e:
+                remote_error = e
             result = await asyncio.to_thread(
                 scan_tree, self.root, self.rules, follow_symlinks=self.cfg.follow_symlinks
             )
-            if self._first_run or self._unclean_start:
-                await self._reconcile_with_remote(result)
+            if remote_error is None and (self._first_run or self._unclean_start):
+                try:
+                    await self._reconcile_with_remote(result)
+                except RemoteError as e:
+                    remote_error = e
             plan = diff(result.entries, self.entries, protected=result.unreadable_dirs)
             self._record_skipped(result.skipped)
-            self._enqueue_plan(plan)
-            await self._maybe_prune()
+            if remote_error is not None:
+                self._remote_unusable(remote_error, plan)
+            else:
+                self._enqueue_plan(plan)
+                await self._maybe_prune()
             dirs = sum(1 for e in result.entries.values() if e.is_dir)
             self.bus.publish(
                 ScanFinished(
@@ -477,14 +490,30 @@ class FolderSync:
                     seconds=time.monotonic() - started,
                 )
             )
-        except RemoteError as e:
-            # Listing the remote failed (first run or after a crash): retry the scan later.
-            self._note_remote_failure(e)
-            self._rescan_later(5.0)
         finally:
             self.scanning = False
             self._scan_done.set()
             self._update_state()
+
+    def _remote_unusable(self, e: RemoteError, plan: Plan) -> None:
+        """The remote failed before anything could be planned against it.
+
+        Every change waits with the error as its reason (so `why` can say so). Live mode goes
+        offline and rescans when the remote answers again; --once stops the folder.
+        """
+        paths = [*plan.mkdirs, *plan.uploads, *(d for _, d, _ in plan.moves)]
+        paths += [p for p, _ in plan.deletes]
+        retry_at = None if not self.live else time.time() + 5.0
+        status = "retrying" if self.live and e.retryable else "failed"
+        reason = f"waiting for the remote: {e}" if self.live else f"remote unusable: {e}"
+        self.state.set_pending_many(
+            self.name, (Pending(p, status, reason, 1, retry_at) for p in paths)
+        )
+        if not self.live or e.fatal_for_folder or not e.retryable:
+            self.error = str(e) if e.fatal_for_folder else f"remote unreachable: {e}"
+            self._failed.update(paths)
+            return
+        self._note_remote_failure(e)
 
     async def _ensure_remote_root(self) -> None:
         """Create the folder's ``remote_path`` (and its parents) remotely, once per session.
@@ -512,10 +541,6 @@ class FolderSync:
         if self.offline:
             self.offline = ""
             self.bus.publish(RemoteOnline(self.name))
-
-    def _rescan_later(self, delay: float) -> None:
-        if self.live:
-            asyncio.get_running_loop().call_later(delay, self._rescan_requested.set)
 
     async def _reconcile_with_remote(self, result: ScanResult) -> None:
         """First run or after a crash: list the remote once.
@@ -860,6 +885,9 @@ class FolderSync:
             break
         self.offline = ""
         self.bus.publish(RemoteOnline(self.name))
+        # A scan that ran while the remote was gone planned nothing: run it again.
+        if not self._root_ready:
+            self.rescan()
         # Everything waiting to retry goes now.
         for key, (_, job) in list(self._delayed.items()):
             del self._delayed[key]
@@ -1192,28 +1220,37 @@ class FolderSync:
 
     async def restore_held(self) -> int:
         """Guard released by restoring: download the held deletes back into the folder."""
-        held = dict(self._held)
-        count = 0
-        for path, is_dir in held.items():
+        wanted: list[tuple[str, int | None]] = []  # (remote path, mtime_ns)
+        for path, is_dir in self._held.items():
             if is_dir:
-                async for e in self.remote.list(self._rpath(path), recursive=True):
-                    rel = e.path[len(self.remote_root) + 1 :] if self.remote_root else e.path
-                    if e.is_dir:
-                        os.makedirs(os.path.join(self.root, rel), exist_ok=True)
-                        continue
-                    await self.versions.download(e.path, os.path.join(self.root, rel))
-                    count += 1
                 os.makedirs(os.path.join(self.root, path), exist_ok=True)
+                # Collect first: a listing must not hold a connection while files download.
+                listing = [e async for e in self.remote.list(self._rpath(path), recursive=True)]
+                for e in listing:
+                    if e.is_dir:
+                        os.makedirs(os.path.join(self.root, self._rel(e.path)), exist_ok=True)
+                    elif not self.rules.ignored(self._rel(e.path)):
+                        wanted.append((e.path, e.mtime_ns))
             else:
-                await self.versions.download(self._rpath(path), os.path.join(self.root, path))
-                count += 1
+                e = await self.remote.stat(self._rpath(path))
+                if e is not None and not e.is_dir:
+                    wanted.append((e.path, e.mtime_ns))
+        for rpath, mtime_ns in wanted:
+            # The remote's mtime comes back too, so the restored file matches the state.
+            mtime = mtime_ns / 1e9 if mtime_ns else None
+            await self.versions.download(
+                rpath, os.path.join(self.root, self._rel(rpath)), mtime=mtime
+            )
         self._held.clear()
         self.guard_deletes = []
         self.paused = False
         self.pause_reason = ""
         self.rescan()
         self._update_state()
-        return count
+        return len(wanted)
+
+    def _rel(self, remote_path: str) -> str:
+        return remote_path[len(self.remote_root) + 1 :] if self.remote_root else remote_path
 
     async def _move(self, job: Job) -> None:
         src, dst = job.src, job.path

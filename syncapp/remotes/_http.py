@@ -32,9 +32,9 @@ def make_client(
         auth=auth,
         headers=headers,
         limits=limits,
-        # connect/pool time out fast so an unreachable server is "offline" quickly; a slow body
-        # read or write still gets the configured time.
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0), pool=None),
+        # Connecting times out fast so an unreachable server is "offline" quickly; waiting for a
+        # pooled connection is bounded too, so a leak shows as an error instead of a hang.
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         verify=verify_tls,
         # Never follow redirects: a redirect could send our body or credentials elsewhere.
         follow_redirects=False,

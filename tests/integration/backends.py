@@ -18,6 +18,8 @@ Adding a backend is one function and one line in ``BACKENDS``, e.g.::
 
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
@@ -154,7 +156,9 @@ def s3_rclone(ctx: BackendContext) -> Backend:
 
 
 def s3_seaweedfs(ctx: BackendContext) -> Backend:
-    return _s3(ctx, "s3-seaweedfs", ctx.server("seaweedfs", seaweedfs_server))
+    backend = _s3(ctx, "s3-seaweedfs", ctx.server("seaweedfs", seaweedfs_server))
+    # SeaweedFS's filer stores "\" in a key as "/": a known limit of that server (README).
+    return dataclasses.replace(backend, unsupported_names=frozenset({"back\\slash"}))
 
 
 _API_TOKEN = "conformance-token-0123"
