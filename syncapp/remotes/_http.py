@@ -31,15 +31,22 @@ def make_client(
     return httpx.AsyncClient(
         auth=auth,
         headers=headers,
-        limits=limits,
+        # httpx's own pool costs ~1.3 ms of CPU per request here (encode/httpx#3215); aiohttp's
+        # pool under the same httpx API costs about half, which decides small-file throughput.
+        transport=_transport(limits, verify_tls),
         # Connecting times out fast so an unreachable server is "offline" quickly; waiting for a
         # pooled connection is bounded too, so a leak shows as an error instead of a hang.
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        verify=verify_tls,
         # Never follow redirects: a redirect could send our body or credentials elsewhere.
         follow_redirects=False,
         trust_env=False,
     )
+
+
+def _transport(limits: httpx.Limits, verify_tls: bool) -> httpx.AsyncBaseTransport:
+    from httpx_aiohttp import AiohttpTransport
+
+    return AiohttpTransport(verify=verify_tls, limits=limits, trust_env=False)
 
 
 def redact(url: str | httpx.URL) -> str:

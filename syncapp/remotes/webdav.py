@@ -432,6 +432,11 @@ class WebDAVRemote(Remote):
                     await asyncio.sleep(0.3)
                     await _quietly(self._delete_file(staging))
                 raise
+        if if_match is None:
+            # The ETag in a PUT answer predates the mtime the server applies afterwards, so a
+            # trustworthy one costs a PROPFIND: a third request per file. Only conditional
+            # uploads, which compare ETags next time, pay for it.
+            return PutResult(etag=None)
         entry = await self.stat(path)
         return PutResult(etag=entry.etag if entry else None)
 
