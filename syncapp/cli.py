@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from syncapp import __version__
 from syncapp.config import Config, find_config_path, load_config
 from syncapp.engine import (
+    ConflictKept,
     Event,
     FolderState,
     FolderStateChanged,
@@ -185,6 +186,8 @@ def format_event(ev: Event) -> str | None:
         )
     if isinstance(ev, PathSkipped):
         return f"{ts} {f}: skipped {ev.path}: {ev.reason}"
+    if isinstance(ev, ConflictKept):
+        return f"{ts} {f}: conflict: {ev.path} changed remotely too; remote copy kept as {ev.copy}"
     if isinstance(ev, RemoteOffline):
         return f"{ts} {f}: remote offline: {ev.error}"
     if isinstance(ev, RemoteOnline):

@@ -2,6 +2,7 @@
 
 from syncapp.engine.core import SyncEngine, default_state_path
 from syncapp.engine.events import (
+    ConflictKept,
     CountsChanged,
     Event,
     EventBus,
@@ -22,6 +23,7 @@ from syncapp.engine.events import (
 from syncapp.engine.folder import FolderStatus, FolderSync
 
 __all__ = [
+    "ConflictKept",
     "CountsChanged",
     "Event",
     "EventBus",

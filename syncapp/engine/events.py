@@ -132,6 +132,14 @@ class PathSkipped(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ConflictKept(Event):
+    """The remote copy had changed since our last upload: it was saved locally as ``copy``."""
+
+    path: str
+    copy: str
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteOffline(Event):
     error: str
 

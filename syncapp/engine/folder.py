@@ -30,6 +30,7 @@ import aiofiles
 
 from syncapp.config import FolderConfig, parse_duration, parse_max_delete
 from syncapp.engine.events import (
+    ConflictKept,
     CountsChanged,
     EventBus,
     FolderState,
@@ -1084,6 +1085,7 @@ class FolderSync:
         started = time.monotonic()
         known = self.entries.get(path)
         if known is not None and not known.is_dir:
+            await self._keep_remote_edit(path, known)
             await self.versions.keep(path, by_move=False)
         upload_id = uuid.uuid4().hex[:20]
         self._uploads_in_flight[upload_id] = rpath
@@ -1175,6 +1177,34 @@ class FolderSync:
             await self.remote.delete(self._rpath(path))
         self._forget(path, job.is_dir)
         self.bus.publish(JobFinished(self.name, Op.DELETE, path, 0, time.monotonic() - started))
+
+    async def _keep_remote_edit(self, path: str, known: Entry) -> None:
+        """Never overwrite a remote edit silently.
+
+        If the remote copy changed since our last upload (another size, or another mtime than
+        we sent, or written after we synced where the server keeps no mtimes), it is first
+        downloaded beside the local file as ``name.conflict-YYYYMMDD-HHMMSS.ext``; that copy
+        then syncs like any new file, so both versions end up in both places.
+        """
+        remote = await self.remote.stat(self._rpath(path))
+        if remote is None or remote.is_dir:
+            return
+        if remote.size == known.size:
+            if remote.mtime_ns is None:
+                return
+            if self.remote.capabilities.server_mtime:
+                if abs(remote.mtime_ns - known.mtime_ns) < 2_000_000_000:
+                    return
+            elif remote.mtime_ns <= (known.synced_at + 2) * 1e9:
+                return
+        copy = conflict_name(path, time.time())
+        mtime = remote.mtime_ns / 1e9 if remote.mtime_ns else None
+        await self.versions.download(remote.path, os.path.join(self.root, copy), mtime=mtime)
+        log.warning(
+            "%s: %s changed remotely too; kept the remote copy as %s", self.name, path, copy
+        )
+        self.bus.publish(ConflictKept(self.name, path, copy))
+        self._enqueue(Job(JobKind.SYNC, copy))
 
     async def _keep_versions_of(self, path: str, is_dir: bool) -> bool:
         """Keep what a delete removes; True when that already took the file away (a move)."""
@@ -1300,6 +1330,17 @@ class FolderSync:
             self._enqueue_plan(diff(sub.entries, self.entries, scope))
         elif known is None or (le.size, le.mtime_ns) != (known.size, known.mtime_ns):
             self._enqueue(Job(JobKind.SYNC, dst))
+
+
+def conflict_name(path: str, ts: float) -> str:
+    """``notes/a.txt`` → ``notes/a.conflict-20261126-175500.txt`` (local time, like editors)."""
+    head, _, name = path.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    if not stem:  # no extension, or a dotfile such as ".bashrc"
+        stem, dot, ext = name, "", ""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(ts))
+    new = f"{stem}.conflict-{stamp}{dot}{ext}"
+    return f"{head}/{new}" if head else new
 
 
 def _rekey(entries: dict[str, Entry], src: str, dst: str) -> dict[str, Entry]:

@@ -258,3 +258,28 @@ def test_bandwidth_limit_is_a_lower_bound_on_duration(tmp_path: Path, dav: Serve
     assert res.returncode == 0, res.stderr
     # 2 MiB at 1 MiB/s with a one-second burst allowance: at least about one second.
     assert took >= 0.9, took
+
+
+# -- conflicts ------------------------------------------------------------------------------------
+
+
+def test_remote_edit_is_never_overwritten_silently(tmp_path: Path, dav: ServerProcess) -> None:
+    folder = tmp_path / "docs"
+    write_tree(folder, {"report.txt": "ours v1", "untouched.txt": "same"})
+    cfg = make_config(tmp_path, dav, folder)
+    assert syncapp("--config", str(cfg), "run", "--once").returncode == 0
+    # Someone edits the remote copy; we edit ours too.
+    (dav.root / "Docs" / "report.txt").write_text("theirs, edited on the server")
+    time.sleep(0.2)  # past rclone's directory cache
+    (folder / "report.txt").write_text("ours v2")
+    (folder / "untouched.txt").write_text("plain edit, no conflict")
+    res = syncapp("--config", str(cfg), "run", "--once")
+    assert res.returncode == 0, res.stderr
+    assert "conflict: report.txt changed remotely too" in res.stdout
+    copies = list(folder.glob("report.conflict-*.txt"))
+    assert len(copies) == 1 and copies[0].read_text() == "theirs, edited on the server"
+    remote = dav.root / "Docs"
+    assert (remote / "report.txt").read_text() == "ours v2"
+    assert (remote / copies[0].name).read_text() == "theirs, edited on the server"
+    assert (remote / "untouched.txt").read_text() == "plain edit, no conflict"
+    assert not list(folder.glob("untouched.conflict-*"))
