@@ -68,7 +68,7 @@ from syncapp.errors import (
     RemoteUnavailable,
 )
 from syncapp.ignore import IgnoreRules
-from syncapp.remotes.base import STAGING_PREFIX, Remote, join
+from syncapp.remotes.base import STAGING_PREFIX, PutResult, Remote, join
 
 log = logging.getLogger(__name__)
 
@@ -1118,16 +1118,13 @@ class FolderSync:
 
     async def _put_file(
         self, path: str, rpath: str, le: LocalEntry, upload_id: str, started: float
-    ) -> object:
-        from syncapp.remotes.base import PutResult
-
+    ) -> PutResult:
         body = self._read_file(path, le.size, started)
         if self.limits:
             body = limited(body, self.limits)
-        result: PutResult = await self.remote.put(
+        return await self.remote.put(
             rpath, body, size=le.size, mtime_ns=le.mtime_ns, upload_id=upload_id
         )
-        return result
 
     async def _read_file(self, path: str, size: int, started: float) -> AsyncIterator[bytes]:
         """The file's first ``size`` bytes: one read for small files, 1 MiB chunks otherwise."""
@@ -1266,9 +1263,9 @@ class FolderSync:
                     elif not self.rules.ignored(self._rel(e.path)):
                         wanted.append((e.path, e.mtime_ns))
             else:
-                e = await self.remote.stat(self._rpath(path))
-                if e is not None and not e.is_dir:
-                    wanted.append((e.path, e.mtime_ns))
+                found = await self.remote.stat(self._rpath(path))
+                if found is not None and not found.is_dir:
+                    wanted.append((found.path, found.mtime_ns))
         for rpath, mtime_ns in wanted:
             # The remote's mtime comes back too, so the restored file matches the state.
             mtime = mtime_ns / 1e9 if mtime_ns else None
@@ -1369,7 +1366,7 @@ def _read_small(path: str, size: int) -> bytes:
 def backoff(attempts: int, retry_after: float | None = None, *, cap: float = 60.0) -> float:
     """Capped exponential backoff with jitter; a server's Retry-After is a floor."""
     base = min(cap, 0.5 * 2 ** max(0, attempts - 1))
-    delay = base * random.uniform(0.5, 1.0)
+    delay: float = base * random.uniform(0.5, 1.0)
     if retry_after is not None:
         delay = max(delay, min(retry_after, 300.0))
     return delay

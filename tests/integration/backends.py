@@ -19,7 +19,6 @@ Adding a backend is one function and one line in ``BACKENDS``, e.g.::
 from __future__ import annotations
 
 import dataclasses
-
 import itertools
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack

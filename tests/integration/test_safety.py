@@ -154,8 +154,17 @@ def test_edit_and_delete_keep_versions_and_restore(tmp_path: Path, dav: ServerPr
     assert (folder / "gone.txt").read_text() == "deleted later"
     # An old version to another place; the live file is untouched.
     t = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 3600))
-    res = syncapp("--config", str(cfg), "restore", "docs", "notes/todo.txt", "--at", t,
-                  "--to", str(tmp_path / "old.txt"))
+    res = syncapp(
+        "--config",
+        str(cfg),
+        "restore",
+        "docs",
+        "notes/todo.txt",
+        "--at",
+        t,
+        "--to",
+        str(tmp_path / "old.txt"),
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "old.txt").read_text() == "version one"
     assert (folder / "notes/todo.txt").read_text() == "version two"

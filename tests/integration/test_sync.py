@@ -18,7 +18,7 @@ import pytest
 
 from syncapp.config import parse_config
 from syncapp.engine import FolderState, SyncEngine
-from tests.helpers import staging_leftovers, syncapp, tree, wait_for, write_tree
+from tests.helpers import staging_leftovers, syncapp, tree, write_tree
 from tests.servers.webdav import ServerProcess, rclone_webdav_process, wsgidav_process
 
 ODD_NAMES: dict[str, bytes | str] = {
@@ -117,7 +117,9 @@ def test_first_run_adopts_identical_remote_files(tmp_path: Path, target: Target)
     cfg = write_config(tmp_path, target, folder)
     res = syncapp("--config", str(cfg), "run", "--once", "--json")
     assert res.returncode == 0, res.stderr
-    uploaded = {line for line in res.stdout.splitlines() if '"op": "upload"' in line and "Finished" in line}
+    uploaded = {
+        line for line in res.stdout.splitlines() if '"op": "upload"' in line and "Finished" in line
+    }
     assert not any('"same.txt"' in line for line in uploaded)
     assert (remote / "differs.txt").read_text() == "local version"
     # A first run never deletes what was already on the remote.

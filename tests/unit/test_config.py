@@ -22,19 +22,28 @@ def folder_toml(path: Path, **extra: str) -> str:
 @pytest.mark.parametrize(
     ("body", "key", "words"),
     [
-        ('bogus = 1\n', "bogus", "unknown key"),
+        ("bogus = 1\n", "bogus", "unknown key"),
         (GOOD_REMOTE + 'colour = "red"\n', "remotes.nas.colour", "unknown key"),
         ('[remotes.nas]\ntype = "ftp"\n', "remotes.nas.type", "must be one of"),
         ('[remotes.nas]\ntype = "webdav"\nurl = "nas.example"\n', "remotes.nas.url", "not an http"),
-        ('[remotes.nas]\ntype = "webdav"\nurl = "https://bob:hunter2@nas/"\n',
-         "remotes.nas.url", "must not contain credentials"),
+        (
+            '[remotes.nas]\ntype = "webdav"\nurl = "https://bob:hunter2@nas/"\n',
+            "remotes.nas.url",
+            "must not contain credentials",
+        ),
         ('[remotes.nas]\ntype = "webdav"\n', "remotes.nas.url", "is required"),
-        (GOOD_REMOTE + "connections = \"many\"\n", "remotes.nas.connections", "integer"),
-        ('[remotes.nas]\ntype = "s3"\nbucket = "b"\npart_size = "1MiB"\n',
-         "remotes.nas.part_size", "at least 5MiB"),
-        ('[remotes.nas]\ntype = "http"\nurl = "https://api.example/upload"\n',
-         "remotes.nas.url", "{path}"),
-        ("[folders.docs]\nremote = \"nas\"\n", "folders.docs.path", "is required"),
+        (GOOD_REMOTE + 'connections = "many"\n', "remotes.nas.connections", "integer"),
+        (
+            '[remotes.nas]\ntype = "s3"\nbucket = "b"\npart_size = "1MiB"\n',
+            "remotes.nas.part_size",
+            "at least 5MiB",
+        ),
+        (
+            '[remotes.nas]\ntype = "http"\nurl = "https://api.example/upload"\n',
+            "remotes.nas.url",
+            "{path}",
+        ),
+        ('[folders.docs]\nremote = "nas"\n', "folders.docs.path", "is required"),
         ("this is = not toml [", "line", "not valid TOML"),
     ],
 )
@@ -53,8 +62,16 @@ def test_folder_errors(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     cases = [
         (folder_toml(missing), "folders.docs.path", "does not exist"),
-        (folder_toml(tmp_path).replace('"nas"', '"other"'), "folders.docs.remote", "unknown remote"),
-        (folder_toml(tmp_path, mirror_deletes='"yes"'), "folders.docs.mirror_deletes", "true or false"),
+        (
+            folder_toml(tmp_path).replace('"nas"', '"other"'),
+            "folders.docs.remote",
+            "unknown remote",
+        ),
+        (
+            folder_toml(tmp_path, mirror_deletes='"yes"'),
+            "folders.docs.mirror_deletes",
+            "true or false",
+        ),
         (folder_toml(tmp_path, max_delete='"lots"'), "folders.docs.max_delete", "percentage"),
         (folder_toml(tmp_path, remote_path='"../escape"'), "folders.docs.remote_path", ".."),
         (folder_toml(tmp_path, ignore='"*.tmp"'), "folders.docs.ignore", "list of strings"),
@@ -78,8 +95,11 @@ def test_overlapping_folders_rejected(tmp_path: Path) -> None:
 
 
 def test_valid_config_round_trip(tmp_path: Path) -> None:
-    body = "# my comment\n" + GOOD_REMOTE + 'username = "alice"\npassword_env = "NAS_PW"\n\n' + (
-        folder_toml(tmp_path, ignore='["*.tmp", ".cache/"]', remote_path='"/Documents/"')
+    body = (
+        "# my comment\n"
+        + GOOD_REMOTE
+        + 'username = "alice"\npassword_env = "NAS_PW"\n\n'
+        + (folder_toml(tmp_path, ignore='["*.tmp", ".cache/"]', remote_path='"/Documents/"'))
     )
     cfg = parse_config(body, tmp_path / "c.toml")
     f = cfg.folders["docs"]

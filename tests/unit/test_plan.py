@@ -16,8 +16,13 @@ def ke(path: str, *, d: bool = False, size: int = 1, mtime: int = 10, ino: int =
 
 
 def test_new_changed_unchanged_deleted() -> None:
-    local = {p.path: p for p in [le("a", d=True), le("a/new.txt"), le("same.txt"), le("edit.txt", size=5)]}
-    known = {e.path: e for e in [ke("a", d=True), ke("same.txt"), ke("edit.txt", size=4), ke("gone.txt")]}
+    local = {
+        p.path: p
+        for p in [le("a", d=True), le("a/new.txt"), le("same.txt"), le("edit.txt", size=5)]
+    }
+    known = {
+        e.path: e for e in [ke("a", d=True), ke("same.txt"), ke("edit.txt", size=4), ke("gone.txt")]
+    }
     plan = diff(local, known)
     assert plan.uploads == ["edit.txt", "a/new.txt"]
     assert plan.mkdirs == []
