@@ -8,8 +8,12 @@ paths with the same bytes as the local folder, and no temporary upload names.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +22,7 @@ import pytest
 
 from syncapp.config import parse_config
 from syncapp.engine import FolderState, SyncEngine
-from tests.helpers import staging_leftovers, syncapp, tree, write_tree
+from tests.helpers import staging_leftovers, syncapp, tree, wait_for, write_tree
 from tests.servers.webdav import ServerProcess, rclone_webdav_process, wsgidav_process
 
 ODD_NAMES: dict[str, bytes | str] = {
@@ -213,9 +217,6 @@ def test_large_file_streams_with_flat_memory(tmp_path: Path) -> None:
             "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
             "print('MAXRSS', hwm, code)"
         )
-        import subprocess
-        import sys
-
         res = subprocess.run(
             [sys.executable, "-c", probe, str(cfg)], capture_output=True, text=True, timeout=120
         )
@@ -286,3 +287,52 @@ def test_symlinks_and_unreadable_files_are_reported_not_fatal(tmp_path: Path) ->
         assert "symbolic link" in why.stdout
     finally:
         os.chmod(folder / "secret.txt", 0o644)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_live_run_mirrors_then_stops_cleanly_on_signal(tmp_path: Path, sig: int) -> None:
+    storage = tmp_path / "store"
+    folder = tmp_path / "docs"
+    write_tree(folder, {"a.txt": "a"})
+    target = Target("local", f'[remotes.r]\ntype = "local"\npath = "{storage}"\n', storage)
+    cfg = write_config(tmp_path, target, folder)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncapp.cli", "--config", str(cfg), "run", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        remote = storage / "Docs"
+        assert wait_for(lambda: (remote / "a.txt").exists())
+        write_tree(folder, {"later/b.txt": "b"})
+        assert wait_for(lambda: (remote / "later" / "b.txt").exists())
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert any(e["event"] == "JobFinished" and e["path"] == "later/b.txt" for e in events)
+    assert_exact(folder, storage / "Docs")
+
+
+def test_demo_headless_syncs_its_samples_live(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncapp.cli", "demo", "--headless"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        data = Path(os.environ["XDG_DATA_HOME"]) / "syncapp" / "demo"
+        server = data / "server" / "demo"
+        assert wait_for(lambda: (server / "live" / "deeper" / "nested.txt").exists(), 60)
+        assert (server / "README.txt").exists()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "WebDAV server http://127.0.0.1:" in out
+    assert tree(server) == tree(data / "folder", synced_only=True)
