@@ -29,9 +29,16 @@ def open_remote(cfg: RemoteConfig, *, env: Mapping[str, str] | None = None) -> R
 
     Secrets named by ``*_env`` keys are read from ``env`` (default: ``os.environ``) here, once.
     """
+    import logging
     import os
 
     environ = os.environ if env is None else env
+    if not cfg.verify_tls:
+        logging.getLogger("syncapp").warning(
+            "remote %s: TLS certificate verification is OFF (verify_tls = false); "
+            "anyone on the network path can read and change what is synced",
+            cfg.name,
+        )
     if isinstance(cfg, LocalRemoteConfig):
         from syncapp.remotes.local import LocalRemote
 
