@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -54,7 +55,8 @@ def staging_leftovers(root: Path) -> list[str]:
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> bool:
-    """Poll ``cond`` until true; the generous timeout only bounds a hung test, never asserts speed."""
+    """Poll ``cond`` until true; the generous timeout only bounds a hung test, never asserts
+    speed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
@@ -74,7 +76,8 @@ def config_text(
     for name, path in folders.items():
         rp = remote_path or name
         parts.append(
-            f'\n[folders.{name}]\npath = "{path}"\nremote = "r"\nremote_path = "{rp}"\n{extra_folder}'
+            f'\n[folders.{name}]\npath = "{path}"\nremote = "r"\nremote_path = "{rp}"\n'
+            + extra_folder
         )
     return "".join(parts)
 
@@ -91,3 +94,36 @@ def syncapp(
         env={**os.environ, **(env or {})},
         cwd=cwd,
     )
+
+
+class TornWatch(threading.Thread):
+    """Reads remote files (on the server's disk) under their real names while a sync runs and
+    records every one whose content is not the expected whole (a torn file).
+
+    ``expected`` maps a remote-relative path to the sha256 of its full content.
+    """
+
+    def __init__(self, remote: Path, expected: Mapping[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.remote = remote
+        self.expected = expected  # by reference: a test may drop paths it deletes meanwhile
+        self.torn: list[str] = []
+        self.checked: set[tuple[str, int]] = set()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for rel, digest in list(self.expected.items()):
+                p = self.remote / rel
+                try:
+                    st = p.stat()
+                    key = (rel, st.st_mtime_ns)
+                    if key in self.checked:
+                        continue
+                    data = p.read_bytes()
+                except OSError:
+                    continue
+                if hashlib.sha256(data).hexdigest() != digest:
+                    self.torn.append(f"{rel}: {len(data)} bytes")
+                self.checked.add(key)
+            time.sleep(0.01)

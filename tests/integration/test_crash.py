@@ -1,7 +1,8 @@
 """kill -9 at random moments of a large sync, then one ``run --once``: the remote is exact.
 
-While the first sync runs, a watcher thread reads every file that appears remotely under its
-real name: each must already hold the whole local content (never a torn file).
+While the first sync runs, a watcher thread (``TornWatch``, in tests.helpers) reads every file
+that appears remotely under its real name: each must already hold the whole local content (never a
+torn file).
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import staging_leftovers, syncapp, tree
+from tests.helpers import TornWatch, staging_leftovers, syncapp, tree
 from tests.servers.webdav import rclone_webdav_process
 
 
@@ -43,35 +43,6 @@ def _make_tree(folder: Path, rnd: random.Random) -> dict[str, str]:
                 fh.write(block)
         digests[rel] = h.hexdigest()
     return digests
-
-
-class TornWatch(threading.Thread):
-    """Reads remote files under their real names while the sync runs; records any torn one."""
-
-    def __init__(self, remote: Path, expected: dict[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.remote = remote
-        self.expected = expected
-        self.torn: list[str] = []
-        self.checked: set[tuple[str, int]] = set()
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            for rel, digest in list(self.expected.items()):
-                p = self.remote / rel
-                try:
-                    st = p.stat()
-                    key = (rel, st.st_mtime_ns)
-                    if key in self.checked:
-                        continue
-                    data = p.read_bytes()
-                except OSError:
-                    continue
-                if hashlib.sha256(data).hexdigest() != digest:
-                    self.torn.append(f"{rel}: {len(data)} bytes")
-                self.checked.add(key)
-            time.sleep(0.01)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

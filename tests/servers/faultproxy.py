@@ -39,8 +39,14 @@ from urllib.parse import unquote, urlsplit
 
 Action = Literal["answer", "reset_request", "reset_response", "stall"]
 PIECE = 64 * 1024
-_REASONS = {423: "Locked", 429: "Too Many Requests", 503: "Service Unavailable",
-            507: "Insufficient Storage", 401: "Unauthorized", 409: "Conflict"}
+_REASONS = {
+    423: "Locked",
+    429: "Too Many Requests",
+    503: "Service Unavailable",
+    507: "Insufficient Storage",
+    401: "Unauthorized",
+    409: "Conflict",
+}
 
 
 @dataclass
@@ -186,23 +192,37 @@ class FaultProxy:
         return fault
 
     def answer(
-        self, status: int = 503, *, share: float = 1.0, count: int | None = None,
-        retry_after: float | None = None, methods: Iterable[str] | None = None,
+        self,
+        status: int = 503,
+        *,
+        share: float = 1.0,
+        count: int | None = None,
+        retry_after: float | None = None,
+        methods: Iterable[str] | None = None,
         path_contains: str | None = None,
     ) -> Fault:
-        return self.add(Fault("answer", share, count, _methods(methods), path_contains, status,
-                              retry_after))
+        return self.add(
+            Fault("answer", share, count, _methods(methods), path_contains, status, retry_after)
+        )
 
-    def reset_request(self, *, share: float = 1.0, count: int | None = None,
-                      methods: Iterable[str] | None = None) -> Fault:
+    def reset_request(
+        self, *, share: float = 1.0, count: int | None = None, methods: Iterable[str] | None = None
+    ) -> Fault:
         return self.add(Fault("reset_request", share, count, _methods(methods)))
 
-    def reset_response(self, *, share: float = 1.0, count: int | None = None,
-                       methods: Iterable[str] | None = None) -> Fault:
+    def reset_response(
+        self, *, share: float = 1.0, count: int | None = None, methods: Iterable[str] | None = None
+    ) -> Fault:
         return self.add(Fault("reset_response", share, count, _methods(methods)))
 
-    def stall(self, seconds: float, *, share: float = 1.0, count: int | None = None,
-              methods: Iterable[str] | None = None) -> Fault:
+    def stall(
+        self,
+        seconds: float,
+        *,
+        share: float = 1.0,
+        count: int | None = None,
+        methods: Iterable[str] | None = None,
+    ) -> Fault:
         return self.add(Fault("stall", share, count, _methods(methods), stall=seconds))
 
     def clear(self) -> None:
@@ -275,7 +295,9 @@ class FaultProxy:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()
@@ -294,8 +316,13 @@ class FaultProxy:
         parts = head.first.split(" ")
         method, target = parts[0], parts[1] if len(parts) > 1 else ""
         dest = head.get("destination")
-        rec = Record(at, method, unquote(urlsplit(target).path),
-                     unquote(urlsplit(dest).path) if dest else None, action)
+        rec = Record(
+            at,
+            method,
+            unquote(urlsplit(target).path),
+            unquote(urlsplit(dest).path) if dest else None,
+            action,
+        )
         with self._lock:
             self._records.append(rec)
 
@@ -314,8 +341,9 @@ class FaultProxy:
                 target = head.first.split(" ")[1] if " " in head.first else "/"
                 fault = self._choose(method, unquote(urlsplit(target).path))
                 if fault is not None and fault.action in ("answer", "stall"):
-                    self._record(at, head, f"answer {fault.status}" if fault.action == "answer"
-                                 else "stall")
+                    self._record(
+                        at, head, f"answer {fault.status}" if fault.action == "answer" else "stall"
+                    )
                     async for _ in _body(reader, head):
                         pass
                     if fault.action == "stall":
@@ -343,8 +371,12 @@ class FaultProxy:
                     return
                 if outcome == "close" or head.closes():
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ValueError):
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ):
             _abort(writer)
         except asyncio.CancelledError:
             # Only close() cancels: end quietly (3.11's stream callback chokes on a cancelled
@@ -357,9 +389,13 @@ class FaultProxy:
             self._conns.discard(task)
 
     async def _exchange(
-        self, head: _Head, method: str, reader: asyncio.StreamReader,
+        self,
+        head: _Head,
+        method: str,
+        reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        up: tuple[asyncio.StreamReader, asyncio.StreamWriter], action: str,
+        up: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        action: str,
     ) -> Literal["keep", "close", "cut"]:
         """Forward one request and its response; say whether the client connection goes on."""
         up_reader, up_writer = up
@@ -421,8 +457,11 @@ def _methods(methods: Iterable[str] | None) -> frozenset[str] | None:
 
 def _response(status: int, retry_after: float | None) -> bytes:
     body = f"{status} injected by faultproxy\n".encode()
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
-             "Content-Type: text/plain", f"Content-Length: {len(body)}"]
+    lines = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+        "Content-Type: text/plain",
+        f"Content-Length: {len(body)}",
+    ]
     if retry_after is not None:
         lines.append(f"Retry-After: {round(retry_after)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
