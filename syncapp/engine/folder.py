@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -78,6 +78,8 @@ SMALL_FILE = 256 * 1024
 TINY_FILE = 64 * 1024
 CHUNK = 1024 * 1024
 PRUNE_EVERY = 3600.0
+#: Statuses that speak for the whole server, not for one file.
+REMOTE_WIDE = frozenset({429, 502, 503, 504})
 
 
 class JobKind:
@@ -167,6 +169,12 @@ class FolderSync:
         self._failed: set[str] = set()
         self._dir_futures: dict[str, asyncio.Future[None]] = {}
         self._uploads_in_flight: dict[str, str] = {}  # upload_id -> remote path
+        self._stale_uploads: dict[str, str] = {}  # failed attempts whose staging may remain
+        self._discarding = False
+        # Server-wide backoff after 429/503: no job starts before _hold_until; then one probes.
+        self._hold_until = 0.0
+        self._hold_failures = 0
+        self._probing = False
 
         self._tasks: list[asyncio.Task[None]] = []
         self._job_tasks: set[asyncio.Task[None]] = set()
@@ -232,23 +240,22 @@ class FolderSync:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         # Abandon in-flight uploads: their staging names must not linger on the remote.
-        leftovers = list(self._uploads_in_flight.items())
+        self._stale_uploads.update(self._uploads_in_flight)
         self._uploads_in_flight.clear()
-        if leftovers:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    asyncio.gather(
-                        *(self.remote.discard_upload(p, uid) for uid, p in leftovers),
-                        return_exceptions=True,
-                    ),
-                    timeout=5.0,
-                )
+        if self._stale_uploads:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await self._discard_stale()
         if self._held_timer:
             self._held_timer.cancel()
         if self._counts_handle:
             self._counts_handle.cancel()
         self._persist_queue_reasons()
-        self.state.close_folder(self.name)
+        if self._stale_uploads:
+            # Cleanup could not finish: stay "unclean" so the next start sweeps the remote.
+            self.state.flush()
+        else:
+            self.state.close_folder(self.name)
 
     # -- public control ---------------------------------------------------------------------------
 
@@ -379,7 +386,12 @@ class FolderSync:
                     return
                 await asyncio.sleep(2.0)
             if self.live:
-                watcher = Watcher(self.root, self._on_watch, self._on_watch_error)
+                watcher = Watcher(
+                    self.root,
+                    self._on_watch,
+                    self._on_watch_error,
+                    on_recovered=self._on_watch_recovered,
+                )
                 async with watcher:
                     consumer = asyncio.create_task(self._consume_watch())
                     try:
@@ -403,7 +415,7 @@ class FolderSync:
         while True:
             interval = self.cfg.rescan_interval or None
             if watcher.failed:
-                interval = min(interval or 10.0, 10.0)
+                interval = min(interval or 5.0, 5.0)
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
             # arrives as the event fires, and then shutdown hangs.
             with contextlib.suppress(TimeoutError):
@@ -474,7 +486,7 @@ class FolderSync:
             )
             if remote_error is None and (self._first_run or self._unclean_start):
                 try:
-                    await self._reconcile_with_remote(result)
+                    await self._retrying(lambda: self._reconcile_with_remote(result))
                 except RemoteError as e:
                     remote_error = e
             plan = diff(result.entries, self.entries, protected=result.unreadable_dirs)
@@ -520,31 +532,37 @@ class FolderSync:
         self._note_remote_failure(e)
 
     async def _ensure_remote_root(self) -> None:
-        """Create the folder's ``remote_path`` (and its parents) remotely, once per session.
-
-        In ``--once`` mode a transient failure is retried a few times before the run gives up.
-        """
+        """Create the folder's ``remote_path`` (and its parents) remotely, once per session."""
         if self._root_ready:
             return
+
+        async def make() -> None:
+            if self.remote_root and self.remote.capabilities.directories:
+                parts = self.remote_root.split("/")
+                for i in range(1, len(parts) + 1):
+                    await self.remote.mkdir("/".join(parts[:i]))
+            else:
+                await self.remote.stat(self.remote_root)
+
+        await self._retrying(make)
+        self._root_ready = True
+        if self.offline:
+            self.offline = ""
+            self.bus.publish(RemoteOnline(self.name))
+
+    async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run a whole-folder step; in --once mode retry transient failures a few times (with
+        backoff and Retry-After) before the run gives up. Live mode has its own offline probe."""
         attempt = 0
         while True:
             try:
-                if self.remote_root and self.remote.capabilities.directories:
-                    parts = self.remote_root.split("/")
-                    for i in range(1, len(parts) + 1):
-                        await self.remote.mkdir("/".join(parts[:i]))
-                else:
-                    await self.remote.stat(self.remote_root)
-                break
+                await step()
+                return
             except RemoteError as e:
                 attempt += 1
                 if self.live or not e.retryable or attempt >= self.max_attempts_once:
                     raise
                 await asyncio.sleep(backoff(attempt, e.retry_after))
-        self._root_ready = True
-        if self.offline:
-            self.offline = ""
-            self.bus.publish(RemoteOnline(self.name))
 
     async def _reconcile_with_remote(self, result: ScanResult) -> None:
         """First run or after a crash: list the remote once.
@@ -636,6 +654,11 @@ class FolderSync:
         self.watch_problem = message
         self.bus.publish(FolderStateChanged(self.name, self._compute_state()[0], message))
         self._rescan_requested.set()
+
+    def _on_watch_recovered(self) -> None:
+        self.watch_problem = ""
+        self._rescan_requested.set()  # whatever happened while it was down
+        self._update_state()
 
     async def _consume_watch(self) -> None:
         while True:
@@ -752,12 +775,14 @@ class FolderSync:
                     del self._delayed[key]
                     if key not in self._queue:
                         self._queue[key] = item[1]
-            if self.paused or self.error or self.offline:
+            if self.paused or self.error or self.offline or now < self._hold_until:
                 self._arm_delay_wakeup()
                 self._update_state()
                 continue
+            # While probing after a server-wide "not now", one job at a time.
+            limit = 1 if self._probing else self.concurrency
             skipped: list[tuple[str, Job]] = []
-            while self._queue and len(self._running) < self.concurrency:
+            while self._queue and len(self._running) < limit:
                 key, job = self._queue.popitem(last=False)
                 if self._conflicts(job):
                     skipped.append((key, job))
@@ -803,6 +828,15 @@ class FolderSync:
         except Exception as e:
             log.exception("job %s %s failed", job.kind, job.path)
             self._fail(job, f"internal error: {e}")
+        else:
+            if self._probing or self._hold_failures:
+                self._probing = False
+                self._hold_failures = 0
+            if self._stale_uploads and not self._discarding:
+                self._discarding = True
+                task = asyncio.create_task(self._discard_stale_once())
+                self._job_tasks.add(task)
+                task.add_done_callback(self._job_tasks.discard)
         finally:
             self._running.pop(job.path, None)
             self._mark_running(job, -1)
@@ -835,8 +869,19 @@ class FolderSync:
         if not self.live and job.attempts >= self.max_attempts_once:
             self._fail(job, f"gave up after {job.attempts} attempts: {e}", op=op)
             return
-        delay = backoff(job.attempts, e.retry_after)
-        self._enqueue(job, delay=delay)
+        if e.status in REMOTE_WIDE:
+            # The server as a whole says "not now": hold every job, not just this one, then let
+            # a single request probe before the rest follow (no retry storm).
+            self._hold_failures += 1
+            delay = backoff(self._hold_failures, e.retry_after)
+            self._hold_until = max(self._hold_until, time.monotonic() + delay)
+            self._probing = True
+            self._enqueue(job)
+            self._queue.move_to_end(job.path, last=False)
+            asyncio.get_running_loop().call_later(delay, self._wake.set)
+        else:
+            delay = backoff(job.attempts, e.retry_after)
+            self._enqueue(job, delay=delay)
         retry_at = time.time() + delay
         self.state.set_pending(
             self.name,
@@ -1087,34 +1132,85 @@ class FolderSync:
         if known is not None and not known.is_dir:
             await self._keep_remote_edit(path, known)
             await self.versions.keep(path, by_move=False)
-        upload_id = uuid.uuid4().hex[:20]
-        self._uploads_in_flight[upload_id] = rpath
+        upload_id = self._begin_upload(rpath)
         try:
+            result = await self._put_file(path, rpath, le, upload_id, started)
+        except (RemoteConflict, RemoteNotFound):
+            # The parent vanished remotely (someone removed it): recreate it, and everything
+            # we had synced below it, then try once more.
+            self._upload_failed(upload_id)
+            await self._recreate_parents(path)
+            upload_id = self._begin_upload(rpath)
             try:
                 result = await self._put_file(path, rpath, le, upload_id, started)
-            except (RemoteConflict, RemoteNotFound):
-                # The parent vanished remotely (someone removed it): recreate and try once more.
-                for d in [*parents(path)]:
-                    self.entries.pop(d, None)
-                if "/" in path:
-                    await self._ensure_dir(path.rsplit("/", 1)[0])
-                upload_id = uuid.uuid4().hex[:20]
-                self._uploads_in_flight[upload_id] = rpath
-                result = await self._put_file(path, rpath, le, upload_id, started)
-        finally:
-            self._uploads_in_flight.pop(upload_id, None)
+            except BaseException:
+                self._upload_failed(upload_id)
+                raise
+        except BaseException:
+            self._upload_failed(upload_id)
+            raise
+        self._uploads_in_flight.pop(upload_id, None)
         try:
             st = os.stat(os.path.join(self.root, path), follow_symlinks=self.cfg.follow_symlinks)
         except OSError:
-            raise _Requeue from None  # gone meanwhile: the next look decides (likely a delete)
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != (le.size, le.mtime_ns, le.ino):
-            # Changed while uploading: what we sent may be a mix; send it again.
+            st = None
+        if st is None or (st.st_size, st.st_mtime_ns, st.st_ino) != (le.size, le.mtime_ns, le.ino):
+            # Deleted or changed while uploading: the remote now holds what we read, so record
+            # that; the next look then deletes it or sends the new content.
+            self._put_entry(
+                Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time())
+            )
             raise _Requeue
         self._put_entry(Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time()))
         self.state.clear_pending(self.name, path)
         self.bus.publish(
             JobFinished(self.name, Op.UPLOAD, path, le.size, time.monotonic() - started)
         )
+
+    def _begin_upload(self, rpath: str) -> str:
+        upload_id = uuid.uuid4().hex[:20]
+        self._uploads_in_flight[upload_id] = rpath
+        return upload_id
+
+    def _upload_failed(self, upload_id: str) -> None:
+        """Keep a failed attempt's id: its staging must be removed, now or later."""
+        rpath = self._uploads_in_flight.pop(upload_id, None)
+        if rpath is not None:
+            self._stale_uploads[upload_id] = rpath
+
+    async def _discard_stale(self) -> None:
+        for upload_id, rpath in list(self._stale_uploads.items()):
+            try:
+                await self.remote.discard_upload(rpath, upload_id)
+            except RemoteError:
+                return  # still unreachable: later, or the next start sweeps
+            self._stale_uploads.pop(upload_id, None)
+
+    async def _discard_stale_once(self) -> None:
+        try:
+            await self._discard_stale()
+        finally:
+            self._discarding = False
+
+    async def _recreate_parents(self, path: str) -> None:
+        """After a 409/404 on upload: find the topmost missing ancestor remotely, recreate the
+        chain, and queue everything we had synced below it (it went with the folder)."""
+        top = None
+        for d in reversed(list(parents(path))):  # top-down
+            found = await self.remote.stat(self._rpath(d))
+            if found is None or not found.is_dir:
+                top = d
+                break
+        if top is None:
+            return
+        lost = [k for k, e in self.entries.items() if (k == top or under(k, top)) and not e.is_dir]
+        for k in [k for k in self.entries if k == top or under(k, top)]:
+            self.entries.pop(k, None)
+        self.state.delete_entry(self.name, top, recursive=True)
+        await self._ensure_dir(path.rsplit("/", 1)[0])
+        for k in lost:
+            if k != path:
+                self._enqueue(Job(JobKind.SYNC, k))
 
     async def _put_file(
         self, path: str, rpath: str, le: LocalEntry, upload_id: str, started: float

@@ -73,10 +73,16 @@ def scan_tree(
 ) -> ScanResult:
     """Everything below ``root/start`` (``start`` itself excluded), breadth-first."""
     result = ScanResult()
-    queue = [start]
-    seen_dirs: set[tuple[int, int]] = set()
+    # Each queued directory carries the (dev, ino) of itself and its ancestors: a followed link
+    # back up that chain is a loop, while two links to the same folder elsewhere are not.
+    try:
+        top = os.stat(os.path.join(root, start) if start else root)
+        chain0: frozenset[tuple[int, int]] = frozenset({(top.st_dev, top.st_ino)})
+    except OSError:
+        chain0 = frozenset()
+    queue: list[tuple[str, frozenset[tuple[int, int]]]] = [(start, chain0)]
     while queue:
-        rel_dir = queue.pop(0) if len(queue) < 64 else queue.pop()
+        rel_dir, chain = queue.pop(0) if len(queue) < 64 else queue.pop()
         abs_dir = os.path.join(root, rel_dir) if rel_dir else root
         try:
             it = os.scandir(abs_dir)
@@ -116,11 +122,10 @@ def scan_tree(
                     continue
                 if is_dir:
                     key = (st.st_dev, st.st_ino)
-                    if key in seen_dirs:  # a symlink loop when following links
-                        result.skipped[rel] = "symbolic link loop"
+                    if key in chain:
+                        result.skipped[rel] = "symbolic link loop (points at a folder above it)"
                         continue
-                    seen_dirs.add(key)
-                    queue.append(rel)
+                    queue.append((rel, chain | {key}))
                 result.entries[rel] = entry_from_stat(rel, st)
     return result
 

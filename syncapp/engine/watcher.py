@@ -12,6 +12,7 @@ import contextlib
 import errno
 import logging
 import os
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -37,12 +38,14 @@ class Watcher:
         on_changes: OnChanges,
         on_error: OnError,
         *,
+        on_recovered: Callable[[], None] = lambda: None,
         debounce_ms: int = 400,
         step_ms: int = 15,
     ) -> None:
         self.root = root
         self._on_changes = on_changes
         self._on_error = on_error
+        self._on_recovered = on_recovered
         self._debounce_ms = debounce_ms
         self._step_ms = step_ms
         self._stop = asyncio.Event()
@@ -72,49 +75,81 @@ class Watcher:
                 self._task.cancel()
 
     async def _run(self) -> None:
-        prefix = self.root.rstrip(os.sep) + os.sep
-        try:
-            # yield_on_timeout lets us flag "ready" once the watcher is up.
-            async for changes in watchfiles.awatch(
-                self.root,
-                watch_filter=None,
-                debounce=self._debounce_ms,
-                step=self._step_ms,
-                stop_event=self._stop,
-                rust_timeout=200,
-                yield_on_timeout=True,
-                recursive=True,
-                ignore_permission_denied=True,
-            ):
+        """Watch until stopped; restart the watcher when it dies, with growing pauses.
+
+        watchfiles gives up on some trees (a name that is not valid UTF-8, an ENOSPC from
+        inotify): each failure is reported in words, the folder is rescanned meanwhile, and the
+        watcher is started again, so changes are never missed silently.
+        """
+        delay = 1.0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                await self._watch_once()
+                return  # stopped on purpose
+            except asyncio.CancelledError:
+                raise
+            except BaseException as e:  # watchfiles raises ExceptionGroups and Rust errors
+                self.failed = True
                 self._ready.set()
-                if not changes:
-                    continue
-                rels: set[str] = set()
-                for _change, path in changes:
-                    if path.startswith(prefix):
-                        # Undecodable names arrive as surrogates; the planner reports them.
-                        rels.add(path[len(prefix) :].replace(os.sep, "/"))
-                    elif path == self.root:
-                        rels.add("")
-                if rels:
-                    self._on_changes(rels)
-        except asyncio.CancelledError:
-            raise
-        except OSError as e:
-            self.failed = True
+                self._on_error(describe_failure(e))
+                log.debug("watcher failed", exc_info=True)
+            if time.monotonic() - started > 30:
+                delay = 1.0  # it had been working: a fresh failure, retry soon
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
+            delay = min(delay * 2, 60.0)
+
+    async def _watch_once(self) -> None:
+        prefix = self.root.rstrip(os.sep) + os.sep
+        # yield_on_timeout lets us flag "ready" (and healthy again) once the watcher is up.
+        async for changes in watchfiles.awatch(
+            self.root,
+            watch_filter=None,
+            debounce=self._debounce_ms,
+            step=self._step_ms,
+            stop_event=self._stop,
+            rust_timeout=200,
+            yield_on_timeout=True,
+            recursive=True,
+            ignore_permission_denied=True,
+        ):
             self._ready.set()
-            if e.errno == errno.ENOSPC or "No space left" in str(e) or "inotify" in str(e).lower():
-                self._on_error(INOTIFY_HINT)
-            else:
-                self._on_error(f"file watcher stopped: {e}; the folder is rescanned periodically")
-        except Exception as e:  # watchfiles wraps notify errors in RuntimeError and friends
-            self.failed = True
-            self._ready.set()
-            text = str(e)
-            if "No space left" in text or "inotify" in text.lower() or "max_user_watches" in text:
-                self._on_error(INOTIFY_HINT)
-            else:
-                self._on_error(
-                    f"file watcher stopped: {text}; the folder is rescanned periodically"
-                )
-            log.debug("watcher failed", exc_info=True)
+            if self.failed:
+                self.failed = False
+                self._on_recovered()
+            if not changes:
+                continue
+            rels: set[str] = set()
+            for _change, path in changes:
+                if path.startswith(prefix):
+                    rels.add(path[len(prefix) :].replace(os.sep, "/"))
+                elif path == self.root:
+                    rels.add("")
+            if rels:
+                self._on_changes(rels)
+
+
+def _leaves(e: BaseException) -> list[BaseException]:
+    if isinstance(e, BaseExceptionGroup):
+        return [leaf for sub in e.exceptions for leaf in _leaves(sub)]
+    return [e]
+
+
+def describe_failure(e: BaseException) -> str:
+    """The watcher's failure in words, with the fix where there is one."""
+    for leaf in _leaves(e):
+        text = str(leaf)
+        if (isinstance(leaf, OSError) and leaf.errno == errno.ENOSPC) or any(
+            s in text for s in ("No space left", "max_user_watches", "inotify")
+        ):
+            return INOTIFY_HINT
+        if "decode path" in text or "to string" in text:
+            return (
+                "the file watcher cannot handle a file name that is not valid UTF-8 "
+                f"({text}); rename it to get live updates — until then the folder is "
+                "rescanned every 10 s"
+            )
+    leaf = _leaves(e)[0]
+    return f"file watcher stopped ({leaf.__class__.__name__}: {leaf}); rescanning periodically"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from syncapp.errors import RemoteClosedError, RemoteError
+from syncapp.errors import RemoteClosedError, RemoteError, RemoteNotFound
 
 __all__ = [
     "STAGING_PREFIX",
@@ -194,10 +194,12 @@ class Remote(ABC):
     async def discard_upload(self, path: str, upload_id: str) -> None:
         """Remove what an interrupted ``put(path, upload_id=...)`` left behind; idempotent.
 
+        Nothing left is success. Raises ``RemoteError`` when the cleanup itself failed (server
+        down): the engine then keeps the id and tries again later, or sweeps at the next start.
         The default deletes the staging name; backends with other staging (multipart uploads)
         override it.
         """
-        with contextlib.suppress(RemoteError):
+        with contextlib.suppress(RemoteNotFound):
             await self.delete(staging_name(path, upload_id))
 
 

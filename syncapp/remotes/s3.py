@@ -791,7 +791,7 @@ class S3Remote(Remote):
         upload of exactly this key is ours to abort: the engine calls this for a path it owns.
         """
         key = self._key(clean_path(path))
-        with contextlib.suppress(RemoteError):
+        with contextlib.suppress(RemoteNotFound):
             await self._abort_uploads(key, lambda k: k == key)
         # A staging object under the conventional name (S3 itself never writes one).
         await super().discard_upload(path, upload_id)

@@ -540,7 +540,7 @@ class WebDAVRemote(Remote):
         await self._request("DELETE", path, ok=(200, 202, 204, 404))
 
     async def discard_upload(self, path: str, upload_id: str) -> None:
-        with suppress(RemoteError):
+        with suppress(RemoteNotFound):
             await self._delete_file(staging_name(path, upload_id))
 
     async def _move(self, src: str, dst: str, method: str = "MOVE") -> None:

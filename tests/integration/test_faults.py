@@ -131,11 +131,6 @@ def test_fault_mix_converges_within_three_runs_never_torn(
     assert sum(counts.values()) <= 14 * uploads, dict(counts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a staging file whose cleanup DELETE fails stays on the remote forever "
-    "(no journal of failed discards; the staging sweep only runs on a first or unclean start)",
-)
 def test_failed_cleanup_leaves_no_staging_file(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     write_tree(folder, {"a.txt": "a"})
@@ -151,11 +146,6 @@ def test_failed_cleanup_leaves_no_staging_file(tmp_path: Path) -> None:
         assert staging_leftovers(srv.root) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: in --once mode one retryable answer (503/429/reset) to the first run's "
-    "remote listing fails the whole folder; _reconcile_with_remote is never retried",
-)
 def test_one_503_on_the_first_listing_is_retried(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     write_tree(folder, {"a.txt": "a", "b/c.txt": "c"})
@@ -273,11 +263,6 @@ def test_409_parent_deleted_remotely_is_recreated(tmp_path: Path) -> None:
         assert content(remote) == tree(folder)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: after a 409 shows a remote folder was deleted, files below it that did "
-    "not change locally are never uploaded again (the state still calls them synced)",
-)
 def test_409_restores_unchanged_files_below_a_deleted_remote_folder(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     write_tree(folder, {"gone/a.txt": "a", "gone/b.txt": "b"})
@@ -426,11 +411,6 @@ async def test_server_dies_mid_run_goes_offline_and_catches_up(
     print(f"\n{len(during)} requests in {down_for:.0f} s down; caught up {took:.2f} s after return")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: a server answering 503 to everything is not treated as unavailable; "
-    "every queued file retries on its own backoff, so requests grow with the number of files",
-)
 async def test_server_wide_503_is_no_retry_storm(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     files = 100
