@@ -45,8 +45,11 @@ def tree(root: Path, *, skip_reserved: bool = True, synced_only: bool = False) -
             rel = os.path.normpath(os.path.join(rel_dir, f))
             if rules is not None and rules.ignored(rel):
                 continue
-            with open(os.path.join(dirpath, f), "rb") as fh:
-                out[rel] = hashlib.sha256(fh.read()).hexdigest()
+            try:
+                with open(os.path.join(dirpath, f), "rb") as fh:
+                    out[rel] = hashlib.sha256(fh.read()).hexdigest()
+            except FileNotFoundError:
+                continue  # a temporary upload renamed or removed while we walked
     return out
 
 

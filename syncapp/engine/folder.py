@@ -96,6 +96,7 @@ class Job:
     is_dir: bool = False  # for deletes and moves
     attempts: int = 0
     first_seen: float = field(default_factory=time.monotonic)
+    started: float = 0.0
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -173,6 +174,7 @@ class FolderSync:
         self._discarding = False
         # Server-wide backoff after 429/503: no job starts before _hold_until; then one probes.
         self._hold_until = 0.0
+        self._hold_set_at = 0.0
         self._hold_failures = 0
         self._probing = False
 
@@ -803,6 +805,7 @@ class FolderSync:
             asyncio.get_running_loop().call_later(delay, self._wake.set)
 
     def _start(self, job: Job) -> None:
+        job.started = time.monotonic()
         self._running[job.path] = job
         self._mark_running(job, +1)
         task = asyncio.create_task(self._run(job), name=f"{self.name} {job.kind} {job.path}")
@@ -872,8 +875,11 @@ class FolderSync:
         if e.status in REMOTE_WIDE:
             # The server as a whole says "not now": hold every job, not just this one, then let
             # a single request probe before the rest follow (no retry storm).
-            self._hold_failures += 1
-            delay = backoff(self._hold_failures, e.retry_after)
+            # Jobs already in flight when the hold began fail together: count that as one.
+            if job.started >= self._hold_set_at:
+                self._hold_failures += 1
+                self._hold_set_at = time.monotonic()
+            delay = backoff(self._hold_failures, e.retry_after, cap=15.0)
             self._hold_until = max(self._hold_until, time.monotonic() + delay)
             self._probing = True
             self._enqueue(job)

@@ -425,5 +425,7 @@ async def test_server_wide_503_is_no_retry_storm(tmp_path: Path) -> None:
             # One probe at a time while the server refuses everything: fewer requests than files.
             assert during <= files, during
             proxy.clear()
+            cleared = time.monotonic()
             await _wait_exact(folder, srv.root / "Docs", within=90)
+            print(f"caught up {time.monotonic() - cleared:.1f} s after the 503s stopped")
             assert engine.status()["docs"].state is not FolderState.ERROR
