@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -49,6 +50,26 @@ class IgnoreMatch:
         return f"ignored by pattern {self.pattern!r} from {where}"
 
 
+def _any_include(spec: GitIgnoreSpec) -> re.Pattern[str] | None:
+    """One regex matching wherever any including pattern matches (None if it cannot be built).
+
+    pathspec checks patterns one by one, which dominated scans of big trees; a path no include
+    pattern matches is never ignored, whatever the negations say.
+    """
+    parts = []
+    for pat in spec.patterns:
+        rx = getattr(pat, "regex", None)
+        if not getattr(pat, "include", False) or rx is None:
+            continue
+        parts.append("(?:" + re.sub(r"\(\?P<[^>]+>", "(?:", rx.pattern) + ")")
+    if not parts:
+        return re.compile(r"(?!)")
+    try:
+        return re.compile("|".join(parts))
+    except re.error:
+        return None
+
+
 class IgnoreRules:
     """Compiled rules for one folder. Paths are relative, ``/``-separated; dirs end with ``/``."""
 
@@ -64,10 +85,16 @@ class IgnoreRules:
             raise ValueError(f"invalid ignore pattern: {e}") from None
         self._lines = lines
         self._reserved = GitIgnoreSpec.from_lines(RESERVED_NAMES)
+        self._any = _any_include(self._spec)
+
+    def _maybe(self, probe: str) -> bool:
+        return self._any is None or self._any.match(probe) is not None
 
     def match(self, rel: str, *, is_dir: bool = False) -> IgnoreMatch | None:
         """The rule that ignores ``rel``, or None when it is synced."""
         probe = rel + "/" if is_dir and not rel.endswith("/") else rel
+        if not self._maybe(probe):
+            return None  # the common case, decided by one regex instead of one per pattern
         # A user's "!pattern" may re-include a default, but never a name syncapp owns.
         res = self._reserved.check_file(probe)
         if res.include and res.index is not None:

@@ -115,6 +115,34 @@ class FolderStatus:
     last_sync: float | None
 
 
+class EntryMap(dict[str, Entry]):
+    """What was synced, by path, with a running count of files (status is asked often)."""
+
+    def __init__(self, items: dict[str, Entry] | None = None) -> None:
+        super().__init__(items or {})
+        self.files = sum(1 for e in self.values() if not e.is_dir)
+
+    def __setitem__(self, key: str, value: Entry) -> None:
+        old = self.get(key)
+        if old is not None and not old.is_dir:
+            self.files -= 1
+        if not value.is_dir:
+            self.files += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if not self[key].is_dir:
+            self.files -= 1
+        super().__delitem__(key)
+
+    def pop(self, key: str, default: object = None) -> Entry | None:  # type: ignore[override]
+        if key in self:
+            value = self[key]
+            del self[key]
+            return value
+        return None
+
+
 class _Requeue(Exception):
     """The job's path changed under it: run it again after a short delay."""
 
@@ -157,7 +185,7 @@ class FolderSync:
             clock=clock,
         )
 
-        self.entries: dict[str, Entry] = {}
+        self.entries = EntryMap()
         self._queue: OrderedDict[str, Job] = OrderedDict()
         self._delayed: dict[str, tuple[float, Job]] = {}
         self._delay_heap: list[tuple[float, int, str]] = []
@@ -217,7 +245,7 @@ class FolderSync:
             self.last_sync = record.last_sync
             if record.root_dev is not None and record.root_ino is not None:
                 self._root_id = (record.root_dev, record.root_ino)
-        self.entries = self.state.entries(self.name)
+        self.entries = EntryMap(self.state.entries(self.name))
         # Reasons are recomputed from scratch by the scan; stale ones would mislead `why`.
         self.state.clear_all_pending(self.name)
         self._tasks.append(asyncio.create_task(self._dispatch(), name=f"{self.name} dispatch"))
@@ -307,7 +335,7 @@ class FolderSync:
             name=self.name,
             state=self._compute_state()[0],
             reason=self._compute_state()[1],
-            in_sync=sum(1 for e in self.entries.values() if not e.is_dir),
+            in_sync=self.entries.files,
             queued=len(self._queue) + len(self._delayed) + len(self._held),
             failed=len(self._failed),
             in_flight=len(self._running),
@@ -1001,7 +1029,7 @@ class FolderSync:
                 if is_dir
                 else 1
             )
-        known = sum(1 for e in self.entries.values() if not e.is_dir)
+        known = self.entries.files
         tripped = self._guard_tripped(files, known)
         if (
             tripped
@@ -1411,7 +1439,7 @@ class FolderSync:
             self._enqueue(Job(JobKind.SYNC, dst))
             self._forget(src, job.is_dir)
             return
-        self.entries = _rekey(self.entries, src, dst)
+        self.entries = EntryMap(_rekey(self.entries, src, dst))
         self.state.move_entries(self.name, src, dst)
         self.state.clear_pending(self.name, src)
         self.state.clear_pending(self.name, dst)

@@ -126,6 +126,10 @@ def _status_code(text: str | None) -> int | None:
     return None
 
 
+#: Bodies up to this size are sent as one buffer instead of a stream.
+SMALL_BODY = 256 * 1024
+
+
 class WebDAVRemote(Remote):
     """A WebDAV collection (``cfg.url``) and everything below it."""
 
@@ -444,9 +448,17 @@ class WebDAVRemote(Remote):
         self, path: str, url: str, body: AsyncIterable[bytes], size: int, headers: dict[str, str]
     ) -> None:
         counting = CountingBody(body, size)
+        content: bytes | CountingBody = counting
+        if size <= SMALL_BODY:
+            # Small files go out as one buffer: a streamed body costs separate socket writes for
+            # headers, data and end, which showed up as a fifth of a small-file sync's CPU.
+            try:
+                content = b"".join([chunk async for chunk in counting])
+            except httpx.StreamError as e:
+                raise RemoteUnavailable(f"PUT {path}: {e}", path=path) from None
         try:
             await self._request("PUT", path, url=url, ok=(200, 201, 204), headers=headers,
-                                content=counting)
+                                content=content)
         except RemoteNotFound as e:
             # Some servers answer 404 rather than 409 when the parent collection is missing.
             raise RemoteConflict(

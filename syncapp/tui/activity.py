@@ -1,0 +1,166 @@
+"""The activity log (recent changes) and the full log screen (``l``)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, RichLog
+
+from syncapp.engine import (
+    Event,
+    FolderStateChanged,
+    GuardTripped,
+    JobFailed,
+    JobFinished,
+    Op,
+    PathSkipped,
+    RemoteOffline,
+    RemoteOnline,
+    ScanFinished,
+)
+from syncapp.tui.format import clock_time, human_size
+
+#: Lines the dashboard's log keeps, and lines the full log keeps.
+RECENT_LINES = 200
+HISTORY_LINES = 5000
+
+
+#: Tone → Rich colour; the app builds it from the theme so lines read well in light and dark.
+Palette = Mapping[str, str]
+DARK: Palette = {"error": "#D17E92", "warning": "#FFC473", "success": "#8AD4A1", "note": "#57A5E2"}
+
+
+def _line(ev: Event, body: str, tone: str, palette: Palette) -> Text:
+    text = Text(f"{clock_time(ev.at)} ", style="dim")
+    text.append(f"{ev.folder}: ", style="bold")
+    text.append(body, style="dim" if tone == "muted" else palette.get(tone, ""))
+    return text
+
+
+def format_change(ev: Event, palette: Palette = DARK) -> Text | None:
+    """A line for the activity log: what changed remotely, or failed to, and why."""
+    if isinstance(ev, JobFinished):
+        if ev.op is Op.UPLOAD:
+            return _line(ev, f"uploaded {ev.path} ({human_size(ev.size)})", "", palette)
+        if ev.op is Op.DELETE:
+            return _line(ev, f"deleted {ev.path}", "", palette)
+        if ev.op is Op.MOVE:
+            return _line(ev, f"moved {ev.path} → {ev.dest}", "", palette)
+        if ev.op is Op.MKDIR:
+            return _line(ev, f"created folder {ev.path}/", "muted", palette)
+        if ev.op is Op.DOWNLOAD:
+            return _line(ev, f"downloaded {ev.path}", "", palette)
+    if isinstance(ev, JobFailed):
+        tail = "; will retry" if ev.retry_at is not None else ""
+        return _line(ev, f"{ev.op.value} {ev.path} failed: {ev.error}{tail}", "error", palette)
+    if isinstance(ev, GuardTripped):
+        return _line(ev, f"delete guard: {ev.reason}", "error", palette)
+    if isinstance(ev, RemoteOffline):
+        return _line(ev, f"remote offline: {ev.error}", "warning", palette)
+    if isinstance(ev, RemoteOnline):
+        return _line(ev, "remote back online", "success", palette)
+    return None
+
+
+def format_event(ev: Event, palette: Palette = DARK) -> Text | None:
+    """A line for the full log: changes plus states, scans and skipped paths."""
+    line = format_change(ev, palette)
+    if line is not None:
+        return line
+    if isinstance(ev, FolderStateChanged):
+        reason = f" ({ev.reason})" if ev.reason else ""
+        return _line(ev, ev.state.value + reason, "note", palette)
+    if isinstance(ev, ScanFinished):
+        return _line(
+            ev,
+            f"scanned {ev.files:,} files in {ev.dirs:,} folders in {ev.seconds:.2f} s, "
+            f"{ev.changes:,} to sync",
+            "muted",
+            palette,
+        )
+    if isinstance(ev, PathSkipped):
+        return _line(ev, f"skipped {ev.path}: {ev.reason}", "warning", palette)
+    return None
+
+
+class History:
+    """Everything the full log shows, kept while the dashboard runs."""
+
+    def __init__(self, maxlen: int = HISTORY_LINES) -> None:
+        self.lines: deque[Text] = deque(maxlen=maxlen)
+
+    def add(self, events: Iterable[Event], palette: Palette = DARK) -> list[Text]:
+        new = [line for ev in events if (line := format_event(ev, palette)) is not None]
+        self.lines.extend(new)
+        return new
+
+    def note(self, message: str, at: float, palette: Palette = DARK) -> Text:
+        """A line from the UI itself (config saved, folder added)."""
+        text = Text(f"{clock_time(at)} ", style="dim")
+        text.append(message, style=palette.get("note", ""))
+        self.lines.append(text)
+        return text
+
+
+class ActivityLog(RichLog):
+    """Recent changes on the dashboard."""
+
+    def __init__(self) -> None:
+        super().__init__(id="activity", max_lines=RECENT_LINES, wrap=True, markup=False)
+        self.border_title = "Activity"
+        self.can_focus = True
+
+    def apply(self, events: Iterable[Event], palette: Palette = DARK) -> None:
+        lines = [line for ev in events if (line := format_change(ev, palette)) is not None]
+        if not lines:
+            return
+        # In a burst only the newest lines can be seen (the full log, l, keeps them all).
+        room = max(10, self.scrollable_content_region.height)
+        if len(lines) > room:
+            skipped = len(lines) - room + 1
+            lines = lines[-(room - 1) :]
+            lines.insert(0, Text(f"… {skipped:,} more changes (l shows them all)", style="dim"))
+        # One write per batch: each write measures, renders and scrolls on its own.
+        self.write(Text("\n").join(lines))
+
+    def note(self, line: Text) -> None:
+        self.write(line)
+
+
+class LogScreen(Screen[None]):
+    """The full log: every event line kept this session (``l``; escape goes back)."""
+
+    BINDINGS = [
+        Binding("escape,l", "app.pop_screen", "Back"),
+        Binding("end", "scroll_end", "Newest", show=False),
+    ]
+
+    def __init__(self, history: History) -> None:
+        super().__init__()
+        self.history = history
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        log = RichLog(id="full-log", max_lines=HISTORY_LINES, wrap=True, markup=False)
+        log.border_title = "Full log"
+        yield log
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        log = self.query_one("#full-log", RichLog)
+        if self.history.lines:
+            log.write(Text("\n").join(self.history.lines))
+        log.focus()
+
+    def add_lines(self, lines: Iterable[Text]) -> None:
+        batch = list(lines)
+        if batch:
+            self.query_one("#full-log", RichLog).write(Text("\n").join(batch))
+
+    def action_scroll_end(self) -> None:
+        self.query_one("#full-log", RichLog).scroll_end(animate=False)

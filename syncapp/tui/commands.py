@@ -1,0 +1,59 @@
+"""The command palette's provider: the dashboard's actions, by name and per folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class SyncCommands(Provider):
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        from syncapp.tui.app import SyncApp
+
+        app = self.app
+        if not isinstance(app, SyncApp):
+            return []
+        out: list[tuple[str, str, Callable[[], Any]]] = [
+            ("Add folder", "a: add a folder to sync", app.action_add_folder),
+            ("Manage remotes", "m: add, edit, test or remove remotes", app.action_remotes),
+            ("Full log", "l: every event this session", app.action_log),
+            (
+                "Toggle light/dark theme",
+                "switch between the light and dark theme",
+                app.action_toggle_theme,
+            ),
+        ]
+        for name in app.config.folders:
+            out += [
+                (
+                    f"Edit folder {name}",
+                    "e: change its path, remote, ignores",
+                    partial(app.edit_folder, name),
+                ),
+                (
+                    f"Remove folder {name}",
+                    "d: stop syncing it (deletes no file)",
+                    partial(app.remove_folder, name),
+                ),
+                (f"Pause or resume {name}", "p", partial(app.toggle_pause, name)),
+                (
+                    f"Rescan {name}",
+                    "r: compare the folder with what was synced",
+                    partial(app.rescan, name),
+                ),
+            ]
+        return out
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -1,0 +1,70 @@
+"""The main screen: folder panels, the transfers table and the activity log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from syncapp.engine import Event
+from syncapp.tui.activity import ActivityLog, Palette
+from syncapp.tui.folders import FolderList
+from syncapp.tui.messages import DashboardMounted
+from syncapp.tui.transfers import TransfersTable
+
+
+class DashboardScreen(Screen[None]):
+    # The actions live on the app (the palette offers the same ones); these keys are only
+    # active here, so they never act on a folder from behind a form or the remotes screen.
+    BINDINGS = [
+        Binding("a", "app.add_folder", "Add"),
+        Binding("e", "app.edit_folder", "Edit"),
+        Binding("d", "app.remove_folder", "Remove"),
+        Binding("p", "app.toggle_pause", "Pause"),
+        Binding("r", "app.rescan", "Rescan"),
+        Binding("m", "app.remotes", "Remotes"),
+        Binding("l", "app.log", "Log"),
+    ]
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__(id="dashboard")
+        self._clock = clock
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Container(id="main"):
+            yield FolderList(self._clock)
+            with Container(id="side"):
+                yield TransfersTable()
+                yield ActivityLog()
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        # Relative times ("12 s ago") and the sparklines move on even when nothing happens.
+        self.set_interval(1.0, self.tick)
+        self.post_message(DashboardMounted())
+
+    @property
+    def folders(self) -> FolderList:
+        return self.query_one(FolderList)
+
+    @property
+    def transfers(self) -> TransfersTable:
+        return self.query_one(TransfersTable)
+
+    @property
+    def activity(self) -> ActivityLog:
+        return self.query_one(ActivityLog)
+
+    def apply(self, events: Iterable[Event], palette: Palette) -> None:
+        batch = list(events)
+        self.folders.apply(batch)
+        self.transfers.apply(batch)
+        self.activity.apply(batch, palette)
+
+    def tick(self) -> None:
+        self.folders.refresh_panels()

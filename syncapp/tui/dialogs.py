@@ -1,0 +1,90 @@
+"""Small modal dialogs: confirm, and the delete guard's decision."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+from syncapp.engine import GuardTripped
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question; escape or n says no."""
+
+    BINDINGS = [
+        Binding("escape,n", "answer(False)", "Cancel"),
+        Binding("y", "answer(True)", "Yes"),
+    ]
+
+    def __init__(self, title: str, message: str, confirm: str = "OK") -> None:
+        super().__init__(classes="dialog-screen")
+        self._title = title
+        self._message = message
+        self._confirm = confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="title")
+            yield Static(self._message, classes="message", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button(self._confirm, id="confirm", variant="error")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    def _confirmed(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancelled(self) -> None:
+        self.dismiss(False)
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class GuardDialog(ModalScreen[str]):
+    """A folder's delete guard tripped: delete on the remote, or keep the folder paused.
+
+    Answers ``"delete"`` or ``"keep"``.
+    """
+
+    BINDINGS = [Binding("escape", "keep", "Keep paused")]
+
+    def __init__(self, event: GuardTripped) -> None:
+        super().__init__(classes="dialog-screen")
+        self.event = event
+
+    def compose(self) -> ComposeResult:
+        ev = self.event
+        sample = "\n".join(f"  {p}" for p in ev.sample[:8])
+        more = ev.deletes - min(len(ev.sample), 8)
+        if more > 0:
+            sample += f"\n  … and {more:,} more"
+        with Vertical(classes="dialog guard"):
+            yield Label(f"Folder {ev.folder!r}: deletes held back", classes="title")
+            yield Static(
+                f"{ev.reason}.\nNothing was deleted on the remote. For example:\n{sample}",
+                classes="message",
+                markup=False,
+            )
+            with Horizontal(classes="buttons"):
+                yield Button(f"Delete {ev.deletes:,} on remote", id="delete", variant="error")
+                yield Button("Keep paused", id="keep", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    @on(Button.Pressed, "#delete")
+    def _delete(self) -> None:
+        self.dismiss("delete")
+
+    @on(Button.Pressed, "#keep")
+    def action_keep(self) -> None:
+        self.dismiss("keep")

@@ -1,0 +1,300 @@
+"""The dashboard's folder panels: one per folder, fed by engine events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from rich.cells import cell_len
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Label, Sparkline, Static
+
+from syncapp.config import FolderConfig
+from syncapp.engine import (
+    CountsChanged,
+    Event,
+    FolderState,
+    FolderStateChanged,
+    FolderStatus,
+    GuardTripped,
+    JobFailed,
+    JobFinished,
+    JobProgressed,
+    Op,
+    RemoteOffline,
+    RemoteOnline,
+)
+from syncapp.tui.format import ago, human_rate, route
+from syncapp.tui.messages import FolderSelected
+
+STATE_CLASSES = {s: "-" + s.value.replace(" ", "-") for s in FolderState}
+
+
+class Throughput:
+    """Bytes transferred per second over the last minute."""
+
+    WINDOW = 60
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, float] = {}
+
+    def add(self, at: float, n: float) -> None:
+        if n <= 0:
+            return
+        second = int(at)
+        self._buckets[second] = self._buckets.get(second, 0.0) + n
+        if len(self._buckets) > 2 * self.WINDOW:
+            oldest = second - self.WINDOW
+            for s in [s for s in self._buckets if s < oldest]:
+                del self._buckets[s]
+
+    def series(self, now: float) -> list[float]:
+        end = int(now)
+        return [self._buckets.get(s, 0.0) for s in range(end - self.WINDOW + 1, end + 1)]
+
+    def rate(self, now: float) -> float:
+        """The current rate: the last three seconds, this one included, averaged."""
+        end = int(now)
+        return sum(self._buckets.get(s, 0.0) for s in range(end - 2, end + 1)) / 3
+
+
+@dataclass
+class FolderView:
+    """What a panel shows about one folder, updated from events."""
+
+    cfg: FolderConfig
+    state: FolderState = FolderState.SCANNING
+    reason: str = ""
+    in_sync: int = 0
+    queued: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    last_sync: float | None = None
+    last_error: str = ""
+    last_error_at: float | None = None
+    #: The engine could not open the folder at all (its panel says why; r tries again).
+    open_error: str = ""
+    guard: GuardTripped | None = None
+    throughput: Throughput = field(default_factory=Throughput)
+    _progress: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    def seed(self, status: FolderStatus) -> None:
+        self.state, self.reason = status.state, status.reason
+        self.in_sync, self.queued = status.in_sync, status.queued
+        self.failed, self.in_flight = status.failed, status.in_flight
+        self.last_sync = status.last_sync
+        self.open_error = ""
+
+    def apply(self, ev: Event) -> None:
+        if isinstance(ev, FolderStateChanged):
+            self.state, self.reason = ev.state, ev.reason
+            if ev.state is FolderState.UP_TO_DATE:
+                self.last_sync = ev.at
+            if ev.state is not FolderState.PAUSED:
+                self.guard = None
+        elif isinstance(ev, CountsChanged):
+            self.in_sync, self.queued = ev.in_sync, ev.queued
+            self.failed, self.in_flight = ev.failed, ev.in_flight
+        elif isinstance(ev, JobProgressed):
+            self.throughput.add(ev.at, ev.done - self._progress.get(ev.path, 0))
+            self._progress[ev.path] = ev.done
+        elif isinstance(ev, JobFinished):
+            if ev.op is Op.UPLOAD:
+                self.throughput.add(ev.at, ev.size - self._progress.pop(ev.path, 0))
+        elif isinstance(ev, JobFailed):
+            self._progress.pop(ev.path, None)
+            self.last_error = f"{ev.op.value} {ev.path}: {ev.error}"
+            self.last_error_at = ev.at
+        elif isinstance(ev, RemoteOffline):
+            self.last_error = f"remote offline: {ev.error}"
+            self.last_error_at = ev.at
+        elif isinstance(ev, RemoteOnline):
+            pass
+        elif isinstance(ev, GuardTripped):
+            self.guard = ev
+            self.reason = ev.reason
+
+    @property
+    def shown_state(self) -> FolderState:
+        return FolderState.ERROR if self.open_error else self.state
+
+    def problem(self, now: float) -> tuple[str, bool]:
+        """The line under the stats, and whether it is current (else an old error, muted)."""
+        if self.open_error:
+            return f"cannot open: {self.open_error} (r tries again)", True
+        if self.reason and self.state is not FolderState.UP_TO_DATE:
+            return self.reason, True
+        if self.reason:  # a watcher problem while up to date
+            return self.reason, True
+        if self.last_error:
+            return f"last error {ago(self.last_error_at, now)}: {self.last_error}", False
+        return "", False
+
+
+class FolderPanel(Vertical, can_focus=True):
+    """One folder: name and state, route, counts with throughput, last sync, problem."""
+
+    BINDINGS = [
+        Binding("up,k", "move(-1)", "Previous folder", show=False),
+        Binding("down,j", "move(1)", "Next folder", show=False),
+    ]
+
+    def __init__(self, view: FolderView, clock: Callable[[], float]) -> None:
+        super().__init__(id=panel_id(view.name), classes="folder-panel")
+        self.view = view
+        self._clock = clock
+        self._rendered: tuple[object, ...] = ()
+
+    @property
+    def folder_name(self) -> str:
+        return self.view.name
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="head"):
+            yield Label(self.view.name, classes="name", markup=False)
+            yield Label("", classes="state")
+        with Horizontal(classes="where"):
+            yield Label("", classes="route", markup=False)
+            yield Label("", classes="last")
+        with Horizontal(classes="stats"):
+            yield Label("", classes="counts")
+            yield Label("", classes="rate")
+            yield Sparkline([0.0], classes="spark")
+        yield Label("", classes="problem", markup=False)
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    def on_focus(self, event: events.Focus) -> None:
+        self.post_message(FolderSelected(self.view.name))
+
+    def action_move(self, delta: int) -> None:
+        panels = list(self.screen.query(FolderPanel))
+        index = panels.index(self) + delta
+        if 0 <= index < len(panels):
+            panels[index].focus()
+            panels[index].scroll_visible()
+
+    def refresh_view(self) -> None:
+        """Update the labels (cheap when nothing changed; called at most ~10 times a second)."""
+        v = self.view
+        now = self._clock()
+        state = v.shown_state
+        problem, current = v.problem(now)
+        series = v.throughput.series(now)
+        rendered = (
+            state,
+            route(v.cfg),
+            v.in_sync,
+            v.queued,
+            v.failed,
+            v.in_flight,
+            problem,
+            current,
+            ago(v.last_sync, now),
+            tuple(series),
+        )
+        if rendered == self._rendered:
+            return
+        self._rendered = rendered
+        for s, cls in STATE_CLASSES.items():
+            self.set_class(s is state, cls)
+        set_text(self.query_one(".state", Label), state.value)
+        set_text(self.query_one(".route", Label), route(v.cfg))
+        counts = f"{v.in_sync:,} in sync · {v.queued:,} queued · {v.failed:,} failed"
+        if v.in_flight:
+            counts += f" · {v.in_flight} in flight"
+        set_text(self.query_one(".counts", Label), counts)
+        set_text(self.query_one(".rate", Label), human_rate(v.throughput.rate(now)))
+        spark = self.query_one(".spark", Sparkline)
+        if list(spark.data or ()) != series:
+            spark.data = series
+        set_text(self.query_one(".last", Label), f"last sync {ago(v.last_sync, now)}")
+        label = self.query_one(".problem", Label)
+        # The problem line wraps, so a new text may need another height: a full layout.
+        set_text(label, problem, layout=True)
+        label.set_class(not current, "-old")
+        label.display = bool(problem)
+
+
+def set_text(label: Label, text: str, *, layout: bool = False) -> bool:
+    """Update a one-line label; lay the screen out again only when its width may change.
+
+    A layout of the whole screen per update is what makes a busy dashboard slow.
+    """
+    old = str(label.content)
+    if old == text:
+        return False
+    label.update(text, layout=layout or cell_len(old) != cell_len(text))
+    return True
+
+
+def panel_id(name: str) -> str:
+    # Folder names may contain "." which CSS ids do not allow.
+    return "folder-" + "".join(c if c.isalnum() or c in "-_" else f"_{ord(c):x}_" for c in name)
+
+
+class FolderList(VerticalScroll):
+    """The folder panels; keeps one per configured folder, in config order."""
+
+    def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
+        super().__init__(id="folders", **kwargs)  # type: ignore[arg-type]
+        self._clock = clock
+        self.views: dict[str, FolderView] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            "No folders yet. Press [b]a[/b] to add one ([b]m[/b] manages remotes).",
+            id="no-folders",
+        )
+
+    def panel(self, name: str) -> FolderPanel | None:
+        for p in self.query(FolderPanel):
+            if p.folder_name == name:
+                return p
+        return None
+
+    async def sync_folders(self, folders: Iterable[FolderConfig]) -> None:
+        """Add, update and remove panels so they match ``folders``."""
+        wanted = {f.name: f for f in folders}
+        for name in list(self.views):
+            if name not in wanted:
+                del self.views[name]
+                panel = self.panel(name)
+                if panel is not None:
+                    await panel.remove()
+        new: list[FolderPanel] = []
+        for name, cfg in wanted.items():
+            view = self.views.get(name)
+            if view is None:
+                view = self.views[name] = FolderView(cfg)
+                new.append(FolderPanel(view, self._clock))
+            elif view.cfg != cfg:
+                view.cfg = cfg
+        if new:
+            await self.mount_all(new)
+        self.query_one("#no-folders").display = not self.views
+        self.refresh_panels()
+
+    def apply(self, events: Iterable[Event]) -> None:
+        touched: set[str] = set()
+        for ev in events:
+            view = self.views.get(ev.folder)
+            if view is not None:
+                view.apply(ev)
+                touched.add(ev.folder)
+        for name in touched:
+            panel = self.panel(name)
+            if panel is not None:
+                panel.refresh_view()
+
+    def refresh_panels(self) -> None:
+        for p in self.query(FolderPanel):
+            p.refresh_view()

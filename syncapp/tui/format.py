@@ -1,0 +1,49 @@
+"""Numbers, times and paths in the few words a dashboard has room for."""
+
+from __future__ import annotations
+
+import time
+
+from syncapp.config import FolderConfig
+from syncapp.tui.configdoc import display_path
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_rate(bytes_per_second: float) -> str:
+    return f"{human_size(bytes_per_second)}/s"
+
+
+def ago(then: float | None, now: float) -> str:
+    """``never``, ``just now``, ``42 s ago``, ``3 min ago``, ``5 h ago`` or a date."""
+    if then is None:
+        return "never"
+    delta = max(0.0, now - then)
+    if delta < 5:
+        return "just now"
+    if delta < 60:
+        return f"{delta:.0f} s ago"
+    if delta < 3600:
+        return f"{delta // 60:.0f} min ago"
+    if delta < 86400:
+        return f"{delta // 3600:.0f} h ago"
+    return time.strftime("%Y-%m-%d", time.localtime(then))
+
+
+def clock_time(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def route(cfg: FolderConfig) -> str:
+    """``~/Documents → nas:/Documents``."""
+    return f"{display_path(cfg.path)} → {cfg.remote}:/{cfg.remote_path}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"

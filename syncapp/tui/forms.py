@@ -1,0 +1,344 @@
+"""The add / edit folder form and its directory picker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widget import Widget
+from textual.widgets import Button, DirectoryTree, Input, Label, Select, Switch
+
+from syncapp.config import Config, FolderConfig
+from syncapp.tui.configdoc import (
+    FolderDraft,
+    default_remote_path,
+    display_path,
+    folder_problems,
+    resolve_path,
+    suggest_name,
+)
+
+#: Called with the draft and the name of the folder being edited (None when adding); answers
+#: with an error in words, or None once the config is saved and the folder is syncing.
+SaveFolder = Callable[[FolderDraft, str | None], Awaitable[str | None]]
+
+
+class DirectorySuggester(Suggester):
+    """Completes the path being typed with the first matching subdirectory (→ accepts)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        expanded = os.path.expanduser(value)
+        parent, prefix = os.path.split(expanded)
+        if not parent:
+            return None
+        try:
+            names = sorted(
+                e.name
+                for e in os.scandir(parent)
+                if e.is_dir() and e.name.startswith(prefix) and e.name != prefix
+            )
+        except OSError:
+            return None
+        if not prefix.startswith("."):
+            names = [n for n in names if not n.startswith(".")]
+        if not names:
+            return None
+        return value + names[0][len(prefix) :] + "/"
+
+
+def show(label: Label, text: str | Text) -> None:
+    """Put ``text`` in ``label`` and show it only when there is something to say."""
+    label.update(text)
+    label.display = bool(str(text))
+
+
+def tone(widget: Widget, name: str) -> str:
+    """The theme's colour for text of a tone (success, error, warning) on its background."""
+    return widget.app.theme_variables.get(f"text-{name}", "")
+
+
+def split_patterns(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def field_row(label: str, *widgets: Widget, field: str) -> ComposeResult:
+    """A label, its field(s), and the inline error line under them."""
+    with Horizontal(classes="row"):
+        yield Label(label, classes="field-label")
+        yield from widgets
+    yield Label("", id=f"{field}-error", classes="field-error")
+
+
+class FolderForm(ModalScreen[str | None]):
+    """Add a folder (``editing`` None) or edit one; dismisses with the saved folder's name."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+o", "browse", "Browse…"),
+    ]
+
+    def __init__(
+        self, config: Config, save: SaveFolder, editing: FolderConfig | None = None
+    ) -> None:
+        super().__init__(classes="dialog-screen")
+        self.config = config
+        self._save = save
+        self.editing = editing
+        self._auto_name = ""
+        self._auto_remote_path = ""
+        self._touched: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        e = self.editing
+        remotes = [(f"{name} ({r.type})", name) for name, r in self.config.remotes.items()]
+        first = e.remote if e else (next(iter(self.config.remotes), None))
+        with Vertical(classes="dialog form", id="folder-form"):
+            yield Label(f"Edit folder {e.name}" if e else "Add a folder", classes="title")
+            with VerticalScroll(classes="fields"):
+                yield from field_row(
+                    "Folder",
+                    Input(
+                        display_path(e.path) if e else "",
+                        placeholder="~/Documents  (→ completes, ctrl+o browses)",
+                        suggester=DirectorySuggester(),
+                        id="path",
+                        compact=True,
+                    ),
+                    Button("Browse…", id="browse", compact=True),
+                    field="path",
+                )
+                yield from field_row(
+                    "Name",
+                    Input(e.name if e else "", id="name", compact=True, disabled=e is not None),
+                    field="name",
+                )
+                select: Select[str] = Select(
+                    remotes,
+                    allow_blank=not remotes,
+                    value=first if first is not None else Select.NULL,
+                    id="remote",
+                    compact=True,
+                    prompt="no remote yet: add one with m",
+                )
+                yield from field_row("Remote", select, field="remote")
+                yield from field_row(
+                    "Remote path",
+                    Input(e.remote_path if e else "", id="remote_path", compact=True),
+                    field="remote_path",
+                )
+                yield from field_row(
+                    "Ignore",
+                    Input(
+                        ", ".join(e.ignore) if e else "",
+                        placeholder="*.tmp, .cache/, build/",
+                        id="ignore",
+                        compact=True,
+                    ),
+                    field="ignore",
+                )
+                yield from field_row(
+                    "Mirror deletes",
+                    Switch(e.mirror_deletes if e else True, id="mirror_deletes"),
+                    Label("a file deleted here is deleted remotely", classes="hint"),
+                    field="mirror_deletes",
+                )
+            yield Label("", id="form-error", classes="form-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save  ctrl+s", id="save", variant="primary")
+                yield Button("Cancel  esc", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
+        if self.editing is not None:
+            self._touched.update(("path", "name", "remote_path"))
+        self._show_problems()
+
+    # -- reading the form -------------------------------------------------------------------------
+
+    def draft(self) -> FolderDraft:
+        remote = self.query_one("#remote", Select).value
+        return FolderDraft(
+            name=self.query_one("#name", Input).value.strip(),
+            path=self.query_one("#path", Input).value.strip(),
+            remote=remote if isinstance(remote, str) else "",
+            remote_path=self.query_one("#remote_path", Input).value.strip().strip("/"),
+            ignore=split_patterns(self.query_one("#ignore", Input).value),
+            mirror_deletes=self.query_one("#mirror_deletes", Switch).value,
+        )
+
+    def problems(self) -> dict[str, str]:
+        return folder_problems(
+            self.config, self.draft(), self.editing.name if self.editing else None
+        )
+
+    def _show_problems(self, fields: Iterable[str] | None = None) -> dict[str, str]:
+        problems = self.problems()
+        shown = set(fields) if fields is not None else self._touched
+        for name in ("path", "name", "remote", "remote_path", "ignore"):
+            label = self.query_one(f"#{name}-error", Label)
+            text = problems.get(name, "") if name in shown else ""
+            label.update(text)
+            label.display = bool(text)
+        return problems
+
+    # -- reacting -------------------------------------------------------------------------------
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Switch.Changed)
+    def _any_change(self) -> None:
+        # "Fix the fields…" or a save error was about the values before this change.
+        show(self.query_one("#form-error", Label), "")
+
+    @on(Input.Changed, "#path")
+    def _path_changed(self, event: Input.Changed) -> None:
+        self._touched.add("path")
+        if self.editing is None:
+            # Name and remote path follow the folder until the user types their own.
+            name_input = self.query_one("#name", Input)
+            if name_input.value in ("", self._auto_name):
+                others = {n: None for n in self.config.folders}
+                self._auto_name = suggest_name(event.value, others) if event.value else ""
+                name_input.value = self._auto_name
+            rp_input = self.query_one("#remote_path", Input)
+            if rp_input.value in ("", self._auto_remote_path):
+                self._auto_remote_path = default_remote_path(event.value)
+                rp_input.value = self._auto_remote_path
+        self._show_problems()
+
+    @on(Input.Changed, "#name, #remote_path, #ignore")
+    def _field_changed(self, event: Input.Changed) -> None:
+        if event.input.id and event.value not in (self._auto_name, self._auto_remote_path):
+            self._touched.add(event.input.id)
+        self._show_problems()
+
+    @on(Select.Changed)
+    @on(Switch.Changed)
+    def _other_changed(self) -> None:
+        self._touched.add("remote")
+        self._show_problems()
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.focus_next()
+
+    @on(Button.Pressed, "#save")
+    async def _save_pressed(self) -> None:
+        await self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    @on(Button.Pressed, "#browse")
+    def _browse_pressed(self) -> None:
+        self.action_browse()
+
+    # -- actions --------------------------------------------------------------------------------
+
+    async def action_save(self) -> None:
+        self._touched.update(("path", "name", "remote", "remote_path", "ignore"))
+        problems = self._show_problems()
+        general = self.query_one("#form-error", Label)
+        if problems:
+            first = next(iter(problems))
+            widget = self.query_one(f"#{first}")
+            if widget.focusable:
+                widget.focus()
+            show(general, "Fix the fields marked above.")
+            return
+        show(general, "Saving…")
+        draft = self.draft()
+        error = await self._save(draft, self.editing.name if self.editing else None)
+        if error:
+            show(general, error)
+            return
+        self.dismiss(draft.name)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_browse(self) -> None:
+        current = self.query_one("#path", Input).value
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                field = self.query_one("#path", Input)
+                field.value = display_path(path)
+                field.focus()
+
+        self.app.push_screen(DirectoryPicker(current), chosen)
+
+
+class DirectoriesOnly(DirectoryTree):
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        return [p for p in paths if p.is_dir() and not p.name.startswith(".")]
+
+
+class DirectoryPicker(ModalScreen[Path | None]):
+    """Browse for a directory: enter opens, ctrl+s (or Choose) takes the highlighted one."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "choose", "Choose", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+        Binding("backspace", "up", "Parent folder"),
+    ]
+
+    def __init__(self, start: str = "") -> None:
+        super().__init__(classes="dialog-screen")
+        p = resolve_path(start) if start.strip() else Path.home()
+        while not p.is_dir() and p != p.parent:
+            p = p.parent
+        self.root = p
+        self.current = p
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog picker"):
+            yield Label("Choose a folder", classes="title")
+            yield Label(display_path(self.current), id="current", markup=False)
+            yield DirectoriesOnly(self.root, id="tree")
+            with Horizontal(classes="buttons"):
+                yield Button("Choose  ctrl+s", id="choose", variant="primary")
+                yield Button("Parent  ⌫", id="up")
+                yield Button("Cancel  esc", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#tree", DirectoryTree).focus()
+
+    @on(DirectoryTree.NodeHighlighted)
+    def _highlighted(self, event: DirectoryTree.NodeHighlighted[object]) -> None:
+        data = event.node.data
+        path = getattr(data, "path", None)
+        if isinstance(path, Path):
+            self.current = path
+            self.query_one("#current", Label).update(display_path(path))
+
+    @on(Button.Pressed, "#choose")
+    def action_choose(self) -> None:
+        self.dismiss(self.current)
+
+    @on(Button.Pressed, "#up")
+    def action_up(self) -> None:
+        tree = self.query_one("#tree", DirectoryTree)
+        parent = Path(tree.path).parent
+        tree.path = parent
+        self.current = parent
+        self.query_one("#current", Label).update(display_path(parent))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

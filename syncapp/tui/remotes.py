@@ -1,0 +1,397 @@
+"""Remotes: the list screen (``m``) and the add / edit form with Test connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Select
+
+from syncapp.config import REMOTE_TYPES, Config, RemoteConfig
+from syncapp.errors import ConfigError, RemoteError
+from syncapp.tui.configdoc import (
+    REMOTE_FIELDS,
+    RemoteDraft,
+    describe_remote,
+    remote_config,
+    remote_defaults,
+    remote_problems,
+)
+from syncapp.tui.dialogs import ConfirmDialog
+from syncapp.tui.forms import field_row, show, tone
+
+if TYPE_CHECKING:
+    from syncapp.tui.app import SyncApp
+
+#: Called with the draft and the name being edited (None when adding); answers with an error in
+#: words, or None once saved.
+SaveRemote = Callable[[RemoteDraft, str | None], Awaitable[str | None]]
+
+LABELS = {
+    "path": "Folder",
+    "url": "URL",
+    "username": "User",
+    "password_env": "Password env",
+    "password": "Password",
+    "endpoint": "Endpoint",
+    "bucket": "Bucket",
+    "prefix": "Key prefix",
+    "region": "Region",
+    "access_key_id_env": "Key id env",
+    "secret_access_key_env": "Secret env",
+    "method": "Method",
+    "token_env": "Token env",
+    "list_url": "List URL",
+}
+
+PLACEHOLDERS = {
+    "local/path": "~/Backups (created if missing)",
+    "webdav/url": "https://nas.example/remote.php/dav/files/alice/",
+    "webdav/password_env": "name of an environment variable, e.g. NAS_PASSWORD",
+    "webdav/password": "only kept when “store password in config” is ticked",
+    "s3/endpoint": "https://s3.example.com (empty for AWS)",
+    "http/url": "https://api.example/upload/{path}",
+    "http/method": "PUT or POST",
+    "http/token_env": "environment variable holding a bearer token",
+    "http/list_url": "optional: https://api.example/list/{path}",
+}
+
+TYPE_HINTS = {
+    "local": "a folder on this machine (another disk, a mounted share)",
+    "webdav": "Nextcloud, ownCloud, Apache, nginx, rclone serve webdav, WsgiDAV",
+    "s3": "AWS S3, MinIO, Ceph, SeaweedFS; keys come from environment variables",
+    "http": "your own upload API: a URL template with {path}",
+}
+
+
+async def test_remote(cfg: RemoteConfig) -> tuple[bool, str]:
+    """Open the remote and stat its root: (ok, what happened in words)."""
+    from syncapp.remotes import open_remote
+
+    try:
+        async with asyncio.timeout(cfg.timeout + 5):
+            async with open_remote(cfg) as remote:
+                entry = await remote.stat("")
+    except TimeoutError:
+        return False, f"no answer within {cfg.timeout + 5:.0f} s"
+    except RemoteError as e:
+        status = f"HTTP {e.status}: " if e.status and str(e.status) not in str(e) else ""
+        return False, f"{status}{e}"
+    except (ConfigError, OSError, ValueError, ImportError, NotImplementedError) as e:
+        return False, str(e) or type(e).__name__
+    if entry is None:
+        return True, "connected, but the remote root does not exist yet (it is created on sync)"
+    return True, f"connected to {remote.display_url}"
+
+
+class RemoteForm(ModalScreen[str | None]):
+    """Add or edit a remote; dismisses with its name once saved."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+t", "test", "Test connection", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, config: Config, save: SaveRemote, editing: RemoteConfig | None = None):
+        super().__init__(classes="dialog-screen")
+        self.config = config
+        self._save = save
+        self.editing = editing
+        self._touched: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        e = self.editing
+        draft = RemoteDraft.from_config(e) if e else None
+        rtype = e.type if e else "webdav"
+        with Vertical(classes="dialog form", id="remote-form"):
+            yield Label(f"Edit remote {e.name}" if e else "Add a remote", classes="title")
+            with VerticalScroll(classes="fields"):
+                yield from field_row(
+                    "Name",
+                    Input(e.name if e else "", placeholder="nas", id="name", compact=True),
+                    field="name",
+                )
+                types: Select[str] = Select(
+                    [(t, t) for t in REMOTE_TYPES],
+                    allow_blank=False,
+                    value=rtype,
+                    id="type",
+                    compact=True,
+                )
+                yield from field_row("Type", types, field="type")
+                yield Label(TYPE_HINTS[rtype], id="type-hint", classes="hint indent")
+                for t, keys in REMOTE_FIELDS.items():
+                    defaults = remote_defaults(t)
+                    with Vertical(id=f"fields-{t}", classes="type-fields"):
+                        for key in keys:
+                            value = (
+                                draft.values.get(key, "")
+                                if draft is not None and draft.type == t
+                                else defaults.get(key, "")
+                            )
+                            yield from field_row(
+                                LABELS[key],
+                                Input(
+                                    value,
+                                    placeholder=PLACEHOLDERS.get(f"{t}/{key}", ""),
+                                    id=f"{t}-{key}",
+                                    password=key == "password",
+                                    compact=True,
+                                ),
+                                field=f"{t}-{key}",
+                            )
+                        if t == "webdav":
+                            yield Checkbox(
+                                "store password in config (else set the env variable)",
+                                draft.store_password if draft and draft.type == t else False,
+                                id="store_password",
+                                classes="indent",
+                            )
+            yield Label("", id="test-result", classes="test-result")
+            yield Label("", id="form-error", classes="form-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save  ctrl+s", id="save", variant="primary")
+                yield Button("Test connection  ctrl+t", id="test")
+                yield Button("Cancel  esc", id="cancel")
+
+    def on_mount(self) -> None:
+        self._show_type(self.rtype)
+        self.query_one("#name", Input).focus()
+
+    @property
+    def rtype(self) -> str:
+        value = self.query_one("#type", Select).value
+        return value if isinstance(value, str) else "webdav"
+
+    def _show_type(self, rtype: str) -> None:
+        for t in REMOTE_FIELDS:
+            self.query_one(f"#fields-{t}").display = t == rtype
+        self.query_one("#type-hint", Label).update(TYPE_HINTS.get(rtype, ""))
+
+    def draft(self) -> RemoteDraft:
+        t = self.rtype
+        values = {k: self.query_one(f"#{t}-{k}", Input).value for k in REMOTE_FIELDS[t]}
+        store = t == "webdav" and self.query_one("#store_password", Checkbox).value
+        return RemoteDraft(self.query_one("#name", Input).value.strip(), t, values, store)
+
+    def _show_problems(self) -> dict[str, str]:
+        draft = self.draft()
+        problems = remote_problems(self.config, draft, self.editing.name if self.editing else None)
+        for label in self.query(".field-error").results(Label):
+            field = (label.id or "").removesuffix("-error")
+            key = field.split("-", 1)[1] if field.startswith(f"{draft.type}-") else field
+            text = problems.get(key, "") if field in self._touched else ""
+            label.update(text)
+            label.display = bool(text)
+        return problems
+
+    def _forget_results(self) -> None:
+        """The last test and save messages were about other values: clear them."""
+        show(self.query_one("#test-result", Label), "")
+        show(self.query_one("#form-error", Label), "")
+
+    @on(Select.Changed, "#type")
+    def _type_changed(self) -> None:
+        self._show_type(self.rtype)
+        self._forget_results()
+        self._show_problems()
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        if event.input.id:
+            self._touched.add(event.input.id)
+        self._forget_results()
+        self._show_problems()
+
+    @on(Checkbox.Changed)
+    def _checked(self) -> None:
+        self._touched.add("webdav-password")
+        self._show_problems()
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.focus_next()
+
+    @on(Button.Pressed, "#save")
+    async def _save_pressed(self) -> None:
+        await self.action_save()
+
+    @on(Button.Pressed, "#test")
+    def _test_pressed(self) -> None:
+        self.action_test()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    async def action_save(self) -> None:
+        t = self.rtype
+        self._touched.update(["name", *(f"{t}-{k}" for k in REMOTE_FIELDS[t])])
+        problems = self._show_problems()
+        general = self.query_one("#form-error", Label)
+        if problems:
+            first = next(iter(problems))
+            target = "#name" if first == "name" else f"#{t}-{first}"
+            if self.query(target):
+                self.query_one(target).focus()
+            show(general, "Fix the fields marked above.")
+            return
+        draft = self.draft()
+        error = await self._save(draft, self.editing.name if self.editing else None)
+        if error:
+            show(general, error)
+            return
+        self.dismiss(draft.name)
+
+    def action_test(self) -> None:
+        result = self.query_one("#test-result", Label)
+        try:
+            cfg = remote_config(self.draft(), self.config.path)
+        except ConfigError as e:
+            problem = f"✗ {e.key.split('.')[-1]}: {e.problem}"
+            show(result, Text(problem, style=tone(self, "error")))
+            return
+        show(result, Text("Testing…", style="italic"))
+        self._run_test(cfg)
+
+    @work(exclusive=True, group="remote-test", exit_on_error=False)
+    async def _run_test(self, cfg: RemoteConfig) -> None:
+        ok, message = await test_remote(cfg)
+        label = self.query_one("#test-result", Label)
+        mark = "✓ " if ok else "✗ "
+        show(label, Text(mark + message, style=tone(self, "success" if ok else "error")))
+        label.set_class(ok, "-ok")
+        label.set_class(not ok, "-failed")
+
+
+class RemotesScreen(Screen[None]):
+    """Every configured remote, with the folders that use it."""
+
+    BINDINGS = [
+        Binding("a", "add", "Add"),
+        Binding("e,enter", "edit", "Edit"),
+        Binding("d,delete", "remove", "Remove"),
+        Binding("t", "test", "Test"),
+        Binding("escape,m", "app.pop_screen", "Back"),
+    ]
+
+    @property
+    def sync_app(self) -> SyncApp:
+        from syncapp.tui.app import SyncApp
+
+        assert isinstance(self.app, SyncApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table: DataTable[str | Text] = DataTable(id="remotes-table", cursor_type="row")
+        table.border_title = "Remotes"
+        yield table
+        yield Label("", id="remotes-status", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#remotes-table", DataTable)
+        table.add_column("Name", key="name")
+        table.add_column("Type", key="type")
+        table.add_column("Where", key="where")
+        table.add_column("Used by", key="used")
+        self.reload()
+        table.focus()
+
+    def reload(self) -> None:
+        config = self.sync_app.config
+        table = self.query_one("#remotes-table", DataTable)
+        table.clear()
+        for name, r in config.remotes.items():
+            users = ", ".join(f.name for f in config.folders.values() if f.remote == name)
+            table.add_row(
+                Text(name), r.type, Text(describe_remote(r)), Text(users or "—"), key=name
+            )
+        status = self.query_one("#remotes-status", Label)
+        status.update("" if config.remotes else "No remotes yet: press a to add one.")
+
+    def selected(self) -> RemoteConfig | None:
+        table = self.query_one("#remotes-table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.sync_app.config.remotes.get(key or "")
+
+    def _after_form(self, name: str | None) -> None:
+        self.reload()
+        if name is not None:
+            table = self.query_one("#remotes-table", DataTable)
+            if name in table.rows:
+                table.move_cursor(row=table.get_row_index(name))
+
+    def action_add(self) -> None:
+        app = self.sync_app
+        self.app.push_screen(RemoteForm(app.config, app.save_remote), self._after_form)
+
+    def action_edit(self) -> None:
+        remote = self.selected()
+        if remote is None:
+            self.notify("No remote selected.", severity="warning")
+            return
+        app = self.sync_app
+        self.app.push_screen(RemoteForm(app.config, app.save_remote, remote), self._after_form)
+
+    def action_remove(self) -> None:
+        remote = self.selected()
+        if remote is None:
+            self.notify("No remote selected.", severity="warning")
+            return
+        name = remote.name
+        users = [f.name for f in self.sync_app.config.folders.values() if f.remote == name]
+        if users:
+            self.notify(
+                f"Remote {name!r} is used by {', '.join(users)}; remove or edit those folders "
+                "first.",
+                severity="warning",
+            )
+            return
+
+        async def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            error = await self.sync_app.remove_remote(name)
+            if error:
+                self.notify(error, severity="error")
+            self.reload()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Remove remote",
+                f"Remove remote {name!r} from the config? Nothing is deleted on it.",
+                "Remove",
+            ),
+            answered,
+        )
+
+    def action_test(self) -> None:
+        remote = self.selected()
+        if remote is None:
+            self.notify("No remote selected.", severity="warning")
+            return
+        self.query_one("#remotes-status", Label).update(f"Testing {remote.name}…")
+        self._run_test(remote)
+
+    @work(exclusive=True, group="remote-test", exit_on_error=False)
+    async def _run_test(self, cfg: RemoteConfig) -> None:
+        ok, message = await test_remote(cfg)
+        status = self.query_one("#remotes-status", Label)
+        status.update(
+            Text(
+                f"{cfg.name}: " + ("✓ " if ok else "✗ ") + message,
+                style=tone(self, "success" if ok else "error"),
+            )
+        )
