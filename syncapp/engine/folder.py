@@ -1363,6 +1363,17 @@ class FolderSync:
 
     # -- versions and restore (public) ------------------------------------------------------------
 
+    def pending(self) -> list[Pending]:
+        """Every path of this folder not in sync, with its reason (what `why` reads)."""
+        self.state.flush()
+        return self.state.pending(self.name)
+
+    @property
+    def bwlimit(self) -> int:
+        """The tightest bandwidth limit on this folder's transfers in bytes/s; 0 for none."""
+        rates = [lim.rate for lim in self.limits if lim.rate > 0]
+        return min(rates) if rates else 0
+
     async def list_versions(self, rel: str) -> list[Version]:
         return await self.versions.list(rel)
 
