@@ -46,6 +46,7 @@ class Watcher:
         self._on_changes = on_changes
         self._on_error = on_error
         self._on_recovered = on_recovered
+        self._skip_unreadable = False
         self._debounce_ms = debounce_ms
         self._step_ms = step_ms
         self._stop = asyncio.Event()
@@ -90,6 +91,11 @@ class Watcher:
             except asyncio.CancelledError:
                 raise
             except BaseException as e:  # watchfiles raises ExceptionGroups and Rust errors
+                if not self._skip_unreadable and _permission_problem(e):
+                    # An unreadable subfolder: watch the rest (scans report that folder). Only
+                    # then, because this mode also hides "watch limit reached" errors.
+                    self._skip_unreadable = True
+                    continue
                 self.failed = True
                 self._ready.set()
                 self._on_error(describe_failure(e))
@@ -113,7 +119,7 @@ class Watcher:
             rust_timeout=200,
             yield_on_timeout=True,
             recursive=True,
-            ignore_permission_denied=True,
+            ignore_permission_denied=self._skip_unreadable,
         ):
             self._ready.set()
             if self.failed:
@@ -137,12 +143,26 @@ def _leaves(e: BaseException) -> list[BaseException]:
     return [e]
 
 
+def _permission_problem(e: BaseException) -> bool:
+    return any(
+        isinstance(leaf, PermissionError) or "Permission denied" in str(leaf)
+        for leaf in _leaves(e)
+    )
+
+
 def describe_failure(e: BaseException) -> str:
     """The watcher's failure in words, with the fix where there is one."""
     for leaf in _leaves(e):
         text = str(leaf)
         if (isinstance(leaf, OSError) and leaf.errno == errno.ENOSPC) or any(
-            s in text for s in ("No space left", "max_user_watches", "inotify")
+            s in text
+            for s in (
+                "No space left",
+                "max_user_watches",
+                "inotify",
+                "watch limit",
+                "MaxFilesWatch",
+            )
         ):
             return INOTIFY_HINT
         if "decode path" in text or "to string" in text:

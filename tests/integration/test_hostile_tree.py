@@ -633,3 +633,40 @@ def test_folder_of_50000_files(tmp_path: Path, local_target: Target) -> None:
     assert again.returncode == 0
     assert '"JobFinished"' not in again.stdout
     print(f"\n50,000 files: first sync {first:.1f} s, no-change run {second:.1f} s")
+
+
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_watches")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.access(INOTIFY_LIMIT, os.W_OK),
+    reason="needs root and a writable fs.inotify.max_user_watches",
+)
+async def test_out_of_inotify_watches_is_shown_with_the_fix_and_rescans(tmp_path: Path) -> None:
+    """ENOSPC from inotify: the folder says so (with the sysctl to raise) and keeps syncing by
+    periodic rescans instead of silently missing changes."""
+    folder = tmp_path / "docs"
+    write_tree(folder, {f"d{i}/f.txt": str(i) for i in range(5)})
+    storage = tmp_path / "store"
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(
+        f'[remotes.r]\ntype = "local"\npath = "{storage}"\n\n'
+        f'[folders.docs]\npath = "{folder}"\nremote = "r"\nremote_path = "Docs"\n'
+    )
+    old = INOTIFY_LIMIT.read_text()
+    INOTIFY_LIMIT.write_text("1\n")
+    try:
+        async with engine_for(cfg_path, tmp_path) as engine:
+            f = engine.folder("docs")
+            await engine.wait_idle()
+            deadline = time.monotonic() + 20
+            while "max_user_watches" not in f.watch_problem:
+                assert time.monotonic() < deadline, f.watch_problem
+                await asyncio.sleep(0.1)
+            (folder / "d1" / "new.txt").write_text("seen by a rescan")
+            deadline = time.monotonic() + 30
+            while not (storage / "Docs" / "d1" / "new.txt").exists():
+                assert time.monotonic() < deadline, "change missed"
+                await asyncio.sleep(0.1)
+    finally:
+        INOTIFY_LIMIT.write_text(old)
