@@ -3,7 +3,7 @@ mapping of httpx failures onto our ``RemoteError`` types."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -126,6 +126,36 @@ async def guarded(method: str, url: str | httpx.URL, path: str | None) -> AsyncI
         raise transport_error(e, method=method, url=url, path=path) from None
     except httpx.StreamError as e:
         raise RemoteUnavailable(f"{method} {redact(url)}: stream error ({e})", path=path) from None
+
+
+@asynccontextmanager
+async def streamed_get(
+    client: httpx.AsyncClient,
+    url: str,
+    path: str,
+    failure: Callable[[httpx.Response], Awaitable[RemoteError]],
+    *,
+    headers: dict[str, str] | None = None,
+    chunk_size: int = 256 * 1024,
+) -> AsyncIterator[AsyncIterator[bytes]]:
+    """A GET whose body is streamed in large chunks; any non-200 answer (its small body read)
+    becomes the backend's own error from ``failure``. Shared by every HTTP backend's ``get``."""
+    async with guarded("GET", url, path):
+        response = await client.send(client.build_request("GET", url, headers=headers), stream=True)
+    try:
+        if response.status_code != 200:
+            async with guarded("GET", url, path):
+                await response.aread()
+            raise await failure(response)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async with guarded("GET", url, path):
+                async for chunk in response.aiter_bytes(chunk_size):
+                    yield chunk
+
+        yield chunks()
+    finally:
+        await response.aclose()
 
 
 class CountingBody:

@@ -28,7 +28,14 @@ import httpx
 
 from syncapp.config import HTTPRemoteConfig
 from syncapp.errors import RemoteAuthError, RemoteError, RemoteNotFound, RemoteProtocolError
-from syncapp.remotes._http import CountingBody, guarded, make_client, redact, status_error
+from syncapp.remotes._http import (
+    CountingBody,
+    guarded,
+    make_client,
+    redact,
+    status_error,
+    streamed_get,
+)
 from syncapp.remotes.base import Capabilities, PutResult, Remote, RemoteEntry, clean_path
 
 __all__ = ["HTTPRemote"]
@@ -290,27 +297,16 @@ class HTTPRemote(Remote):
 
     @asynccontextmanager
     async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        client = self._http()
         url = _fill(self._cfg.get_url or self._cfg.url, path)
-        async with guarded("GET", url, path):
-            response = await client.send(client.build_request("GET", url), stream=True)
-        try:
-            if not response.is_success:
-                async with guarded("GET", url, path):
-                    await response.aread()
-                err = self._error(response, path)
-                if response.status_code == 410:
-                    err = RemoteNotFound(err.message, status=410, path=path)
-                raise err
 
-            async def chunks() -> AsyncIterator[bytes]:
-                async with guarded("GET", url, path):
-                    async for chunk in response.aiter_bytes(256 * 1024):
-                        yield chunk
+        async def failure(response: httpx.Response) -> RemoteError:
+            err = self._error(response, path)
+            if response.status_code == 410:
+                err = RemoteNotFound(err.message, status=410, path=path)
+            return err
 
-            yield chunks()
-        finally:
-            await response.aclose()
+        async with streamed_get(self._http(), url, path, failure) as chunks:
+            yield chunks
 
     async def mkdir(self, path: str) -> None:
         # No directories: an upload API creates whatever a path needs.

@@ -56,7 +56,14 @@ from syncapp.errors import (
     RemoteUnavailable,
     parse_retry_after,
 )
-from syncapp.remotes._http import CountingBody, guarded, make_client, redact, status_error
+from syncapp.remotes._http import (
+    CountingBody,
+    guarded,
+    make_client,
+    redact,
+    status_error,
+    streamed_get,
+)
 from syncapp.remotes.base import Capabilities, PutResult, Remote, RemoteEntry, clean_path
 
 __all__ = ["NoSuchBucketError", "S3Remote"]
@@ -681,28 +688,16 @@ class S3Remote(Remote):
 
     @asynccontextmanager
     async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        client = self._http()
         url = self._url(self._key(path))
+
+        async def failure(response: httpx.Response) -> RemoteError:
+            if response.status_code == 404 and not response.content:
+                return RemoteNotFound(f"GET {redact(url)}: HTTP 404", status=404, path=path)
+            return self._error(response, path)
+
         headers = {"x-amz-content-sha256": _EMPTY_SHA256}
-        async with guarded("GET", url, path):
-            request = client.build_request("GET", url, headers=headers)
-            response = await client.send(request, stream=True)
-        try:
-            if response.status_code != 200:
-                async with guarded("GET", url, path):
-                    await response.aread()
-                if response.status_code == 404 and not response.content:
-                    raise RemoteNotFound(f"GET {redact(url)}: HTTP 404", status=404, path=path)
-                raise self._error(response, path)
-
-            async def chunks() -> AsyncIterator[bytes]:
-                async with guarded("GET", url, path):
-                    async for chunk in response.aiter_bytes(256 * 1024):
-                        yield chunk
-
-            yield chunks()
-        finally:
-            await response.aclose()
+        async with streamed_get(self._http(), url, path, failure, headers=headers) as chunks:
+            yield chunks
 
     async def mkdir(self, path: str) -> None:
         # Directories are implied by keys; an empty one cannot exist, so there is nothing to do.

@@ -60,7 +60,14 @@ from syncapp.errors import (
     RemoteProtocolError,
     RemoteUnavailable,
 )
-from syncapp.remotes._http import CountingBody, guarded, make_client, redact, status_error
+from syncapp.remotes._http import (
+    CountingBody,
+    guarded,
+    make_client,
+    redact,
+    status_error,
+    streamed_get,
+)
 from syncapp.remotes.base import (
     STAGING_PREFIX,
     Capabilities,
@@ -497,30 +504,18 @@ class WebDAVRemote(Remote):
 
     @asynccontextmanager
     async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        client = self._http
         url = self._url(path)
-        async with guarded("GET", url, path):
-            resp = await client.send(client.build_request("GET", url), stream=True)
-        try:
-            if resp.status_code != 200:
-                async with guarded("GET", url, path):
-                    await resp.aread()
-                err = status_error(resp, path=path)
-                if resp.status_code in (301, 302, 405):
-                    # WsgiDAV redirects to "name/", rclone answers 405: a collection is there.
-                    entry = await self.stat(path)
-                    if entry is not None and entry.is_dir:
-                        raise RemoteConflict(f"GET {redact(url)}: is a directory", path=path)
-                raise err
-            yield self._chunks(resp, url, path)
-        finally:
-            await resp.aclose()
 
-    @staticmethod
-    async def _chunks(resp: httpx.Response, url: str, path: str) -> AsyncIterator[bytes]:
-        async with guarded("GET", url, path):
-            async for chunk in resp.aiter_bytes(CHUNK):
-                yield chunk
+        async def failure(resp: httpx.Response) -> RemoteError:
+            if resp.status_code in (301, 302, 405):
+                # WsgiDAV redirects to "name/", rclone answers 405: a collection is there.
+                entry = await self.stat(path)
+                if entry is not None and entry.is_dir:
+                    return RemoteConflict(f"GET {redact(url)}: is a directory", path=path)
+            return status_error(resp, path=path)
+
+        async with streamed_get(self._http, url, path, failure, chunk_size=CHUNK) as chunks:
+            yield chunks
 
     # -- namespace -----------------------------------------------------------------------------
 
