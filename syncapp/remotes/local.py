@@ -109,6 +109,27 @@ def _rmtree_or_unlink(p: str) -> None:
         os.unlink(p)
 
 
+def _commit_staging(
+    staging: str, final: str, path: str, mtime_ns: int | None, if_match: str | None
+) -> PutResult:
+    """Set the mtime, check the precondition, rename over the final name (blocking)."""
+    if mtime_ns is not None:
+        os.utime(staging, ns=(mtime_ns, mtime_ns))
+    if if_match is not None:
+        # Checked right before the rename; another process could still slip in between,
+        # which a local folder cannot prevent without locking every writer.
+        try:
+            current: str | None = _etag(os.stat(final))
+        except FileNotFoundError:
+            current = None
+        if current != if_match:
+            raise RemotePreconditionFailed(
+                f"put {path}: remote changed (ETag {current} is not {if_match})", path=path
+            )
+    os.replace(staging, final)
+    return PutResult(etag=_etag(os.stat(final)))
+
+
 #: Bodies up to this size are written in one thread hop.
 SMALL_PUT = 1024 * 1024
 
@@ -262,22 +283,7 @@ class LocalRemote(Remote):
                 await f.close()
 
             def finish() -> PutResult:
-                if mtime_ns is not None:
-                    os.utime(staging, ns=(mtime_ns, mtime_ns))
-                if if_match is not None:
-                    # Checked right before the rename; another process could still slip in
-                    # between, which a local folder cannot prevent without locking every writer.
-                    try:
-                        current: str | None = _etag(os.stat(final))
-                    except FileNotFoundError:
-                        current = None
-                    if current != if_match:
-                        raise RemotePreconditionFailed(
-                            f"put {path}: remote changed (ETag {current} is not {if_match})",
-                            path=path,
-                        )
-                os.replace(staging, final)
-                return PutResult(etag=_etag(os.stat(final)))
+                return _commit_staging(staging, final, path, mtime_ns, if_match)
 
             return await self._run("put", path, finish)
         except BaseException:
@@ -326,20 +332,7 @@ class LocalRemote(Remote):
                     fh.write(data)
                     fh.flush()
                     os.fsync(fh.fileno())
-                if mtime_ns is not None:
-                    os.utime(staging, ns=(mtime_ns, mtime_ns))
-                if if_match is not None:
-                    try:
-                        current: str | None = _etag(os.stat(final))
-                    except FileNotFoundError:
-                        current = None
-                    if current != if_match:
-                        raise RemotePreconditionFailed(
-                            f"put {path}: remote changed (ETag {current} is not {if_match})",
-                            path=path,
-                        )
-                os.replace(staging, final)
-                return PutResult(etag=_etag(os.stat(final)))
+                return _commit_staging(staging, final, path, mtime_ns, if_match)
             except BaseException:
                 _remove_quietly(staging)
                 raise
