@@ -86,35 +86,34 @@ class Versions:
     async def keep(self, rel: str, *, by_move: bool) -> bool:
         """Keep the remote copy of ``rel`` before it is replaced (copy) or deleted (move).
 
-        Returns False when nothing was there to keep.
+        Returns True only when the original is gone (it was moved into the versions area), so
+        the caller's delete has nothing left to do. Backends without server-side move copy.
         """
         if not self.enabled:
             return False
         src = join(self.remote_root, rel)
-        await self._ensure_dir(rel)
         dst = join(self._dir(rel), stamp(self.clock()))
-        caps = self.remote.capabilities
-        try:
-            if by_move and caps.server_move:
+        move = by_move and self.remote.capabilities.server_move
+
+        async def once() -> None:
+            await self._ensure_dir(rel)
+            if move:
                 await self.remote.move(src, dst)
             else:
                 await self.remote.copy(src, dst)
-        except RemoteNotFound:
-            return False
-        except RemoteError as e:
-            # The version area was removed behind our back: make it again once.
-            if e.status not in (404, 409):
-                raise
-            self._dirs_made.clear()
-            await self._ensure_dir(rel)
+
+        try:
             try:
-                if by_move and caps.server_move:
-                    await self.remote.move(src, dst)
-                else:
-                    await self.remote.copy(src, dst)
-            except RemoteNotFound:
-                return False
-        return True
+                await once()
+            except RemoteError as e:
+                if isinstance(e, RemoteNotFound) or e.status not in (404, 409):
+                    raise
+                # The version area was removed behind our back: make it again once.
+                self._dirs_made.clear()
+                await once()
+        except RemoteNotFound:
+            return False  # nothing there to keep
+        return move
 
     async def list(self, rel: str, *, include_current: bool = True) -> list[Version]:
         """Kept versions of ``rel``, newest first (the live copy first when asked)."""
