@@ -316,9 +316,12 @@ class FolderSync:
         self._update_state()
 
     def retry_failed(self) -> None:
-        for p in list(self._failed):
+        failed = list(self._failed)
+        for p in failed:
             self._enqueue(Job(JobKind.SYNC, p))
         self._failed.clear()
+        # What `why` and the UI read: queued again, no longer the old failure.
+        self._persist_queue_reasons(only=failed)
 
     async def wait_idle(self) -> None:
         """Return when the first scan is done and nothing is queued, delayed or running."""
@@ -1386,9 +1389,17 @@ class FolderSync:
             raise RemoteNotFound(
                 f"no version of {rel} kept{' at or before that time' if at else ''}"
             )
-        target = dest or os.path.join(self.root, rel)
-        await self.versions.download(found.remote_path, target, mtime=found.at)
-        return found
+        return await self.restore_version(found, dest=dest)
+
+    async def restore_version(self, version: Version, *, dest: str | None = None) -> Version:
+        """Write exactly ``version`` (one of ``list_versions``) back locally, or to ``dest``.
+
+        ``restore(rel, at=version.at)`` would not do: a kept version's ``at`` is when it was
+        replaced, so the content current at that moment is its successor.
+        """
+        target = dest or os.path.join(self.root, version.path)
+        await self.versions.download(version.remote_path, target, mtime=version.at)
+        return version
 
     async def restore_held(self) -> int:
         """Guard released by restoring: download the held deletes back into the folder."""
@@ -1413,6 +1424,9 @@ class FolderSync:
             await self.versions.download(
                 rpath, os.path.join(self.root, self._rel(rpath)), mtime=mtime
             )
+        for path in self._held:
+            # No longer held; the rescan gives whatever still differs its own reason.
+            self.state.clear_pending(self.name, path)
         self._held.clear()
         self.guard_deletes = []
         self.paused = False

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, RichLog
 
 from syncapp.engine import (
+    ConflictKept,
     Event,
     FolderStateChanged,
     GuardTripped,
@@ -60,6 +61,15 @@ def format_change(ev: Event, palette: Palette = DARK) -> Text | None:
         return _line(ev, f"{ev.op.value} {ev.path} failed: {ev.error}{tail}", "error", palette)
     if isinstance(ev, GuardTripped):
         return _line(ev, f"delete guard: {ev.reason}", "error", palette)
+    if isinstance(ev, ConflictKept):
+        return _line(
+            ev,
+            f"conflict: {ev.path} changed remotely too; remote copy kept as {ev.copy}",
+            "warning",
+            palette,
+        )
+    if isinstance(ev, PathSkipped):
+        return _line(ev, f"skipped {ev.path}: {ev.reason}", "warning", palette)
     if isinstance(ev, RemoteOffline):
         return _line(ev, f"remote offline: {ev.error}", "warning", palette)
     if isinstance(ev, RemoteOnline):
@@ -68,7 +78,7 @@ def format_change(ev: Event, palette: Palette = DARK) -> Text | None:
 
 
 def format_event(ev: Event, palette: Palette = DARK) -> Text | None:
-    """A line for the full log: changes plus states, scans and skipped paths."""
+    """A line for the full log: changes plus states and scans."""
     line = format_change(ev, palette)
     if line is not None:
         return line
@@ -83,8 +93,6 @@ def format_event(ev: Event, palette: Palette = DARK) -> Text | None:
             "muted",
             palette,
         )
-    if isinstance(ev, PathSkipped):
-        return _line(ev, f"skipped {ev.path}: {ev.reason}", "warning", palette)
     return None
 
 

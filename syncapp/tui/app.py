@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -26,13 +27,17 @@ from textual.worker import Worker
 
 from syncapp.config import Config, FolderConfig, find_config_path, parse_config
 from syncapp.engine import Event, FolderState, GuardTripped, SyncEngine
+from syncapp.engine.state import Pending
+from syncapp.engine.versions import Version
 from syncapp.errors import ConfigError, SyncappError
 from syncapp.tui import configdoc
 from syncapp.tui.activity import DARK, History, LogScreen, Palette
 from syncapp.tui.commands import SyncCommands
 from syncapp.tui.configdoc import FolderDraft, RemoteDraft
 from syncapp.tui.dashboard import DashboardScreen
+from syncapp.tui.detail import FolderDetailScreen
 from syncapp.tui.dialogs import ConfirmDialog, GuardDialog
+from syncapp.tui.format import date_time, human_size, plural
 from syncapp.tui.forms import FolderForm
 from syncapp.tui.messages import (
     DashboardMounted,
@@ -106,6 +111,8 @@ class SyncApp(App[None]):
         self._demo_server: Any = None
         self._samples_dropped = False
         self._guard_shown: set[str] = set()
+        #: Folders whose held deletes are being downloaded back ("Restore the files locally").
+        self._restoring: set[str] = set()
 
     def _default_engine(self, config: Config) -> SyncEngine:
         return SyncEngine(config, self.state_path, live=True)
@@ -187,7 +194,9 @@ class SyncApp(App[None]):
             return
         view = self.dashboard.folders.views.get(cfg.name)
         if view is not None:
-            view.seed(engine.folder(cfg.name).status())
+            folder = engine.folder(cfg.name)
+            view.seed(folder.status())
+            view.bwlimit = folder.bwlimit
 
     async def call_engine(self, call: EngineCall) -> Any:
         """Run ``call(engine)`` in the engine's task; start the engine if it is not running."""
@@ -224,7 +233,8 @@ class SyncApp(App[None]):
     @on(EngineEventsArrived)
     def _events_arrived(self, message: EngineEventsArrived) -> None:
         try:
-            self.apply_events(message.events)
+            if self.screen_stack:  # not while the app is shutting down
+                self.apply_events(message.events)
         finally:
             self.relay.ack()
 
@@ -236,6 +246,8 @@ class SyncApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, LogScreen):
                 screen.add_lines(lines)
+            elif isinstance(screen, FolderDetailScreen):
+                screen.events_arrived(events)
         for ev in events:
             if isinstance(ev, GuardTripped):
                 self._show_guard(ev)
@@ -455,6 +467,9 @@ class SyncApp(App[None]):
             return
         folder = engine.folder(name)
         view = self.dashboard.folders.views.get(name)
+        if name in self._restoring:
+            self.notify(f"{name}: still restoring the deleted files; it resumes by itself.")
+            return
         if folder.guard_deletes and view is not None and view.guard is not None:
             # Resuming would only trip the guard again: ask what to do with the deletes.
             self._guard_shown.discard(name)
@@ -499,19 +514,116 @@ class SyncApp(App[None]):
             self.notify(str(e), severity="error")
 
     def _show_guard(self, event: GuardTripped) -> None:
-        if event.folder in self._guard_shown:
+        name = event.folder
+        if name in self._guard_shown or name in self._restoring:
             return
-        self._guard_shown.add(event.folder)
+        self._guard_shown.add(name)
 
         def decided(choice: str | None) -> None:
-            self._guard_shown.discard(event.folder)
+            self._guard_shown.discard(name)
             engine = self.engine
-            if choice != "delete" or engine is None or event.folder not in engine.folders:
+            if engine is None or name not in engine.folders:
                 return
-            engine.folder(event.folder).release_guard()
-            self.note(f"{event.folder}: deletes released by the user", "warning")
+            if choice == "delete":
+                engine.folder(name).release_guard()
+                self.note(f"{name}: deletes released by the user", "warning")
+            elif choice == "restore":
+                self._restoring.add(name)  # from now on: no second dialog, p waits
+                self._restore_held(name)
 
-        self.push_screen(GuardDialog(event), decided)
+        cfg = self.config.folders.get(name)
+        note = ""
+        if cfg is not None and cfg.versions:
+            note = (
+                f"Files deleted on the remote are kept under .syncapp-versions/ there for "
+                f"{cfg.keep_versions}."
+            )
+        self.push_screen(GuardDialog(event, note), decided)
+
+    @work(group="restore-held", exit_on_error=False)
+    async def _restore_held(self, name: str) -> None:
+        """Release the guard by downloading the held deletes back, in the engine's task."""
+        self.notify(f"{name}: downloading the deleted files back from the remote…")
+
+        async def restore(engine: SyncEngine) -> int:
+            return await engine.folder(name).restore_held()
+
+        try:
+            n = await self.call_engine(restore)
+        except (SyncappError, OSError) as e:
+            self.notify(f"{name}: restoring failed: {e}", severity="error", timeout=15)
+            self.note(f"{name}: restoring the deleted files failed: {e}", "error")
+            return
+        finally:
+            self._restoring.discard(name)
+        done = f"{name}: {plural(n or 0, 'file')} restored from the remote; nothing was deleted"
+        self.notify(done)
+        self.note(done, "success")
+
+    # -- folder details, retry and versions -------------------------------------------------------
+
+    def action_folder_details(self) -> None:
+        name = self._selected()
+        if name is not None:
+            self.open_details(name)
+
+    def open_details(self, name: str) -> None:
+        self.push_screen(FolderDetailScreen(name, partial(self.folder_paths, name)))
+
+    def folder_running(self, name: str) -> bool:
+        return self.engine is not None and name in self.engine.folders
+
+    def folder_paths(self, name: str, everything: bool = False) -> list[Pending]:
+        """The folder's paths not in sync with their reasons; with ``everything`` its synced
+        files too (status ``in sync``). Empty while the folder is not running."""
+        if self.engine is None or not self.folder_running(name):
+            return []
+        folder = self.engine.folder(name)
+        rows = folder.pending()
+        if everything:
+            listed = {p.path for p in rows}
+            rows += [
+                Pending(path, "in sync", f"{human_size(e.size)}, synced {date_time(e.synced_at)}")
+                for path, e in folder.entries.items()
+                if not e.is_dir and path not in listed
+            ]
+        return rows
+
+    def retry_failed(self, name: str) -> None:
+        if self.engine is None or not self.folder_running(name):
+            self.notify(f"{name} is not running.", severity="warning")
+            return
+        folder = self.engine.folder(name)
+        failed = folder.status().failed
+        if not failed:
+            self.notify(f"{name}: nothing has failed.")
+            return
+        folder.retry_failed()
+        self.notify(f"{name}: trying {plural(failed, 'failed path')} again")
+        self.note(f"{name}: {plural(failed, 'failed path')} retried by the user")
+
+    async def list_versions(self, name: str, rel: str) -> list[Version]:
+        """``rel``'s current remote copy and kept versions, newest first."""
+        if not self.folder_running(name):
+            raise SyncappError(f"{name} is not running")
+
+        async def versions(engine: SyncEngine) -> list[Version]:
+            return await engine.folder(name).list_versions(rel)
+
+        return list(await self.call_engine(versions) or [])
+
+    async def restore_version(self, name: str, version: Version, dest: str | None) -> str:
+        """Write ``version`` back into the folder (or to ``dest``); returns where it went."""
+        if not self.folder_running(name):
+            raise SyncappError(f"{name} is not running")
+        target = dest or str(self.config.folders[name].path / version.path)
+
+        async def restore(engine: SyncEngine) -> Version:
+            return await engine.folder(name).restore_version(version, dest=dest)
+
+        await self.call_engine(restore)
+        self.note(f"{name}: restored {version.path} to {configdoc.display_path(target)}")
+        return target
 
     # -- remotes ----------------------------------------------------------------------------------
 

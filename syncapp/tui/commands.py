@@ -40,6 +40,16 @@ class SyncCommands(Provider):
                 ),
                 (f"Pause or resume {name}", "p", partial(app.toggle_pause, name)),
                 (
+                    f"Details of {name}",
+                    "enter: every path not in sync and why; versions of a file",
+                    partial(app.open_details, name),
+                ),
+                (
+                    f"Retry failed paths in {name}",
+                    "ctrl+r in its details: try the failed paths again now",
+                    partial(app.retry_failed, name),
+                ),
+                (
                     f"Rescan {name}",
                     "r: compare the folder with what was synced",
                     partial(app.rescan, name),

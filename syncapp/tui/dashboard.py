@@ -21,6 +21,7 @@ class DashboardScreen(Screen[None]):
     # The actions live on the app (the palette offers the same ones); these keys are only
     # active here, so they never act on a folder from behind a form or the remotes screen.
     BINDINGS = [
+        Binding("enter", "app.folder_details", "Open"),
         Binding("a", "app.add_folder", "Add"),
         Binding("e", "app.edit_folder", "Edit"),
         Binding("d", "app.remove_folder", "Remove"),

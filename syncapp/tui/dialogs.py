@@ -50,32 +50,39 @@ class ConfirmDialog(ModalScreen[bool]):
 
 
 class GuardDialog(ModalScreen[str]):
-    """A folder's delete guard tripped: delete on the remote, or keep the folder paused.
+    """A folder's delete guard tripped: delete on the remote, restore the files locally, or
+    keep the folder paused.
 
-    Answers ``"delete"`` or ``"keep"``.
+    Answers ``"delete"``, ``"restore"`` or ``"keep"``.
     """
 
     BINDINGS = [Binding("escape", "keep", "Keep paused")]
 
-    def __init__(self, event: GuardTripped) -> None:
+    def __init__(self, event: GuardTripped, note: str = "") -> None:
+        """``note`` says what becomes of deleted files on the remote (kept as versions)."""
         super().__init__(classes="dialog-screen")
         self.event = event
+        self.note = note
 
     def compose(self) -> ComposeResult:
         ev = self.event
-        sample = "\n".join(f"  {p}" for p in ev.sample[:8])
-        more = ev.deletes - min(len(ev.sample), 8)
+        # A short terminal has room for a few examples only.
+        room = 8 if self.app.size.height >= 30 else 4
+        sample = "\n".join(f"  {p}" for p in ev.sample[:room])
+        more = ev.deletes - min(len(ev.sample), room)
         if more > 0:
             sample += f"\n  … and {more:,} more"
+        note = f"\n{self.note}" if self.note else ""
         with Vertical(classes="dialog guard"):
             yield Label(f"Folder {ev.folder!r}: deletes held back", classes="title")
             yield Static(
-                f"{ev.reason}.\nNothing was deleted on the remote. For example:\n{sample}",
+                f"{ev.reason}.\nNothing was deleted on the remote. For example:\n{sample}{note}",
                 classes="message",
                 markup=False,
             )
             with Horizontal(classes="buttons"):
                 yield Button(f"Delete {ev.deletes:,} on remote", id="delete", variant="error")
+                yield Button("Restore the files locally", id="restore", variant="success")
                 yield Button("Keep paused", id="keep", variant="primary")
 
     def on_mount(self) -> None:
@@ -84,6 +91,10 @@ class GuardDialog(ModalScreen[str]):
     @on(Button.Pressed, "#delete")
     def _delete(self) -> None:
         self.dismiss("delete")
+
+    @on(Button.Pressed, "#restore")
+    def _restore(self) -> None:
+        self.dismiss("restore")
 
     @on(Button.Pressed, "#keep")
     def action_keep(self) -> None:

@@ -78,6 +78,8 @@ class FolderView:
     #: The engine could not open the folder at all (its panel says why; r tries again).
     open_error: str = ""
     guard: GuardTripped | None = None
+    #: The tightest bandwidth limit on its transfers in bytes/s (0: none), from the engine.
+    bwlimit: int = 0
     throughput: Throughput = field(default_factory=Throughput)
     _progress: dict[str, int] = field(default_factory=dict)
 
@@ -162,6 +164,7 @@ class FolderPanel(Vertical, can_focus=True):
             yield Label("", classes="state")
         with Horizontal(classes="where"):
             yield Label("", classes="route", markup=False)
+            yield Label("", classes="limit")
             yield Label("", classes="last")
         with Horizontal(classes="stats"):
             yield Label("", classes="counts")
@@ -200,6 +203,7 @@ class FolderPanel(Vertical, can_focus=True):
             current,
             ago(v.last_sync, now),
             tuple(series),
+            v.bwlimit,
         )
         if rendered == self._rendered:
             return
@@ -216,6 +220,9 @@ class FolderPanel(Vertical, can_focus=True):
         spark = self.query_one(".spark", Sparkline)
         if list(spark.data or ()) != series:
             spark.data = series
+        limit = self.query_one(".limit", Label)
+        set_text(limit, f"limit {human_rate(v.bwlimit)}" if v.bwlimit else "")
+        limit.display = bool(v.bwlimit)
         set_text(self.query_one(".last", Label), f"last sync {ago(v.last_sync, now)}")
         label = self.query_one(".problem", Label)
         # The problem line wraps, so a new text may need another height: a full layout.

@@ -40,6 +40,11 @@ def clock_time(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
 
 
+def date_time(at: float) -> str:
+    """``2024-03-01 14:05:09`` in local time."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
 def route(cfg: FolderConfig) -> str:
     """``~/Documents → nas:/Documents``."""
     return f"{display_path(cfg.path)} → {cfg.remote}:/{cfg.remote_path}"

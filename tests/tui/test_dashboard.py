@@ -12,7 +12,7 @@ from textual.widgets import Input, Label, RichLog
 from syncapp.engine import FolderState, SyncEngine
 from syncapp.tui.activity import LogScreen
 from syncapp.tui.app import SyncApp
-from syncapp.tui.dialogs import ConfirmDialog, GuardDialog
+from syncapp.tui.dialogs import ConfirmDialog
 from syncapp.tui.folders import FolderPanel
 from syncapp.tui.forms import DirectoryPicker, FolderForm
 from syncapp.tui.remotes import RemoteForm
@@ -464,30 +464,4 @@ async def test_theme_toggle(setup: Setup) -> None:
         app.action_toggle_theme()
         await pilot.pause()
         assert app.current_theme.dark is not dark
-        await pilot.press("q")
-
-
-async def test_guard_dialog_releases_deletes(setup: Setup) -> None:
-    for i in range(12):
-        (setup.docs / f"f{i}.txt").write_text(str(i))
-    app = SyncApp(setup.config())
-    async with app.run_test(size=(80, 24)) as pilot:
-        await up_to_date(pilot, app)
-        await wait_for(pilot, lambda: (setup.remote_dir / "docs/f11.txt").exists(), "synced")
-        for i in range(12):
-            (setup.docs / f"f{i}.txt").unlink()
-        await wait_for(pilot, lambda: isinstance(app.screen, GuardDialog), "guard dialog")
-        assert state(app, "docs") is FolderState.PAUSED
-        assert (setup.remote_dir / "docs/f0.txt").exists()
-        # Keep paused: nothing happens; p asks again.
-        await pilot.press("escape")
-        assert on_dashboard(app)
-        await pilot.press("p")
-        assert isinstance(app.screen, GuardDialog)
-        await pilot.click("#delete")
-        await wait_for(
-            pilot, lambda: not (setup.remote_dir / "docs/f0.txt").exists(), "deletes released"
-        )
-        await up_to_date(pilot, app)
-        assert (setup.remote_dir / "docs/a.txt").exists()
         await pilot.press("q")

@@ -31,7 +31,9 @@ from syncapp.engine import (
     Op,
     RemoteOffline,
 )
+from syncapp.engine.state import Pending
 from syncapp.tui.app import SyncApp
+from syncapp.tui.detail import FolderDetailScreen
 from syncapp.tui.folders import FolderPanel
 
 NOW = 1_700_000_000.0
@@ -165,7 +167,15 @@ def feed(events: list[Event], theme: str = "") -> Callable[[Pilot[None]], Awaita
 def test_dashboard_80x24(snap_compare: SnapCompare) -> None:
     config = make_config(ALL_FOLDERS[1], ALL_FOLDERS[0])
     events = [*syncing("photos"), *up_to_date("docs", 1204)]
-    assert snap_compare(make_app(config), terminal_size=(80, 24), run_before=feed(events))
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await feed(events)(pilot)
+        app = pilot.app
+        assert isinstance(app, SyncApp)
+        app.dashboard.folders.views["photos"].bwlimit = 2 * 1024 * 1024  # shown in its panel
+        app.dashboard.folders.refresh_panels()
+
+    assert snap_compare(make_app(config), terminal_size=(80, 24), run_before=run_before)
 
 
 def test_dashboard_every_state_200x60(snap_compare: SnapCompare) -> None:
@@ -198,6 +208,37 @@ def test_guard_dialog(snap_compare: SnapCompare) -> None:
         GuardTripped("docs", reason, 300, 307, sample, at=ago(1)),
     ]
     assert snap_compare(make_app(config), terminal_size=(80, 24), run_before=feed(events))
+
+
+PENDING = [
+    Pending("drafts/budget.ods", "queued", "queued for upload"),
+    Pending("drafts/letter.odt", "settling", "waiting for the file to stop changing"),
+    Pending(
+        "notes/todo.txt",
+        "retrying",
+        "waiting to retry after: HTTP 503 Service Unavailable",
+        attempts=2,
+        retry_at=NOW + 12,
+    ),
+    Pending("photos/nas", "skipped", "symbolic link (not followed; set follow_symlinks = true)"),
+    Pending("reports/2023/q4 [final].pdf", "failed", "HTTP 413: bigger than the server accepts"),
+    Pending("archive/2019.zip", "queued", "queued for upload"),
+]
+
+
+def test_folder_detail(snap_compare: SnapCompare) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        events = [
+            *up_to_date("docs", 1204),
+            FolderStateChanged("docs", FolderState.ERROR, "1 path(s) failed to sync", at=ago(5)),
+        ]
+        await feed(events)(pilot)
+        await pilot.app.push_screen(FolderDetailScreen("docs", lambda everything: PENDING))
+        await pilot.pause()
+        no_blink(pilot)
+
+    app = make_app(make_config(ALL_FOLDERS[0]))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 def no_blink(pilot: Pilot[None]) -> None:
