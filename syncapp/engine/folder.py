@@ -1420,9 +1420,8 @@ class FolderSync:
                     wanted.append((found.path, found.mtime_ns))
         for rpath, mtime_ns in wanted:
             # The remote's mtime comes back too, so the restored file matches the state.
-            mtime = mtime_ns / 1e9 if mtime_ns else None
             await self.versions.download(
-                rpath, os.path.join(self.root, self._rel(rpath)), mtime=mtime
+                rpath, os.path.join(self.root, self._rel(rpath)), mtime_ns=mtime_ns
             )
         for path in self._held:
             # No longer held; the rescan gives whatever still differs its own reason.

@@ -147,7 +147,14 @@ class Versions:
                 await self.remote.delete(p)
         return len(old)
 
-    async def download(self, remote_path: str, dest: str, *, mtime: float | None = None) -> int:
+    async def download(
+        self,
+        remote_path: str,
+        dest: str,
+        *,
+        mtime: float | None = None,
+        mtime_ns: int | None = None,
+    ) -> int:
         """Stream ``remote_path`` into ``dest`` atomically (temp file + rename); returns bytes."""
         folder = os.path.dirname(dest) or "."
         os.makedirs(folder, exist_ok=True)
@@ -159,7 +166,10 @@ class Versions:
                 async for chunk in chunks:
                     await fh.write(chunk)
                     done += len(chunk)
-            if mtime is not None:
+            if mtime_ns is not None:
+                # Exact nanoseconds: the restored file then matches the state and is not re-sent.
+                os.utime(tmp, ns=(mtime_ns, mtime_ns))
+            elif mtime is not None:
                 os.utime(tmp, (mtime, mtime))
             os.replace(tmp, dest)
         except BaseException:

@@ -47,6 +47,7 @@ class Watcher:
         self._on_error = on_error
         self._on_recovered = on_recovered
         self._skip_unreadable = False
+        self._late = False
         self._debounce_ms = debounce_ms
         self._step_ms = step_ms
         self._stop = asyncio.Event()
@@ -58,8 +59,12 @@ class Watcher:
         self._task = asyncio.create_task(self._run(), name=f"watch {self.root}")
         # Give the watcher a moment to install its watches, so changes made right after entering
         # are seen (the Rust side starts asynchronously).
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(self._ready.wait(), timeout=2.0)
+        except TimeoutError:
+            # Slow to start (a loaded machine, a big tree): changes made before it is up would be
+            # missed, so ask for a rescan once it is.
+            self._late = True
         return self
 
     async def __aexit__(
@@ -122,8 +127,8 @@ class Watcher:
             ignore_permission_denied=self._skip_unreadable,
         ):
             self._ready.set()
-            if self.failed:
-                self.failed = False
+            if self.failed or self._late:
+                self.failed = self._late = False
                 self._on_recovered()
             if not changes:
                 continue
