@@ -246,6 +246,9 @@ class FolderSync:
             if record.root_dev is not None and record.root_ino is not None:
                 self._root_id = (record.root_dev, record.root_ino)
         self.entries = EntryMap(self.state.entries(self.name))
+        # After a clean run that synced something, the remote_path is known to exist: no
+        # request is needed before there is work (an upload that finds it gone recreates it).
+        self._root_ready = bool(record is not None and record.clean and self.entries)
         # Reasons are recomputed from scratch by the scan; stale ones would mislead `why`.
         self.state.clear_all_pending(self.name)
         self._tasks.append(asyncio.create_task(self._dispatch(), name=f"{self.name} dispatch"))
@@ -1230,21 +1233,35 @@ class FolderSync:
             self._discarding = False
 
     async def _recreate_parents(self, path: str) -> None:
-        """After a 409/404 on upload: find the topmost missing ancestor remotely, recreate the
-        chain, and queue everything we had synced below it (it went with the folder)."""
-        top = None
-        for d in reversed(list(parents(path))):  # top-down
-            found = await self.remote.stat(self._rpath(d))
+        """After a 409/404 on upload: find the topmost missing ancestor remotely (the folder's
+        remote_path itself included), recreate the chain, and queue everything we had synced
+        below it (it went with the folder)."""
+        top: str | None = None
+        if self.remote_root and self.remote.capabilities.directories:
+            found = await self.remote.stat(self.remote_root)
             if found is None or not found.is_dir:
-                top = d
-                break
+                top = ""  # the whole remote_path is gone
+                self._root_ready = False
+                await self._ensure_remote_root()
+        if top is None:
+            for d in reversed(list(parents(path))):  # top-down
+                found = await self.remote.stat(self._rpath(d))
+                if found is None or not found.is_dir:
+                    top = d
+                    break
         if top is None:
             return
-        lost = [k for k, e in self.entries.items() if (k == top or under(k, top)) and not e.is_dir]
-        for k in [k for k in self.entries if k == top or under(k, top)]:
+        gone = [k for k in self.entries if not top or k == top or under(k, top)]
+        lost = [k for k in gone if not self.entries[k].is_dir]
+        for k in gone:
             self.entries.pop(k, None)
-        self.state.delete_entry(self.name, top, recursive=True)
-        await self._ensure_dir(path.rsplit("/", 1)[0])
+        if top:
+            self.state.delete_entry(self.name, top, recursive=True)
+        else:
+            for k in gone:
+                self.state.delete_entry(self.name, k)
+        if "/" in path:
+            await self._ensure_dir(path.rsplit("/", 1)[0])
         for k in lost:
             if k != path:
                 self._enqueue(Job(JobKind.SYNC, k))

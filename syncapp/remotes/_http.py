@@ -24,7 +24,9 @@ def make_client(
     verify_tls: bool,
     auth: httpx.Auth | None = None,
     headers: dict[str, str] | None = None,
+    url: str = "https://",
 ) -> httpx.AsyncClient:
+    """The client for one endpoint; ``url`` (its base) says whether TLS is needed at all."""
     limits = httpx.Limits(
         max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30
     )
@@ -33,7 +35,8 @@ def make_client(
         headers=headers,
         # httpx's own pool costs ~1.3 ms of CPU per request here (encode/httpx#3215); aiohttp's
         # pool under the same httpx API costs about half, which decides small-file throughput.
-        transport=_transport(limits, verify_tls),
+        # Loading the CA bundle costs ~0.2 s at start; a plain-http endpoint never needs it.
+        transport=_transport(limits, verify_tls and not url.startswith("http://")),
         # Connecting times out fast so an unreachable server is "offline" quickly; waiting for a
         # pooled connection is bounded too, so a leak shows as an error instead of a hang.
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -44,9 +47,30 @@ def make_client(
 
 
 def _transport(limits: httpx.Limits, verify_tls: bool) -> httpx.AsyncBaseTransport:
-    from httpx_aiohttp import AiohttpTransport
+    return _LazyAiohttpTransport(limits, verify_tls)
 
-    return AiohttpTransport(verify=verify_tls, limits=limits, trust_env=False)
+
+class _LazyAiohttpTransport(httpx.AsyncBaseTransport):
+    """Imports aiohttp (~0.3 s) on the first request, not at start: a run with nothing to
+    send never pays for it."""
+
+    def __init__(self, limits: httpx.Limits, verify_tls: bool) -> None:
+        self._limits = limits
+        self._verify = verify_tls
+        self._inner: httpx.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._inner is None:
+            from httpx_aiohttp import AiohttpTransport
+
+            self._inner = AiohttpTransport(
+                verify=self._verify, limits=self._limits, trust_env=False
+            )
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            await self._inner.aclose()
 
 
 def redact(url: str | httpx.URL) -> str:

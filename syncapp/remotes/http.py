@@ -134,6 +134,7 @@ class HTTPRemote(Remote):
             timeout=self._cfg.timeout,
             verify_tls=self._cfg.verify_tls,
             headers=headers,
+            url=self._cfg.url,
         )
 
     async def _close(self) -> None:

@@ -317,6 +317,7 @@ class S3Remote(Remote):
             timeout=self._cfg.timeout,
             verify_tls=self._cfg.verify_tls,
             auth=auth,
+            url=self._cfg.endpoint or "https://",
         )
 
     async def _close(self) -> None:

@@ -183,6 +183,7 @@ class WebDAVRemote(Remote):
             verify_tls=self._cfg.verify_tls,
             auth=self._auth,
             headers={"User-Agent": "syncapp"},
+            url=self._cfg.url,
         )
 
     async def _close(self) -> None:
