@@ -70,11 +70,29 @@ class _LazyAiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._inner is None:
+            import aiohttp
             from httpx_aiohttp import AiohttpTransport
 
-            self._inner = AiohttpTransport(
-                verify=self._verify, limits=self._limits, trust_env=False
+            limits = self._limits
+
+            def session() -> aiohttp.ClientSession:
+                connector = aiohttp.TCPConnector(
+                    limit=limits.max_connections or 0,
+                    keepalive_timeout=limits.keepalive_expiry,
+                    ssl=transport.ssl_context,
+                )
+                s = aiohttp.ClientSession(connector=connector)
+                # aiohttp silently resends an idempotent request (PUT) once when a kept-alive
+                # connection breaks. The first attempt may still be running on the server and
+                # finish later, overwriting the resent upload's staging file with what it got:
+                # the engine retries instead, always under a fresh staging name.
+                s._retry_connection = False
+                return s
+
+            transport = AiohttpTransport(
+                verify=self._verify, limits=limits, trust_env=False, client=session
             )
+            self._inner = transport
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -202,8 +220,13 @@ class CountingBody:
         self._body = body
         self.size = size
         self.sent = 0
+        self._used = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._used:
+            # A resend would find the file's stream exhausted and send nothing.
+            raise _SizeMismatch("a streamed request body cannot be sent twice")
+        self._used = True
         async for chunk in self._body:
             self.sent += len(chunk)
             if self.sent > self.size:
