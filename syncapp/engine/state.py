@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,21 +264,6 @@ class StateDB:
             q += " AND is_dir = 0"
         return int(self._db.execute(q, (folder,)).fetchone()[0])
 
-    def files_under(self, folder: str, path: str) -> list[str]:
-        """Known file paths at or below ``path`` (``""`` = everything)."""
-        if not path:
-            rows = self._db.execute(
-                "SELECT path FROM entries WHERE folder = ? AND is_dir = 0", (folder,)
-            )
-        else:
-            lo, hi = _prefix_range(path)
-            rows = self._db.execute(
-                "SELECT path FROM entries WHERE folder = ? AND is_dir = 0 AND"
-                " (path = ? OR (path >= ? AND path < ?))",
-                (folder, path, lo, hi),
-            )
-        return [r[0] for r in rows]
-
     # -- pending (reasons) ------------------------------------------------------------------------
 
     def set_pending(self, folder: str, p: Pending) -> None:
@@ -339,7 +324,3 @@ def _prefix_range(path: str) -> tuple[str, str]:
     """Bounds of every path strictly below ``path`` for a range scan (``/`` + 1 is ``0``)."""
     return path + "/", path + "0"
 
-
-def iter_chunks(items: list[str], n: int) -> Iterator[list[str]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]

@@ -448,22 +448,28 @@ class LocalRemote(Remote):
             raise RemoteConflict(f"{src} -> {dst}: one contains the other", path=src)
         return s, d
 
+    def _ready_pair(self, op: str, s: str, d: str, src: str, dst: str) -> bool:
+        """Checks shared by move and copy (blocking); False when there is nothing to do."""
+        self._check_inside(s, src)
+        self._check_inside(d, dst)
+        if not os.path.lexists(s):
+            raise RemoteNotFound(f"{op} {src}: not found", path=src)
+        if s == d:
+            return False
+        if not os.path.isdir(os.path.dirname(d)):
+            raise RemoteConflict(
+                f"{op} {src} -> {dst}: parent directory {parent(dst) or '/'} does not exist",
+                path=dst,
+            )
+        return True
+
     async def move(self, src: str, dst: str) -> None:
         self._check_open()
         s, d = self._check_pair(src, dst)
 
         def do() -> None:
-            self._check_inside(s, src)
-            self._check_inside(d, dst)
-            if not os.path.lexists(s):
-                raise RemoteNotFound(f"move {src}: not found", path=src)
-            if s == d:
+            if not self._ready_pair("move", s, d, src, dst):
                 return
-            if not os.path.isdir(os.path.dirname(d)):
-                raise RemoteConflict(
-                    f"move {src} -> {dst}: parent directory {parent(dst) or '/'} does not exist",
-                    path=dst,
-                )
             src_is_dir = os.path.isdir(s) and not os.path.islink(s)
             dst_is_dir = os.path.isdir(d) and not os.path.islink(d)
             # os.replace swaps a file for a file atomically; a directory in the way (or a file in
@@ -479,17 +485,8 @@ class LocalRemote(Remote):
         s, d = self._check_pair(src, dst)
 
         def do() -> None:
-            self._check_inside(s, src)
-            self._check_inside(d, dst)
-            if not os.path.lexists(s):
-                raise RemoteNotFound(f"copy {src}: not found", path=src)
-            if s == d:
+            if not self._ready_pair("copy", s, d, src, dst):
                 return
-            if not os.path.isdir(os.path.dirname(d)):
-                raise RemoteConflict(
-                    f"copy {src} -> {dst}: parent directory {parent(dst) or '/'} does not exist",
-                    path=dst,
-                )
             # Copy to a staging name first so dst never holds a partial copy.
             tmp = self._abs(staging_name(dst, uuid.uuid4().hex))
             try:
