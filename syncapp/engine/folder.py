@@ -173,6 +173,8 @@ class FolderSync:
         self.concurrency = max(1, concurrency)
         self.limits = list(limits)
         self.allow_mass_delete = allow_mass_delete
+        #: The user confirmed the currently held deletes once (UI "Delete on remote").
+        self.allow_mass_delete_once = False
         self.delete_hold = delete_hold if live else 0.0
         self.max_attempts_once = max_attempts_once
         self.rules = IgnoreRules(cfg.ignore)
@@ -1028,19 +1030,21 @@ class FolderSync:
                 del held[p]
                 self._held.pop(p, None)
                 self._enqueue(Job(JobKind.SYNC, p))
-        files = 0
-        for p, is_dir in held.items():
-            files += (
-                sum(1 for k, e in self.entries.items() if under(k, p) and not e.is_dir)
-                if is_dir
-                else 1
+        # One pass over what is known (a wipe can hold thousands of folders).
+        held_dirs = {p for p, is_dir in held.items() if is_dir}
+        files = sum(1 for is_dir in held.values() if not is_dir)
+        if held_dirs:
+            files += sum(
+                1
+                for k, e in self.entries.items()
+                if not e.is_dir and any(a in held_dirs for a in parents(k))
             )
         known = self.entries.files
         tripped = self._guard_tripped(files, known)
         if (
             tripped
             and not self.allow_mass_delete
-            and not getattr(self, "allow_mass_delete_once", False)
+            and not self.allow_mass_delete_once
         ):
             reason = (
                 f"{files} of {known} files were deleted locally; deletes are held until you confirm"
