@@ -12,11 +12,10 @@ from syncapp.engine import default_state_path
 from syncapp.engine.plan import Plan, diff
 from syncapp.engine.scanner import scan_tree
 from syncapp.engine.state import Entry, StateDB
+from syncapp.engine.versions import VERSIONS_DIR
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes import open_remote
 from syncapp.remotes.base import STAGING_PREFIX
-
-VERSIONS_DIR = ".syncapp-versions"
 
 
 async def plan_folder(config: Config, name: str, db: StateDB | None) -> Plan:
