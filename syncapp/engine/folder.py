@@ -795,6 +795,12 @@ class FolderSync:
                     return True
         return False
 
+    def _ancestor_pending(self, path: str) -> bool:
+        return any(
+            a in self._queue or a in self._delayed or self._running_paths[a]
+            for a in parents(path)
+        )
+
     def _mark_running(self, job: Job, delta: int) -> None:
         for p in job.paths:
             self._running_paths[p] += delta
@@ -900,6 +906,15 @@ class FolderSync:
             if self.live:
                 # Try again much later by itself; the user can retry at once with resume.
                 asyncio.get_running_loop().call_later(300, self._clear_fatal, str(e))
+            return
+        if isinstance(e, RemoteConflict) and self._ancestor_pending(job.path):
+            # A file is still where our folder should be: its own job (replace the file with
+            # the folder) is queued or waiting to retry. Wait for it instead of failing.
+            self._enqueue(job, delay=0.25)
+            self.state.set_pending(
+                self.name,
+                Pending(job.path, "queued", f"waiting for its parent folder to be synced: {e}"),
+            )
             return
         if not e.retryable:
             self._fail(job, str(e), op=op)

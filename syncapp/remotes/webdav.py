@@ -536,6 +536,11 @@ class WebDAVRemote(Remote):
                                      path=path) from None
             if e.status == 404:
                 raise RemoteConflict(e.message, status=404, path=path) from None
+            if e.status is not None and e.status >= 500:
+                # WsgiDAV answers 500 when a concurrent MKCOL made the folder first.
+                entry = await self.stat(path)
+                if entry is not None and entry.is_dir:
+                    return
             raise
 
     async def delete(self, path: str) -> None:

@@ -263,6 +263,26 @@ def test_409_parent_deleted_remotely_is_recreated(tmp_path: Path) -> None:
         assert content(remote) == tree(folder)
 
 
+@pytest.mark.parametrize("server", list(SERVERS))
+def test_file_replaced_by_folder_waits_for_its_parent_job(tmp_path: Path, server: str) -> None:
+    """The job that swaps a remote file for a folder fails once; the file inside the new folder
+    must wait for it (it was failing with "a file is in the way") instead of giving up."""
+    folder = tmp_path / "docs"
+    write_tree(folder, {"what?.txt": "a file", "other.txt": "o"})
+    with SERVERS[server](tmp_path / "storage") as srv, FaultProxy(srv.port) as proxy:
+        cfg = write_config(tmp_path, proxy.url, folder)
+        assert syncapp("--config", str(cfg), "run", "--once").returncode == 0
+        (folder / "what?.txt").unlink()
+        (folder / "what?.txt").mkdir()
+        write_tree(folder, {"what?.txt/inside.txt": "now a folder"})
+        # Everything the swap sends first (keeping the old file as a version) fails once.
+        proxy.answer(500, count=2, methods=["MOVE", "MKCOL", "DELETE"])
+        res = syncapp("--config", str(cfg), "run", "--once")
+        assert res.returncode == 0, res.stderr + res.stdout
+        assert proxy.actions()["answer 500"] == 2
+        assert content(srv.root / "Docs") == tree(folder)
+
+
 def test_409_restores_unchanged_files_below_a_deleted_remote_folder(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     write_tree(folder, {"gone/a.txt": "a", "gone/b.txt": "b"})
