@@ -9,13 +9,12 @@ from typing import TextIO
 
 from syncapp.config import Config
 from syncapp.engine import default_state_path
+from syncapp.engine.adopt import adoptable, list_remote_tree
 from syncapp.engine.plan import Plan, diff
 from syncapp.engine.scanner import scan_tree
 from syncapp.engine.state import Entry, StateDB
-from syncapp.engine.versions import VERSIONS_DIR
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes import open_remote
-from syncapp.remotes.base import STAGING_PREFIX
 
 
 async def plan_folder(config: Config, name: str, db: StateDB | None) -> Plan:
@@ -28,23 +27,11 @@ async def plan_folder(config: Config, name: str, db: StateDB | None) -> Plan:
     if not known:
         # First run: files already identical remotely would be adopted, not uploaded.
         async with open_remote(config.remotes[fc.remote]) as remote:
-            prefix = fc.remote_path
-            async for re in remote.list(prefix, recursive=True):
-                rel = re.path[len(prefix) + 1 :] if prefix else re.path
-                base = rel.rsplit("/", 1)[-1]
-                if not rel or rel.split("/")[0] == VERSIONS_DIR or base.startswith(STAGING_PREFIX):
-                    continue
-                le = scan.entries.get(rel)
-                if le is None or le.is_dir != re.is_dir:
-                    continue
-                if le.is_dir or (
-                    re.size == le.size
-                    and re.mtime_ns is not None
-                    and abs(re.mtime_ns - le.mtime_ns) < 1_000_000_000
-                ):
-                    known[rel] = Entry(
-                        rel, le.is_dir, le.size, le.mtime_ns, le.ino, None, time.time()
-                    )
+            listing = await list_remote_tree(remote, fc.remote_path)
+            server_mtime = remote.capabilities.server_mtime
+        now = time.time()
+        adopted = adoptable(scan.entries, listing, known, server_mtime=server_mtime, now=now)
+        known = {e.path: e for e in adopted}
     plan = diff(scan.entries, known, protected=scan.unreadable_dirs)
     if not fc.mirror_deletes:
         plan.deletes = []

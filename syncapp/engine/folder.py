@@ -29,6 +29,7 @@ from typing import Self
 import aiofiles
 
 from syncapp.config import FolderConfig, parse_duration, parse_max_delete
+from syncapp.engine.adopt import adoptable, list_remote_tree
 from syncapp.engine.events import (
     ConflictKept,
     CountsChanged,
@@ -58,7 +59,7 @@ from syncapp.engine.scanner import (
     scan_tree,
 )
 from syncapp.engine.state import Entry, Pending, StateDB
-from syncapp.engine.versions import VERSIONS_DIR, Version, Versions, pick
+from syncapp.engine.versions import Version, Versions, pick
 from syncapp.engine.watcher import Watcher
 from syncapp.errors import (
     LocalError,
@@ -68,7 +69,7 @@ from syncapp.errors import (
     RemoteUnavailable,
 )
 from syncapp.ignore import IgnoreRules
-from syncapp.remotes.base import STAGING_PREFIX, PutResult, Remote, join
+from syncapp.remotes.base import PutResult, Remote, join
 
 log = logging.getLogger(__name__)
 
@@ -609,21 +610,9 @@ class FolderSync:
         interrupted uploads are removed; after a crash, remote paths that exist neither locally
         nor in the state (an upload whose record was lost) are deleted as extras.
         """
-        remote_entries: dict[str, tuple[bool, int, int | None]] = {}
-        staging: list[str] = []
         prefix = self.remote_root
-        async for re in self.remote.list(prefix, recursive=True):
-            rel = re.path[len(prefix) + 1 :] if prefix else re.path
-            if not rel:
-                continue
-            base = rel.rsplit("/", 1)[-1]
-            if rel == VERSIONS_DIR or rel.startswith(VERSIONS_DIR + "/"):
-                continue
-            if base.startswith(STAGING_PREFIX):
-                staging.append(re.path)
-                continue
-            remote_entries[rel] = (re.is_dir, re.size, re.mtime_ns)
-        for p in staging:
+        remote = await list_remote_tree(self.remote, prefix)
+        for p in remote.staging:
             with contextlib.suppress(RemoteError):
                 await self.remote.delete(p)
         cleanup = getattr(self.remote, "cleanup_stale_uploads", None)
@@ -631,22 +620,21 @@ class FolderSync:
             with contextlib.suppress(RemoteError):
                 await cleanup(prefix)
         now = time.time()
-        for rel, le in result.entries.items():
-            r = remote_entries.get(rel)
-            if r is None or rel in self.entries:
-                continue
-            is_dir, size, mtime_ns = r
-            if is_dir != le.is_dir:
-                continue
-            if le.is_dir or (size == le.size and self._same_mtime(le.mtime_ns, mtime_ns)):
-                self._put_entry(Entry(rel, le.is_dir, le.size, le.mtime_ns, le.ino, None, now))
+        for entry in adoptable(
+            result.entries,
+            remote,
+            self.entries,
+            server_mtime=self.remote.capabilities.server_mtime,
+            now=now,
+        ):
+            self._put_entry(entry)
         if self._unclean_start and self.cfg.mirror_deletes:
             extras = [
-                (rel, r[0])
-                for rel, r in remote_entries.items()
+                (rel, r.is_dir)
+                for rel, r in remote.entries.items()
                 if rel not in result.entries
                 and rel not in self.entries
-                and not self.rules.ignored(rel, is_dir=r[0])
+                and not self.rules.ignored(rel, is_dir=r.is_dir)
             ]
             if extras:
                 # Known to the state as "synced" so the normal delete path (and guard) removes them.
@@ -654,14 +642,6 @@ class FolderSync:
                     self.entries[rel] = Entry(rel, is_dir, 0, 0, 0, None, now)
         self._first_run = False
         self._unclean_start = False
-
-    def _same_mtime(self, local_ns: int, remote_ns: int | None) -> bool:
-        if remote_ns is None:
-            return False
-        if self.remote.capabilities.server_mtime:
-            return abs(local_ns - remote_ns) < 1_000_000_000
-        # Without kept mtimes, a remote copy written after the local edit is the same file.
-        return remote_ns >= local_ns - 1_000_000_000
 
     def _record_skipped(self, skipped: dict[str, str]) -> None:
         items = []

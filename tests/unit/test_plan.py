@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from syncapp.engine.adopt import RemoteFile, RemoteTree, adoptable, same_mtime
 from syncapp.engine.plan import collapse_deletes, diff
 from syncapp.engine.scanner import LocalEntry
 from syncapp.engine.state import Entry
@@ -71,3 +72,40 @@ def test_unreadable_dir_protects_known_contents() -> None:
 def test_scope_limits_the_plan() -> None:
     plan = diff({"a": le("a")}, {"b": ke("b")}, scope=["a"])
     assert plan.uploads == ["a"] and plan.deletes == []
+
+
+def test_adoption_rule_shared_by_engine_and_dry_run() -> None:
+    s = 1_000_000_000
+    local = {
+        p.path: p
+        for p in [
+            le("dir", d=True),
+            le("same.txt", size=4, mtime=100 * s),
+            le("bigger.txt", size=4, mtime=100 * s),
+            le("older.txt", size=4, mtime=100 * s),
+            le("kind.txt", size=4, mtime=100 * s),
+            le("known.txt", size=4, mtime=100 * s),
+            le("local-only.txt"),
+        ]
+    }
+    remote = RemoteTree(
+        {
+            "dir": RemoteFile(True, 0, None),
+            "same.txt": RemoteFile(False, 4, 100 * s + s // 2),  # rounded by the server
+            "bigger.txt": RemoteFile(False, 5, 100 * s),
+            "older.txt": RemoteFile(False, 4, 50 * s),
+            "kind.txt": RemoteFile(True, 0, 100 * s),
+            "known.txt": RemoteFile(False, 4, 100 * s),
+            "remote-only.txt": RemoteFile(False, 4, 100 * s),
+        }
+    )
+    known = {"known.txt": ke("known.txt", size=4, mtime=100 * s)}
+    kept = adoptable(local, remote, known, server_mtime=True, now=1.0)
+    assert sorted(e.path for e in kept) == ["dir", "same.txt"]
+    assert all(e.synced_at == 1.0 for e in kept)
+    # A server that stamps its own mtimes: a remote copy written after the local edit counts.
+    remote.entries["later.txt"] = RemoteFile(False, 4, 200 * s)
+    local["later.txt"] = le("later.txt", size=4, mtime=100 * s)
+    kept = adoptable(local, remote, known, server_mtime=False, now=1.0)
+    assert sorted(e.path for e in kept) == ["dir", "later.txt", "same.txt"]
+    assert not same_mtime(100 * s, None, server_mtime=True)

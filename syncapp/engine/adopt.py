@@ -1,0 +1,77 @@
+"""First run (or after a crash): what is already on the remote, and which of it is ours.
+
+One listing and one adoption rule serve the engine and ``--dry-run``, so the dry run shows what
+a real run would upload: files already identical remotely are recorded as synced, not sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from syncapp.engine.scanner import LocalEntry
+from syncapp.engine.state import Entry
+from syncapp.engine.versions import VERSIONS_DIR
+from syncapp.remotes.base import STAGING_PREFIX, Remote
+
+#: Servers round mtimes (WebDAV: whole seconds in getlastmodified).
+MTIME_SLACK_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    is_dir: bool
+    size: int
+    mtime_ns: int | None
+
+
+@dataclass(slots=True)
+class RemoteTree:
+    #: Paths relative to the folder's remote root; our versions area and staging names left out.
+    entries: dict[str, RemoteFile] = field(default_factory=dict)
+    #: Full remote paths of our interrupted uploads (staging names), to be removed.
+    staging: list[str] = field(default_factory=list)
+
+
+async def list_remote_tree(remote: Remote, prefix: str) -> RemoteTree:
+    tree = RemoteTree()
+    async for re in remote.list(prefix, recursive=True):
+        rel = re.path[len(prefix) + 1 :] if prefix else re.path
+        if not rel or rel.split("/", 1)[0] == VERSIONS_DIR:
+            continue
+        if rel.rsplit("/", 1)[-1].startswith(STAGING_PREFIX):
+            tree.staging.append(re.path)
+            continue
+        tree.entries[rel] = RemoteFile(re.is_dir, re.size, re.mtime_ns)
+    return tree
+
+
+def same_mtime(local_ns: int, remote_ns: int | None, *, server_mtime: bool) -> bool:
+    if remote_ns is None:
+        return False
+    if server_mtime:
+        return abs(local_ns - remote_ns) < MTIME_SLACK_NS
+    # Without kept mtimes, a remote copy written after the local edit is the same file.
+    return remote_ns >= local_ns - MTIME_SLACK_NS
+
+
+def adoptable(
+    local: Mapping[str, LocalEntry],
+    remote: RemoteTree,
+    known: Mapping[str, Entry],
+    *,
+    server_mtime: bool,
+    now: float,
+) -> list[Entry]:
+    """State records for local paths not yet known whose remote copy is the same: folders by
+    kind, files by size and mtime."""
+    out: list[Entry] = []
+    for rel, le in local.items():
+        r = remote.entries.get(rel)
+        if r is None or rel in known or r.is_dir != le.is_dir:
+            continue
+        if le.is_dir or (
+            r.size == le.size and same_mtime(le.mtime_ns, r.mtime_ns, server_mtime=server_mtime)
+        ):
+            out.append(Entry(rel, le.is_dir, le.size, le.mtime_ns, le.ino, None, now))
+    return out
