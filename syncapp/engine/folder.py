@@ -117,15 +117,22 @@ class FolderStatus:
 
 
 class EntryMap(dict[str, Entry]):
-    """What was synced, by path, with a running count of files (status is asked often)."""
+    """What was synced, by path, with a running count of files (status is asked often) and an
+    index of children, so "everything under this folder" is a walk of that folder, not a pass
+    over every known path."""
 
     def __init__(self, items: dict[str, Entry] | None = None) -> None:
         super().__init__(items or {})
         self.files = sum(1 for e in self.values() if not e.is_dir)
+        self._children: dict[str, set[str]] = {}
+        for k in self:
+            self._children.setdefault(_parent(k), set()).add(k)
 
     def __setitem__(self, key: str, value: Entry) -> None:
         old = self.get(key)
-        if old is not None and not old.is_dir:
+        if old is None:
+            self._children.setdefault(_parent(key), set()).add(key)
+        elif not old.is_dir:
             self.files -= 1
         if not value.is_dir:
             self.files += 1
@@ -135,6 +142,12 @@ class EntryMap(dict[str, Entry]):
         if not self[key].is_dir:
             self.files -= 1
         super().__delitem__(key)
+        parent = _parent(key)
+        kids = self._children.get(parent)
+        if kids is not None:
+            kids.discard(key)
+            if not kids:
+                del self._children[parent]
 
     def pop(self, key: str, default: object = None) -> Entry | None:  # type: ignore[override]
         if key in self:
@@ -142,6 +155,20 @@ class EntryMap(dict[str, Entry]):
             del self[key]
             return value
         return None
+
+    def below(self, path: str) -> list[str]:
+        """Every known path under ``path`` (not ``path`` itself); all of them for the root."""
+        out: list[str] = []
+        stack = [path]
+        while stack:
+            for k in self._children.get(stack.pop(), ()):
+                out.append(k)
+                stack.append(k)
+        return out
+
+
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
 class _Requeue(Exception):
@@ -711,7 +738,7 @@ class FolderSync:
             if le is None:
                 known = self.entries.get(p)
                 if known is not None and known.is_dir:
-                    scope.update(k for k in self.entries if under(k, p))
+                    scope.update(self.entries.below(p))
                 continue
             local[p] = le
             if le.is_dir:
@@ -725,7 +752,7 @@ class FolderSync:
             local.update(sub.entries)
             skipped.update(sub.skipped)
             scope.update(sub.entries)
-            scope.update(k for k in self.entries if under(k, d))
+            scope.update(self.entries.below(d))
         if skipped:
             self._record_skipped(skipped)
         plan = diff(local, self.entries, scope)
@@ -1028,12 +1055,10 @@ class FolderSync:
         # One pass over what is known (a wipe can hold thousands of folders).
         held_dirs = {p for p, is_dir in held.items() if is_dir}
         files = sum(1 for is_dir in held.values() if not is_dir)
-        if held_dirs:
-            files += sum(
-                1
-                for k, e in self.entries.items()
-                if not e.is_dir and any(a in held_dirs for a in parents(k))
-            )
+        tops = [d for d in held_dirs if not any(a in held_dirs for a in parents(d))]
+        files += sum(
+            1 for d in tops for k in self.entries.below(d) if not self.entries[k].is_dir
+        )
         known = self.entries.files
         tripped = self._guard_tripped(files, known)
         if (
@@ -1079,7 +1104,7 @@ class FolderSync:
     def _forget(self, path: str, is_dir: bool) -> None:
         self.entries.pop(path, None)
         if is_dir:
-            for k in [k for k in self.entries if under(k, path)]:
+            for k in self.entries.below(path):
                 del self.entries[k]
         self.state.delete_entry(self.name, path, recursive=is_dir)
         self.state.clear_pending(self.name, path)
@@ -1250,7 +1275,10 @@ class FolderSync:
                     break
         if top is None:
             return
-        gone = [k for k in self.entries if not top or k == top or under(k, top)]
+        if top:
+            gone = [k for k in (top, *self.entries.below(top)) if k in self.entries]
+        else:
+            gone = list(self.entries)
         lost = [k for k in gone if not self.entries[k].is_dir]
         for k in gone:
             self.entries.pop(k, None)
@@ -1358,7 +1386,7 @@ class FolderSync:
             return False
         if not is_dir:
             return await self.versions.keep(path, by_move=True)
-        for f in [k for k, e in self.entries.items() if under(k, path) and not e.is_dir]:
+        for f in [k for k in self.entries.below(path) if not self.entries[k].is_dir]:
             await self.versions.keep(f, by_move=True)
         return False
 
@@ -1493,7 +1521,7 @@ class FolderSync:
                 start=dst,
                 follow_symlinks=self.cfg.follow_symlinks,
             )
-            scope = set(sub.entries) | {k for k in self.entries if under(k, dst)}
+            scope = set(sub.entries) | set(self.entries.below(dst))
             self._enqueue_plan(diff(sub.entries, self.entries, scope))
         elif known is None or (le.size, le.mtime_ns) != (known.size, known.mtime_ns):
             self._enqueue(Job(JobKind.SYNC, dst))

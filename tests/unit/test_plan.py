@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from syncapp.engine.adopt import RemoteFile, RemoteTree, adoptable, same_mtime
+from syncapp.engine.folder import EntryMap
 from syncapp.engine.plan import collapse_deletes, diff
 from syncapp.engine.scanner import LocalEntry
 from syncapp.engine.state import Entry
@@ -109,3 +110,16 @@ def test_adoption_rule_shared_by_engine_and_dry_run() -> None:
     kept = adoptable(local, remote, known, server_mtime=False, now=1.0)
     assert sorted(e.path for e in kept) == ["dir", "later.txt", "same.txt"]
     assert not same_mtime(100 * s, None, server_mtime=True)
+
+
+def test_entry_map_finds_everything_below_a_folder() -> None:
+    m = EntryMap({p: ke(p, d="." not in p) for p in ["a", "a/b", "a/b/c.txt", "a/d.txt", "ab.txt"]})
+    assert sorted(m.below("a")) == ["a/b", "a/b/c.txt", "a/d.txt"]
+    assert sorted(m.below("")) == sorted(m)
+    m["a/b/e.txt"] = ke("a/b/e.txt")
+    del m["a/d.txt"]
+    assert sorted(m.below("a")) == ["a/b", "a/b/c.txt", "a/b/e.txt"]
+    assert m.pop("a/b/c.txt") is not None
+    assert sorted(m.below("a/b")) == ["a/b/e.txt"]
+    assert m.files == 2
+    assert m.below("ab.txt") == []
