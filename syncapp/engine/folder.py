@@ -24,7 +24,7 @@ from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiofiles
 
@@ -124,14 +124,14 @@ class EntryMap(dict[str, Entry]):
     def __init__(self, items: dict[str, Entry] | None = None) -> None:
         super().__init__(items or {})
         self.files = sum(1 for e in self.values() if not e.is_dir)
-        self._children: dict[str, set[str]] = {}
-        for k in self:
-            self._children.setdefault(_parent(k), set()).add(k)
+        # Built on first use: a start with nothing to do never needs it.
+        self._children: dict[str, set[str]] | None = None
 
     def __setitem__(self, key: str, value: Entry) -> None:
         old = self.get(key)
         if old is None:
-            self._children.setdefault(_parent(key), set()).add(key)
+            if self._children is not None:
+                self._children.setdefault(_parent(key), set()).add(key)
         elif not old.is_dir:
             self.files -= 1
         if not value.is_dir:
@@ -142,6 +142,8 @@ class EntryMap(dict[str, Entry]):
         if not self[key].is_dir:
             self.files -= 1
         super().__delitem__(key)
+        if self._children is None:
+            return
         parent = _parent(key)
         kids = self._children.get(parent)
         if kids is not None:
@@ -158,10 +160,15 @@ class EntryMap(dict[str, Entry]):
 
     def below(self, path: str) -> list[str]:
         """Every known path under ``path`` (not ``path`` itself); all of them for the root."""
+        if self._children is None:
+            self._children = {}
+            for k in self:
+                self._children.setdefault(_parent(k), set()).add(k)
+        children = self._children
         out: list[str] = []
         stack = [path]
         while stack:
-            for k in self._children.get(stack.pop(), ()):
+            for k in children.get(stack.pop(), ()):
                 out.append(k)
                 stack.append(k)
         return out
@@ -260,6 +267,7 @@ class FolderSync:
         self.last_sync: float | None = None
         self.guard_deletes: list[str] = []
         self._root_id: tuple[int, int] | None = None
+        self._prescan: asyncio.Task[tuple[tuple[int, int] | None, ScanResult]] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -268,6 +276,10 @@ class FolderSync:
         return f"{self.remote.display_url.rstrip('/')}/{self.remote_root}"
 
     async def __aenter__(self) -> Self:
+        if not self.live:
+            # The disk scan runs while the state loads (a live start has its watcher running
+            # before it scans, so it cannot start this early).
+            self._prescan = asyncio.create_task(asyncio.to_thread(self._scan_with_root_id))
         record = self.state.open_folder(self.name, self.remote_id)
         self._unclean_start = record is not None and not record.clean
         self._first_run = record is None
@@ -295,7 +307,9 @@ class FolderSync:
         await self.aclose()
 
     async def aclose(self) -> None:
-        tasks = [*self._tasks, *self._job_tasks]
+        tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._job_tasks]
+        if self._prescan is not None:
+            tasks.append(self._prescan)
         if self._probe_task:
             tasks.append(self._probe_task)
         for t in tasks:
@@ -547,9 +561,11 @@ class FolderSync:
                 await self._ensure_remote_root()
             except RemoteError as e:
                 remote_error = e
-            result = await asyncio.to_thread(
-                scan_tree, self.root, self.rules, follow_symlinks=self.cfg.follow_symlinks
-            )
+            result = await self._take_prescan()
+            if result is None:
+                result = await asyncio.to_thread(
+                    scan_tree, self.root, self.rules, follow_symlinks=self.cfg.follow_symlinks
+                )
             if remote_error is None and (self._first_run or self._unclean_start):
                 try:
                     await self._retrying(lambda: self._reconcile_with_remote(result))
@@ -576,6 +592,26 @@ class FolderSync:
             self.scanning = False
             self._scan_done.set()
             self._update_state()
+
+    def _scan_with_root_id(self) -> tuple[tuple[int, int] | None, ScanResult]:
+        try:
+            st = os.stat(self.root)
+            root_id: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            root_id = None
+        return root_id, scan_tree(self.root, self.rules, follow_symlinks=self.cfg.follow_symlinks)
+
+    async def _take_prescan(self) -> ScanResult | None:
+        """The scan started at entry, if it was of the root that passed the checks since."""
+        task, self._prescan = self._prescan, None
+        if task is None:
+            return None
+        root_id, result = await task
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            return None
+        return result if root_id == (st.st_dev, st.st_ino) else None
 
     def _remote_unusable(self, e: RemoteError, plan: Plan) -> None:
         """The remote failed before anything could be planned against it.

@@ -123,3 +123,6 @@ def test_entry_map_finds_everything_below_a_folder() -> None:
     assert sorted(m.below("a/b")) == ["a/b/e.txt"]
     assert m.files == 2
     assert m.below("ab.txt") == []
+    fresh = EntryMap({"x": ke("x", d=True)})
+    fresh["x/y.txt"] = ke("x/y.txt")  # changed before the index is first built
+    assert fresh.below("x") == ["x/y.txt"]
