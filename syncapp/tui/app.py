@@ -102,7 +102,7 @@ class SyncApp(App[None]):
         self.engine: SyncEngine | None = None
         self.engine_error = ""
         self._engine_worker: Worker[None] | None = None
-        self._commands: asyncio.Queue[tuple[EngineCall, asyncio.Future[Any]] | None] = (
+        self._commands: asyncio.Queue[tuple[EngineCall, asyncio.Future[Any], bool] | None] = (
             asyncio.Queue()
         )
         self.relay = EventRelay(self._deliver, relay_interval)
@@ -157,19 +157,25 @@ class SyncApp(App[None]):
                 self.post_message(EngineStarted())
                 for cfg in list(self.config.folders.values()):
                     await self._open_folder(engine, cfg)
-                while True:
-                    item = await self._commands.get()
-                    if item is None:
-                        break
-                    call, future = item
-                    try:
-                        result = await call(engine)
-                    except Exception as e:
-                        if not future.done():
-                            future.set_exception(e)
-                    else:
-                        if not future.done():
-                            future.set_result(result)
+                alongside: set[asyncio.Task[None]] = set()
+                try:
+                    while True:
+                        item = await self._commands.get()
+                        if item is None:
+                            break
+                        call, future, exclusive = item
+                        if exclusive:
+                            await _answer(call, engine, future)
+                        else:
+                            # Listings and downloads run side by side (a long restore must not
+                            # delay a versions listing), still inside the engine's contexts.
+                            task = asyncio.create_task(_answer(call, engine, future))
+                            alongside.add(task)
+                            task.add_done_callback(alongside.discard)
+                finally:
+                    for task in alongside:
+                        task.cancel()
+                    await asyncio.gather(*alongside, return_exceptions=True)
         except Exception as e:
             log.exception("engine failed")
             error = str(e) or type(e).__name__
@@ -198,8 +204,11 @@ class SyncApp(App[None]):
             view.seed(folder.status())
             view.bwlimit = folder.bwlimit
 
-    async def call_engine(self, call: EngineCall) -> Any:
-        """Run ``call(engine)`` in the engine's task; start the engine if it is not running."""
+    async def call_engine(self, call: EngineCall, *, exclusive: bool = True) -> Any:
+        """Run ``call(engine)`` in the engine's task; start the engine if it is not running.
+
+        Exclusive calls (those that open or close folders) run one at a time; the others run
+        alongside them and each other, in tasks the engine's worker owns."""
         if self.engine_factory is None:
             return None
         if self._engine_worker is None or self._engine_worker.is_finished:
@@ -207,7 +216,7 @@ class SyncApp(App[None]):
             self.start_engine()
             return None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._commands.put_nowait((call, future))
+        self._commands.put_nowait((call, future, exclusive))
         return await future
 
     async def stop_engine(self, grace: float = SHUTDOWN_TIMEOUT) -> None:
@@ -549,7 +558,7 @@ class SyncApp(App[None]):
             return await engine.folder(name).restore_held()
 
         try:
-            n = await self.call_engine(restore)
+            n = await self.call_engine(restore, exclusive=False)
         except (SyncappError, OSError) as e:
             self.notify(f"{name}: restoring failed: {e}", severity="error", timeout=15)
             self.note(f"{name}: restoring the deleted files failed: {e}", "error")
@@ -610,7 +619,7 @@ class SyncApp(App[None]):
         async def versions(engine: SyncEngine) -> list[Version]:
             return await engine.folder(name).list_versions(rel)
 
-        return list(await self.call_engine(versions) or [])
+        return list(await self.call_engine(versions, exclusive=False) or [])
 
     async def restore_version(self, name: str, version: Version, dest: str | None) -> str:
         """Write ``version`` back into the folder (or to ``dest``); returns where it went."""
@@ -621,7 +630,7 @@ class SyncApp(App[None]):
         async def restore(engine: SyncEngine) -> Version:
             return await engine.folder(name).restore_version(version, dest=dest)
 
-        await self.call_engine(restore)
+        await self.call_engine(restore, exclusive=False)
         self.note(f"{name}: restored {version.path} to {configdoc.display_path(target)}")
         return target
 
@@ -713,3 +722,18 @@ class SyncApp(App[None]):
             self.start_engine()
 
         self.call_later(show)
+
+
+async def _answer(call: EngineCall, engine: SyncEngine, future: asyncio.Future[Any]) -> None:
+    try:
+        result = await call(engine)
+    except asyncio.CancelledError:
+        if not future.done():
+            future.set_exception(SyncappError("the engine stopped"))
+        raise
+    except Exception as e:
+        if not future.done():
+            future.set_exception(e)
+    else:
+        if not future.done():
+            future.set_result(result)

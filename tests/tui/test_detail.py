@@ -3,13 +3,16 @@ to a local remote: filter, retry of a failed path, versions listed and restored.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
+import pytest
 from rich.text import Text
 from textual.command import CommandList
 from textual.widgets import DataTable, Input, Label
 
-from syncapp.engine import ConflictKept, FolderState, PathSkipped
+from syncapp.engine import ConflictKept, FolderState, PathSkipped, SyncEngine
+from syncapp.errors import SyncappError
 from syncapp.tui.activity import format_change
 from syncapp.tui.app import SyncApp
 from syncapp.tui.detail import FolderDetailScreen, RestoreToDialog, VersionsScreen
@@ -150,6 +153,37 @@ async def test_versions_of_an_edited_file_and_restore(setup: Setup) -> None:
         await pilot.press("escape", "escape")
         assert on_dashboard(app)
         await pilot.press("q")
+
+
+async def test_a_long_engine_call_does_not_hold_up_a_listing(setup: Setup) -> None:
+    app = SyncApp(setup.config())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await up_to_date(pilot, app)
+        release = asyncio.Event()
+
+        async def slow(engine: SyncEngine) -> str:
+            await release.wait()  # a restore of many files, say
+            return "slow done"
+
+        slow_call = asyncio.ensure_future(app.call_engine(slow, exclusive=False))
+        await pilot.pause()
+        versions = await asyncio.wait_for(app.list_versions("docs", "a.txt"), 10)
+        assert versions and versions[0].path == "a.txt"
+        assert not slow_call.done()
+        release.set()
+        assert await asyncio.wait_for(slow_call, 10) == "slow done"
+
+        # One still running when the app quits is answered, not left hanging.
+        stuck = asyncio.ensure_future(app.call_engine(slow_forever, exclusive=False))
+        await pilot.pause()
+        await app.stop_engine()
+        with pytest.raises(SyncappError, match="engine stopped"):
+            await asyncio.wait_for(stuck, 10)
+        await pilot.press("q")
+
+
+async def slow_forever(engine: SyncEngine) -> None:
+    await asyncio.Event().wait()
 
 
 def test_activity_lines_for_conflicts_and_skipped_paths() -> None:
