@@ -29,7 +29,7 @@ from typing import Any, Self
 import aiofiles
 
 from syncapp.config import FolderConfig, parse_duration, parse_max_delete
-from syncapp.engine.adopt import adoptable, list_remote_tree
+from syncapp.engine.adopt import adoptable, list_remote_tree, same_mtime
 from syncapp.engine.events import (
     ConflictKept,
     CountsChanged,
@@ -1483,7 +1483,7 @@ class FolderSync:
 
     async def restore_held(self) -> int:
         """Guard released by restoring: download the held deletes back into the folder."""
-        wanted: list[tuple[str, int | None]] = []  # (remote path, mtime_ns)
+        wanted: list[tuple[str, int, int | None]] = []  # (remote path, size, mtime_ns)
         for path, is_dir in self._held.items():
             if is_dir:
                 os.makedirs(os.path.join(self.root, path), exist_ok=True)
@@ -1493,16 +1493,26 @@ class FolderSync:
                     if e.is_dir:
                         os.makedirs(os.path.join(self.root, self._rel(e.path)), exist_ok=True)
                     elif not self.rules.ignored(self._rel(e.path)):
-                        wanted.append((e.path, e.mtime_ns))
+                        wanted.append((e.path, e.size, e.mtime_ns))
             else:
                 found = await self.remote.stat(self._rpath(path))
                 if found is not None and not found.is_dir:
-                    wanted.append((found.path, found.mtime_ns))
-        for rpath, mtime_ns in wanted:
-            # The remote's mtime comes back too, so the restored file matches the state.
-            await self.versions.download(
-                rpath, os.path.join(self.root, self._rel(rpath)), mtime_ns=mtime_ns
-            )
+                    wanted.append((found.path, found.size, found.mtime_ns))
+        for rpath, size, mtime_ns in wanted:
+            rel = self._rel(rpath)
+            known = self.entries.get(rel)
+            if (
+                known is not None
+                and not known.is_dir
+                and known.size == size
+                and same_mtime(
+                    known.mtime_ns, mtime_ns, server_mtime=self.remote.capabilities.server_mtime
+                )
+            ):
+                # The copy we synced: its exact local mtime comes back (servers keep whole
+                # seconds at best), so the restored file matches the state and is not re-sent.
+                mtime_ns = known.mtime_ns
+            await self.versions.download(rpath, os.path.join(self.root, rel), mtime_ns=mtime_ns)
         for path in self._held:
             # No longer held; the rescan gives whatever still differs its own reason.
             self.state.clear_pending(self.name, path)

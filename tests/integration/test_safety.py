@@ -96,10 +96,15 @@ async def test_guard_holds_deletes_live_then_releases(
         assert st.state is FolderState.PAUSED and "deleted locally" in st.reason
         if how == "wipe contents":
             # Release by restoring the files locally from the remote.
+            inodes = {p: p.stat().st_ino for p in (dav.root / "Docs").rglob("*")}
             restored = await f.restore_held()
             assert restored == 40
             await wait_until(lambda: f.status().state is FolderState.UP_TO_DATE)
             assert tree(folder) == tree(dav.root / "Docs")
+            # Restored with the mtimes that were synced: nothing is sent back up again.
+            await asyncio.sleep(0.5)
+            await engine.wait_idle()
+            assert {p: p.stat().st_ino for p in (dav.root / "Docs").rglob("*")} == inodes
         else:
             f.release_guard()  # "Delete on remote"
             await wait_until(lambda: f.status().state is FolderState.UP_TO_DATE)
