@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from syncapp.config import FolderConfig
-from syncapp.engine.scanner import lstat_entry, parents
+from syncapp.engine.scanner import lstat_entry, parents, printable
 from syncapp.engine.state import StateDB
 from syncapp.ignore import IgnoreRules
 
@@ -37,17 +37,20 @@ def explain(folder: FolderConfig, path: str, db: StateDB | None) -> dict[str, An
         rel = relative_path(folder, path)
     except ValueError as e:
         return {"path": path, "status": "outside", "answer": str(e)}
+    # The disk is asked with the real name; the state database and the answer use the printable
+    # one (non-UTF-8 bytes as \xff escapes), as the engine stores it.
+    disk_rel, rel = rel, printable(rel)
     rules = IgnoreRules(folder.ignore)
-    full = os.path.join(folder.path, rel)
+    full = os.path.join(folder.path, disk_rel)
     is_dir = os.path.isdir(full)
-    for p in [rel, *parents(rel)]:
-        m = rules.match(p, is_dir=is_dir if p == rel else True)
+    for p in [disk_rel, *parents(disk_rel)]:
+        m = rules.match(p, is_dir=is_dir if p == disk_rel else True)
         if m is not None:
-            detail = m.describe() + (f" (via {p}/)" if p != rel else "")
+            detail = m.describe() + (f" (via {printable(p)}/)" if p != disk_rel else "")
             return {"path": rel, "status": "ignored", "pattern": m.pattern, "answer": detail}
     pending = db.pending_for(folder.name, rel) if db else None
     entry = db.get(folder.name, rel) if db else None
-    local, skip = lstat_entry(str(folder.path), rel, rules, folder.follow_symlinks)
+    local, skip = lstat_entry(str(folder.path), disk_rel, rules, folder.follow_symlinks)
     if pending is not None:
         answer = f"{pending.status}: {pending.reason}"
         if pending.retry_at:

@@ -224,6 +224,13 @@ def test_why_explains_each_reason(tmp_path: Path, dav: ServerProcess) -> None:
     assert "'build/'" in why("build/out.o")
     assert "default ignore list" in why("draft.txt.swp")
     assert "not known" in why("nothing-here.txt")
+    # A name that is not UTF-8, given as the shell passes it (raw bytes) and as shown (escaped).
+    bad = os.fsdecode(b"bad\xff name.txt")
+    (folder / bad).write_text("bad")
+    assert syncapp("--config", str(cfg), "run", "--once").returncode == 0
+    assert "not valid UTF-8" in why(bad)
+    assert "not valid UTF-8" in why("bad\\xff name.txt")
+    (folder / bad).unlink()
     (folder / "new.txt").write_text("new")
     assert "not synced yet" in why("new.txt")
     (folder / "ok.txt").write_text("changed")
