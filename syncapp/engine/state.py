@@ -10,6 +10,7 @@ No credentials are ever stored here: the remote is identified by its display URL
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -114,7 +115,19 @@ class StateDB:
             self._db.execute("BEGIN")
             self._in_tx = True
             self._tx_started = time.monotonic()
+            # Commits ride on later writes; the last batch before a quiet spell must not wait
+            # for one (other processes, `status` and `why`, read the database).
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:
+                loop.call_later(self.commit_every, self._commit_if, self._tx_started)
         return self._db
+
+    def _commit_if(self, started: float) -> None:
+        if self._in_tx and self._tx_started == started:
+            self.flush()
 
     def maybe_commit(self) -> None:
         if self._in_tx and time.monotonic() - self._tx_started >= self.commit_every:

@@ -17,6 +17,7 @@ import pytest
 
 from syncapp.config import Config, parse_config
 from syncapp.engine import FolderState, SyncEngine
+from syncapp.engine.state import StateDB
 from syncapp.engine.versions import VERSIONS_DIR, Versions
 from tests.helpers import syncapp, tree, write_tree
 from tests.servers.webdav import ServerProcess, rclone_webdav_process, wsgidav_process
@@ -94,6 +95,13 @@ async def test_guard_holds_deletes_live_then_releases(
             assert remote_files(dav) == before
             return
         assert st.state is FolderState.PAUSED and "deleted locally" in st.reason
+        # What another process (`status`, `why`) reads: every held path, with the guard's reason.
+        reader = StateDB(tmp_path / "state.db", readonly=True)
+        try:
+            held = reader.pending("docs")
+        finally:
+            reader.close()
+        assert held and {p.status for p in held} == {"guard"}
         if how == "wipe contents":
             # Release by restoring the files locally from the remote.
             inodes = {p: p.stat().st_ino for p in (dav.root / "Docs").rglob("*")}
