@@ -320,7 +320,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             "files_in_sync": db.count_entries(n) if db else 0,
             "pending": counts,
             "last_sync": rec.last_sync if rec else None,
-            "last_run_clean": rec.clean if rec else None,
+            # False after a crash or kill -9: the next start lists the remote to clean up.
+            "last_shutdown_clean": rec.clean if rec else None,
         }
         if args.pending:
             info["paths"] = [
@@ -348,6 +349,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         pend = ", ".join(f"{v} {k}" for k, v in sorted(info["pending"].items())) or "none"
         print(f"{n}: {info['path']} -> {info['remote']}:/{info['remote_path']}")
         print(f"  in sync: {info['files_in_sync']} files; pending: {pend}; last sync: {last}")
+        if info["pending"].get("guard"):
+            print(
+                f"  paused by the delete guard: {info['pending']['guard']} local delete(s) wait"
+                " for confirmation (the UI, or run --once --allow-mass-delete)"
+            )
         for p in info.get("paths", []):
             print(f"  {p['status']:<9} {p['path']}: {p['reason']}")
     return EXIT_OK

@@ -10,14 +10,32 @@ from typing import TextIO
 from syncapp.config import Config
 from syncapp.engine import default_state_path
 from syncapp.engine.adopt import adoptable, list_remote_tree
-from syncapp.engine.plan import Plan, diff
+from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped
 from syncapp.engine.scanner import scan_tree
 from syncapp.engine.state import Entry, StateDB
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes import open_remote
 
 
-async def plan_folder(config: Config, name: str, db: StateDB | None) -> Plan:
+def guard_note(plan: Plan, known: dict[str, Entry], max_delete: str) -> str | None:
+    """What the delete guard would say of this plan's deletes, or None if it lets them through."""
+    gone = {p for p, is_dir in plan.deletes if not is_dir}
+    dirs = tuple(p + "/" for p, is_dir in plan.deletes if is_dir)
+    if dirs:
+        gone.update(k for k, e in known.items() if not e.is_dir and k.startswith(dirs))
+    files = sum(1 for e in known.values() if not e.is_dir)
+    if not guard_tripped(max_delete, len(gone), files):
+        return None
+    return (
+        f"delete guard: {guard_reason(len(gone), files)}; a real run holds these deletes"
+        " (exit 1) unless given --allow-mass-delete"
+    )
+
+
+async def plan_folder(
+    config: Config, name: str, db: StateDB | None
+) -> tuple[Plan, dict[str, Entry]]:
+    """The folder's plan and the synced state it was made against."""
     fc = config.folders[name]
     rules = IgnoreRules(fc.ignore)
     scan = await asyncio.to_thread(
@@ -35,7 +53,7 @@ async def plan_folder(config: Config, name: str, db: StateDB | None) -> Plan:
     plan = diff(scan.entries, known, protected=scan.unreadable_dirs)
     if not fc.mirror_deletes:
         plan.deletes = []
-    return plan
+    return plan, known
 
 
 async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
@@ -43,7 +61,8 @@ async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
     db = StateDB(path, readonly=True) if path.exists() else None
     try:
         for name in config.folders:
-            plan = await plan_folder(config, name, db)
+            plan, known = await plan_folder(config, name, db)
+            note = guard_note(plan, known, config.folders[name].max_delete)
             actions: list[dict[str, str]] = []
             actions += [{"action": "mkdir", "path": p} for p in plan.mkdirs]
             actions += [{"action": "upload", "path": p} for p in plan.uploads]
@@ -52,11 +71,16 @@ async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
             if as_json:
                 for a in actions:
                     out.write(json.dumps({"folder": name, **a}, ensure_ascii=False) + "\n")
+                if note:
+                    line = {"folder": name, "guard": note}
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 continue
             out.write(
                 f"{name}: would upload {len(plan.uploads)}, create {len(plan.mkdirs)} folders, "
                 f"move {len(plan.moves)}, delete {len(plan.deletes)}\n"
             )
+            if note:
+                out.write(f"  {note}\n")
             for a in actions:
                 tail = f" -> {a['to']}" if "to" in a else ""
                 out.write(f"  {a['action']:<7} {a['path']}{tail}\n")

@@ -28,7 +28,7 @@ from typing import Any, Self
 
 import aiofiles
 
-from syncapp.config import FolderConfig, parse_duration, parse_max_delete
+from syncapp.config import FolderConfig, parse_duration
 from syncapp.engine.adopt import adoptable, list_remote_tree, same_mtime
 from syncapp.engine.events import (
     ConflictKept,
@@ -48,7 +48,7 @@ from syncapp.engine.events import (
     ScanFinished,
     ScanStarted,
 )
-from syncapp.engine.plan import Plan, diff, under
+from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, under
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import (
     LocalEntry,
@@ -1096,15 +1096,13 @@ class FolderSync:
             1 for d in tops for k in self.entries.below(d) if not self.entries[k].is_dir
         )
         known = self.entries.files
-        tripped = self._guard_tripped(files, known)
+        tripped = guard_tripped(self.cfg.max_delete, files, known)
         if (
             tripped
             and not self.allow_mass_delete
             and not self.allow_mass_delete_once
         ):
-            reason = (
-                f"{files} of {known} files were deleted locally; deletes are held until you confirm"
-            )
+            reason = f"{guard_reason(files, known)}; deletes are held until you confirm"
             self.guard_deletes = sorted(held)
             self.pause(reason)
             for p in held:
@@ -1119,14 +1117,6 @@ class FolderSync:
             self._enqueue(Job(JobKind.DELETE, p, is_dir=is_dir))
         self._update_state()
 
-    def _guard_tripped(self, deletes: int, known: int) -> bool:
-        count, share = parse_max_delete(self.cfg.max_delete)
-        if deletes < 10:
-            return False
-        if count is not None:
-            return deletes > count
-        assert share is not None
-        return known > 0 and deletes > share * known
 
     # -- jobs -------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from syncapp.config import parse_max_delete
 from syncapp.engine.scanner import LocalEntry
 from syncapp.engine.state import Entry
 
@@ -25,6 +26,22 @@ class Plan:
 
     def __len__(self) -> int:
         return len(self.mkdirs) + len(self.uploads) + len(self.deletes) + len(self.moves)
+
+
+def guard_tripped(max_delete: str | int, deletes: int, known: int) -> bool:
+    """Whether ``deletes`` of ``known`` synced files exceed the folder's ``max_delete``
+    (a count, or a share such as "50%"); never for fewer than 10 files."""
+    count, share = parse_max_delete(max_delete)
+    if deletes < 10:
+        return False
+    if count is not None:
+        return deletes > count
+    assert share is not None
+    return known > 0 and deletes > share * known
+
+
+def guard_reason(deletes: int, known: int) -> str:
+    return f"{deletes} of {known} files were deleted locally"
 
 
 def changed(local: LocalEntry, known: Entry | None) -> bool:

@@ -139,6 +139,10 @@ def test_guard_small_deletes_pass_and_cli_flag_releases(tmp_path: Path, dav: Ser
     assert len(remote_files(dav)) == 304
     why = syncapp("--config", str(cfg), "why", "docs", "d0/file 5.txt")
     assert "guard" in why.stdout
+    status = syncapp("--config", str(cfg), "status", "docs")
+    assert "paused by the delete guard" in status.stdout, status.stdout
+    dry = syncapp("--config", str(cfg), "run", "--once", "--dry-run")
+    assert "delete guard" in dry.stdout and "297 of 304" in dry.stdout, dry.stdout
     ok = syncapp("--config", str(cfg), "run", "--once", "--allow-mass-delete")
     assert ok.returncode == 0, ok.stderr
     assert len(remote_files(dav)) == 7
