@@ -198,6 +198,10 @@ def format_event(ev: Event) -> str | None:
     return None
 
 
+# A tab or newline in a file name must not break (or forge) a log line.
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {9: "\\t", 10: "\\n", 13: "\\r"}
+
+
 class EventPrinter:
     def __init__(self, out: TextIO, as_json: bool) -> None:
         self.out = out
@@ -210,7 +214,7 @@ class EventPrinter:
             line = format_event(ev)
             if line is None:
                 return
-            self.out.write(line + "\n")
+            self.out.write(line.translate(_CONTROLS) + "\n")
         self.out.flush()
 
 
