@@ -17,8 +17,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-import watchfiles
-
 log = logging.getLogger(__name__)
 
 OnChanges = Callable[[set[str]], None]
@@ -113,6 +111,8 @@ class Watcher:
             delay = min(delay * 2, 60.0)
 
     async def _watch_once(self) -> None:
+        import watchfiles  # here, not at the top: `run --once` never watches (~15 ms of start)
+
         prefix = self.root.rstrip(os.sep) + os.sep
         # yield_on_timeout lets us flag "ready" (and healthy again) once the watcher is up.
         async for changes in watchfiles.awatch(
