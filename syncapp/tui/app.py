@@ -165,6 +165,9 @@ class SyncApp(App[None]):
                             break
                         call, future, exclusive = item
                         if exclusive:
+                            # Opening or closing a folder waits for the listings and restores
+                            # already running (a reopen must not pull a remote from under them).
+                            await asyncio.gather(*alongside, return_exceptions=True)
                             await _answer(call, engine, future)
                         else:
                             # Listings and downloads run side by side (a long restore must not
@@ -172,6 +175,8 @@ class SyncApp(App[None]):
                             task = asyncio.create_task(_answer(call, engine, future))
                             alongside.add(task)
                             task.add_done_callback(alongside.discard)
+                            # Cancelled before it started, it never reached its own answer.
+                            task.add_done_callback(partial(_stopped, future))
                 finally:
                     for task in alongside:
                         task.cancel()
@@ -737,3 +742,8 @@ async def _answer(call: EngineCall, engine: SyncEngine, future: asyncio.Future[A
     else:
         if not future.done():
             future.set_result(result)
+
+
+def _stopped(future: asyncio.Future[Any], task: asyncio.Task[None]) -> None:
+    if not future.done():
+        future.set_exception(SyncappError("the engine stopped"))
