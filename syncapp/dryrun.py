@@ -17,10 +17,18 @@ from syncapp.ignore import IgnoreRules
 from syncapp.remotes import open_remote
 
 
-def guard_note(plan: Plan, known: dict[str, Entry], max_delete: str) -> str | None:
-    """What the delete guard would say of this plan's deletes, or None if it lets them through."""
-    gone = {p for p, is_dir in plan.deletes if not is_dir}
-    dirs = tuple(p + "/" for p, is_dir in plan.deletes if is_dir)
+def guard_note(
+    plan: Plan, known: dict[str, Entry], max_delete: str, *, renames: bool = True
+) -> str | None:
+    """What the delete guard would say of this plan's deletes, or None if it lets them through.
+
+    ``renames``: the remote can rename or copy on the server; without, a move is an upload
+    plus a delete of the old name, and that delete counts."""
+    deletes = list(plan.deletes)
+    if not renames:
+        deletes += [(src, is_dir) for src, _, is_dir in plan.moves]
+    gone = {p for p, is_dir in deletes if not is_dir}
+    dirs = tuple(p + "/" for p, is_dir in deletes if is_dir)
     if dirs:
         gone.update(k for k, e in known.items() if not e.is_dir and k.startswith(dirs))
     files = sum(1 for e in known.values() if not e.is_dir)
@@ -62,7 +70,10 @@ async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
     try:
         for name in config.folders:
             plan, known = await plan_folder(config, name, db)
-            note = guard_note(plan, known, config.folders[name].max_delete)
+            fc = config.folders[name]
+            caps = open_remote(config.remotes[fc.remote]).capabilities  # never opened: no I/O
+            renames = caps.server_move or caps.server_copy
+            note = guard_note(plan, known, fc.max_delete, renames=renames)
             actions: list[dict[str, str]] = []
             actions += [{"action": "mkdir", "path": p} for p in plan.mkdirs]
             actions += [{"action": "upload", "path": p} for p in plan.uploads]

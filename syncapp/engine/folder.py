@@ -225,6 +225,10 @@ class FolderSync:
         self.entries = EntryMap()
         self._queue: OrderedDict[str, Job] = OrderedDict()
         self._delayed: dict[str, tuple[float, Job]] = {}
+        # Jobs waiting for a job on one of their ancestors (a folder replacing a file, a moved
+        # folder) to end: parked, not polled, so the ancestor cannot be starved by them.
+        self._parked: dict[str, Job] = {}
+        self._parked_on: dict[str, list[str]] = {}
         self._delay_heap: list[tuple[float, int, str]] = []
         self._seq = 0
         self._running: dict[str, Job] = {}
@@ -280,14 +284,21 @@ class FolderSync:
             # The disk scan runs while the state loads (a live start has its watcher running
             # before it scans, so it cannot start this early).
             self._prescan = asyncio.create_task(asyncio.to_thread(self._scan_with_root_id))
-        record = self.state.open_folder(self.name, self.remote_id)
+        try:
+            record = self.state.open_folder(self.name, self.remote_id)
+            self.entries = EntryMap(self.state.entries(self.name))
+        except BaseException:
+            if self._prescan is not None:
+                self._prescan.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._prescan
+            raise
         self._unclean_start = record is not None and not record.clean
         self._first_run = record is None
         if record is not None:
             self.last_sync = record.last_sync
             if record.root_dev is not None and record.root_ino is not None:
                 self._root_id = (record.root_dev, record.root_ino)
-        self.entries = EntryMap(self.state.entries(self.name))
         # After a clean run that synced something, the remote_path is known to exist: no
         # request is needed before there is work (an upload that finds it gone recreates it).
         self._root_ready = bool(record is not None and record.clean and self.entries)
@@ -386,7 +397,7 @@ class FolderSync:
             state=self._compute_state()[0],
             reason=self._compute_state()[1],
             in_sync=self.entries.files,
-            queued=len(self._queue) + len(self._delayed) + len(self._held),
+            queued=len(self._queue) + len(self._delayed) + len(self._held) + len(self._parked),
             failed=len(self._failed),
             in_flight=len(self._running),
             last_sync=self.last_sync,
@@ -403,7 +414,7 @@ class FolderSync:
             return FolderState.OFFLINE, self.offline
         if self.scanning:
             return FolderState.SCANNING, ""
-        if self._queue or self._running or self._delayed or self._held:
+        if self._queue or self._running or self._delayed or self._held or self._parked:
             return FolderState.SYNCING, ""
         if self._failed:
             return FolderState.ERROR, f"{len(self._failed)} path(s) failed to sync"
@@ -445,6 +456,7 @@ class FolderSync:
             or self._queue
             or self._running
             or self._delayed
+            or self._parked
             or (self._held and not self.paused and not self.error)
             or not self._watch_batches.empty()
         )
@@ -799,6 +811,10 @@ class FolderSync:
     def _enqueue(self, job: Job, delay: float = 0.0) -> None:
         key = job.path
         self._failed.discard(key)
+        parked = self._parked.pop(key, None)
+        if parked is not None and parked.kind == JobKind.MOVE and job.kind == JobKind.SYNC:
+            self._parked[key] = parked  # the move re-syncs its destination afterwards anyway
+            return
         old_delayed = self._delayed.pop(key, None)
         if (
             old_delayed is not None
@@ -823,7 +839,9 @@ class FolderSync:
         self._wake.set()
 
     def _persist_queue_reasons(self, only: Iterable[str] | None = None) -> None:
-        keys = list(only) if only is not None else [*self._queue, *self._delayed]
+        keys = (
+            list(only) if only is not None else [*self._queue, *self._delayed, *self._parked]
+        )
         if keys:
             self.state.set_pending_many(
                 self.name, (Pending(k, "queued", "queued for upload") for k in keys)
@@ -838,11 +856,30 @@ class FolderSync:
                     return True
         return False
 
-    def _ancestor_pending(self, path: str) -> bool:
-        return any(
-            a in self._queue or a in self._delayed or self._running_paths[a]
-            for a in parents(path)
-        )
+    def _path_pending(self, path: str) -> bool:
+        return path in self._queue or path in self._delayed or bool(self._running_paths[path])
+
+    def _pending_ancestor(self, job: Job) -> str | None:
+        """The nearest ancestor of the job's paths that has a job queued, waiting or running."""
+        for p in job.paths:
+            for a in parents(p):
+                if self._path_pending(a):
+                    return a
+        return None
+
+    def _park(self, ancestor: str, key: str, job: Job) -> None:
+        self._parked[key] = job
+        self._parked_on.setdefault(ancestor, []).append(key)
+
+    def _unpark_ready(self) -> None:
+        """Jobs whose ancestor has nothing pending any more go back to the front of the queue."""
+        for ancestor in [a for a in self._parked_on if not self._path_pending(a)]:
+            for key in reversed(self._parked_on.pop(ancestor)):
+                job = self._parked.pop(key, None)
+                if job is None or key in self._queue or key in self._delayed:
+                    continue  # superseded by a newer job for the same path
+                self._queue[key] = job
+                self._queue.move_to_end(key, last=False)
 
     def _mark_running(self, job: Job, delta: int) -> None:
         for p in job.paths:
@@ -866,11 +903,17 @@ class FolderSync:
                 self._arm_delay_wakeup()
                 self._update_state()
                 continue
+            if self._parked_on:
+                self._unpark_ready()
             # While probing after a server-wide "not now", one job at a time.
             limit = 1 if self._probing else self.concurrency
             skipped: list[tuple[str, Job]] = []
             while self._queue and len(self._running) < limit:
                 key, job = self._queue.popitem(last=False)
+                ancestor = self._pending_ancestor(job)
+                if ancestor is not None:
+                    self._park(ancestor, key, job)
+                    continue
                 if self._conflicts(job):
                     skipped.append((key, job))
                     if len(skipped) > 4 * self.concurrency:
@@ -950,10 +993,10 @@ class FolderSync:
                 # Try again much later by itself; the user can retry at once with resume.
                 asyncio.get_running_loop().call_later(300, self._clear_fatal, str(e))
             return
-        if isinstance(e, RemoteConflict) and self._ancestor_pending(job.path):
+        if isinstance(e, RemoteConflict) and self._pending_ancestor(job) is not None:
             # A file is still where our folder should be: its own job (replace the file with
-            # the folder) is queued or waiting to retry. Wait for it instead of failing.
-            self._enqueue(job, delay=0.25)
+            # the folder) came after this one started. Wait for it (parked) instead of failing.
+            self._enqueue(job)
             self.state.set_pending(
                 self.name,
                 Pending(job.path, "queued", f"waiting for its parent folder to be synced: {e}"),
@@ -1049,9 +1092,11 @@ class FolderSync:
         for key, (_, job) in list(self._delayed.items()):
             del self._delayed[key]
             self._fail(job, f"remote unreachable: {error}")
-        for key, job in list(self._queue.items()):
-            del self._queue[key]
+        for job in [*self._queue.values(), *self._parked.values()]:
             self._fail(job, f"remote unreachable: {error}")
+        self._queue.clear()
+        self._parked.clear()
+        self._parked_on.clear()
         self._delay_heap.clear()
         self.offline = ""
         self.error = f"remote unreachable: {error}"
@@ -1517,6 +1562,41 @@ class FolderSync:
     def _rel(self, remote_path: str) -> str:
         return remote_path[len(self.remote_root) + 1 :] if self.remote_root else remote_path
 
+    async def _resync(self, path: str) -> None:
+        """Plan ``path`` afresh against the state; for a folder, everything under it too."""
+        le, _ = lstat_entry(self.root, path, self.rules, self.cfg.follow_symlinks)
+        if le is None or not le.is_dir:
+            self._enqueue(Job(JobKind.SYNC, path))
+            return
+        sub = await asyncio.to_thread(
+            scan_tree, self.root, self.rules, start=path, follow_symlinks=self.cfg.follow_symlinks
+        )
+        self._record_skipped(sub.skipped)
+        local = {path: le, **sub.entries}
+        scope = {*local, *self.entries.below(path)}
+        self._enqueue_plan(diff(local, self.entries, scope, protected=sub.unreadable_dirs))
+
+    async def _move_by_copy(self, src: str, dst: str, is_dir: bool) -> None:
+        """A rename on a store without one (S3): server-side copies, then the source goes.
+
+        Not a delete in the guard's sense: every byte stays on the remote under the new name.
+        """
+        rsrc, rdst = self._rpath(src), self._rpath(dst)
+        if is_dir:
+            # Everything under it, as a real rename would take (not just what we synced).
+            listing = [e async for e in self.remote.list(rsrc, recursive=True) if not e.is_dir]
+            keys = [e.path for e in listing]
+        else:
+            keys = [rsrc]
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def copy(key: str) -> None:
+            async with gate:
+                await self.remote.copy(key, rdst + key[len(rsrc) :])
+
+        await asyncio.gather(*(copy(k) for k in keys))
+        await self.remote.delete(rsrc)
+
     async def _move(self, job: Job) -> None:
         src, dst = job.src, job.path
         known = self.entries.get(src)
@@ -1527,20 +1607,25 @@ class FolderSync:
             and le.ino == known.ino
             and not os.path.lexists(os.path.join(self.root, src))
         )
-        if not still_valid or not self.remote.capabilities.server_move:
-            self._enqueue(Job(JobKind.SYNC, dst))
+        caps = self.remote.capabilities
+        if not still_valid or not (caps.server_move or caps.server_copy):
+            # Upload what is at the destination now; the source goes as an ordinary delete.
+            await self._resync(dst)
             if known is not None:
                 self._hold_deletes([(src, known.is_dir)])
             return
-        assert le is not None
-        if "/" in dst:
+        assert le is not None and known is not None
+        if "/" in dst and caps.directories:
             await self._ensure_dir(dst.rsplit("/", 1)[0])
         self.bus.publish(JobStarted(self.name, Op.MOVE, src, 0, dst))
         started = time.monotonic()
         try:
-            await self.remote.move(self._rpath(src), self._rpath(dst))
+            if caps.server_move:
+                await self.remote.move(self._rpath(src), self._rpath(dst))
+            else:
+                await self._move_by_copy(src, dst, known.is_dir)
         except (RemoteNotFound, RemoteConflict, NotImplementedError):
-            self._enqueue(Job(JobKind.SYNC, dst))
+            await self._resync(dst)
             self._forget(src, job.is_dir)
             return
         self.entries = EntryMap(_rekey(self.entries, src, dst))

@@ -274,13 +274,18 @@ def test_file_replaced_by_folder_waits_for_its_parent_job(tmp_path: Path, server
         assert syncapp("--config", str(cfg), "run", "--once").returncode == 0
         (folder / "what?.txt").unlink()
         (folder / "what?.txt").mkdir()
-        write_tree(folder, {"what?.txt/inside.txt": "now a folder"})
+        inside = {f"what?.txt/in {i}.txt": f"now a folder {i}" for i in range(120)}
+        write_tree(folder, inside)
         # Everything the swap sends first (keeping the old file as a version) fails once.
         proxy.answer(500, count=2, methods=["MOVE", "MKCOL", "DELETE"])
+        proxy.reset_records()
         res = syncapp("--config", str(cfg), "run", "--once")
         assert res.returncode == 0, res.stderr + res.stdout
         assert proxy.actions()["answer 500"] == 2
         assert content(srv.root / "Docs") == tree(folder)
+        # The files inside waited for the swap (parked), not by polling the server.
+        puts = [r for r in proxy.records("PUT") if "/in " in r.path]
+        assert len(puts) <= len(inside) + 5, len(puts)
 
 
 def test_409_restores_unchanged_files_below_a_deleted_remote_folder(tmp_path: Path) -> None:

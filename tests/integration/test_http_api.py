@@ -24,6 +24,7 @@ from syncapp.errors import (
 )
 from syncapp.remotes import open_remote
 from syncapp.remotes.http import HTTPRemote
+from tests.helpers import syncapp, tree, write_tree
 from tests.integration.backends import BackendContext
 from tests.servers import free_port
 from tests.servers.http_api import HTTPAPIServer, http_api_server
@@ -273,3 +274,27 @@ async def test_unreachable_api_is_retryable() -> None:
 async def test_capabilities_follow_config(api: APICase) -> None:
     assert api.remote(atomic=True).capabilities.atomic_put
     assert not api.remote().capabilities.atomic_put
+
+
+# -- the engine on an API without copy or move -----------------------------------------------------
+
+
+def test_renamed_folder_arrives_in_the_same_run(api: APICase, tmp_path: Path) -> None:
+    """No server-side rename or copy: a renamed folder is uploaded again under its new name (all
+    of it, in the same run) and the old name is deleted."""
+    folder = tmp_path / "docs"
+    write_tree(folder, {f"Photos/img {i}.jpg": f"image {i}" for i in range(5)})
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[remotes.api]\ntype = "http"\nurl = "{api.cfg().url}"\n'
+        f'list_url = "{api.cfg().list_url}"\ntoken_env = "API_TOKEN"\n\n'
+        f'[folders.docs]\npath = "{folder}"\nremote = "api"\n'
+    )
+    env = {"API_TOKEN": TOKEN}
+    assert syncapp("--config", str(cfg), "run", "--once", env=env).returncode == 0
+    (folder / "Photos").rename(folder / "Photos 2024")
+    res = syncapp("--config", str(cfg), "run", "--once", env=env)
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert tree(api.server.root / api.space) == tree(folder)
+    status = syncapp("--config", str(cfg), "status", "--json", env=env)
+    assert '"files_in_sync": 5' in status.stdout, status.stdout

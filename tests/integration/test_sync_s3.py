@@ -37,3 +37,33 @@ def test_once_mirrors_into_a_prefix_then_deletes_and_keeps_versions(tmp_path: Pa
         assert len([k for k in kept if kept[k] != "<dir>"]) == 2  # the deleted and the edited
         assert "AWS" not in first.stdout + second.stdout
         assert env["AWS_SECRET_ACCESS_KEY"] not in first.stdout + first.stderr
+
+
+def test_renames_are_server_side_copies_and_trip_no_guard(tmp_path: Path) -> None:
+    """S3 has no rename: a renamed folder is copied key by key on the server, then the old keys
+    go. Every file must arrive in the same run, and the delete guard must not take a rename of
+    a whole folder for a mass delete."""
+    folder = tmp_path / "docs"
+    write_tree(folder, {f"Photos/img {i}.jpg": os.urandom(200 + i) for i in range(20)})
+    write_tree(folder, {"notes.txt": "n"})
+    with rclone_s3_server(tmp_path / "s3") as server:
+        assert server.root is not None
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(
+            f'[remotes.s3]\ntype = "s3"\nendpoint = "{server.endpoint}"\n'
+            f'bucket = "{server.bucket}"\n\n'
+            f'[folders.docs]\npath = "{folder}"\nremote = "s3"\nremote_path = "docs"\n'
+        )
+        env = server.env()
+        assert syncapp("--config", str(cfg), "run", "--once", env=env).returncode == 0
+        stored = server.root / server.bucket / "docs"
+        (folder / "Photos").rename(folder / "Photos 2024")
+        (folder / "notes.txt").rename(folder / "notes-renamed.txt")
+        dry = syncapp("--config", str(cfg), "run", "--once", "--dry-run", env=env)
+        assert "delete guard" not in dry.stdout, dry.stdout
+        res = syncapp("--config", str(cfg), "run", "--once", "--json", env=env)
+        assert res.returncode == 0, res.stderr
+        assert tree(stored) == tree(folder)
+        assert '"op": "upload"' not in res.stdout  # copied on the server, not sent again
+        status = syncapp("--config", str(cfg), "status", "--json", env=env)
+        assert '"files_in_sync": 21' in status.stdout, status.stdout
