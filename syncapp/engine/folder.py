@@ -119,7 +119,8 @@ class FolderStatus:
 class EntryMap(dict[str, Entry]):
     """What was synced, by path, with a running count of files (status is asked often) and an
     index of children, so "everything under this folder" is a walk of that folder, not a pass
-    over every known path."""
+    over every known path. The index links every path to its parent even when the parent
+    itself is not an entry (object stores have no folders of their own)."""
 
     def __init__(self, items: dict[str, Entry] | None = None) -> None:
         super().__init__(items or {})
@@ -131,7 +132,7 @@ class EntryMap(dict[str, Entry]):
         old = self.get(key)
         if old is None:
             if self._children is not None:
-                self._children.setdefault(_parent(key), set()).add(key)
+                self._link(key)
         elif not old.is_dir:
             self.files -= 1
         if not value.is_dir:
@@ -142,14 +143,8 @@ class EntryMap(dict[str, Entry]):
         if not self[key].is_dir:
             self.files -= 1
         super().__delitem__(key)
-        if self._children is None:
-            return
-        parent = _parent(key)
-        kids = self._children.get(parent)
-        if kids is not None:
-            kids.discard(key)
-            if not kids:
-                del self._children[parent]
+        if self._children is not None:
+            self._unlink(key)
 
     def pop(self, key: str, default: object = None) -> Entry | None:  # type: ignore[override]
         if key in self:
@@ -158,18 +153,41 @@ class EntryMap(dict[str, Entry]):
             return value
         return None
 
+    def _link(self, key: str) -> None:
+        assert self._children is not None
+        while key:
+            kids = self._children.setdefault(_parent(key), set())
+            if key in kids:
+                return
+            kids.add(key)
+            key = _parent(key)
+
+    def _unlink(self, key: str) -> None:
+        # A path still leading to entries below it stays linked; an empty link left behind by
+        # a parent that is not an entry goes too.
+        assert self._children is not None
+        while key and key not in self and not self._children.get(key):
+            self._children.pop(key, None)
+            parent = _parent(key)
+            kids = self._children.get(parent)
+            if kids is None:
+                return
+            kids.discard(key)
+            key = parent
+
     def below(self, path: str) -> list[str]:
         """Every known path under ``path`` (not ``path`` itself); all of them for the root."""
         if self._children is None:
             self._children = {}
             for k in self:
-                self._children.setdefault(_parent(k), set()).add(k)
+                self._link(k)
         children = self._children
         out: list[str] = []
         stack = [path]
         while stack:
             for k in children.get(stack.pop(), ()):
-                out.append(k)
+                if k in self:
+                    out.append(k)
                 stack.append(k)
         return out
 

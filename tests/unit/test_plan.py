@@ -126,3 +126,17 @@ def test_entry_map_finds_everything_below_a_folder() -> None:
     fresh = EntryMap({"x": ke("x", d=True)})
     fresh["x/y.txt"] = ke("x/y.txt")  # changed before the index is first built
     assert fresh.below("x") == ["x/y.txt"]
+
+
+def test_entry_map_below_reaches_paths_whose_folders_are_not_entries() -> None:
+    # Object stores have no folders: "a/b" may never be an entry while "a/b/c.txt" is.
+    m = EntryMap({"a/b/c.txt": ke("a/b/c.txt"), "a/d.txt": ke("a/d.txt")})
+    assert sorted(m.below("a")) == ["a/b/c.txt", "a/d.txt"]
+    assert m.below("a/b") == ["a/b/c.txt"]
+    m["x/y/z.txt"] = ke("x/y/z.txt")
+    assert m.below("x") == ["x/y/z.txt"]
+    del m["x/y/z.txt"]
+    assert m.below("x") == []
+    assert m._children is not None and "x" not in m._children and "x/y" not in m._children
+    del m["a/b/c.txt"]
+    assert m.below("a") == ["a/d.txt"]
