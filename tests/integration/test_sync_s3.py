@@ -7,7 +7,17 @@ import os
 from pathlib import Path
 
 from tests.helpers import syncapp, tree, write_tree
-from tests.servers.s3 import rclone_s3_server
+from tests.servers.s3 import S3Server, rclone_s3_server
+
+
+def write_config(tmp_path: Path, server: S3Server, folder: Path, remote_path: str) -> Path:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[remotes.s3]\ntype = "s3"\nendpoint = "{server.endpoint}"\n'
+        f'bucket = "{server.bucket}"\n\n'
+        f'[folders.docs]\npath = "{folder}"\nremote = "s3"\nremote_path = "{remote_path}"\n'
+    )
+    return cfg
 
 
 def test_once_mirrors_into_a_prefix_then_deletes_and_keeps_versions(tmp_path: Path) -> None:
@@ -16,12 +26,7 @@ def test_once_mirrors_into_a_prefix_then_deletes_and_keeps_versions(tmp_path: Pa
     (folder / "big.bin").write_bytes(os.urandom(12 * 1024 * 1024))  # multipart (8 MiB parts)
     with rclone_s3_server(tmp_path / "s3") as server:
         assert server.root is not None
-        cfg = tmp_path / "config.toml"
-        cfg.write_text(
-            f'[remotes.s3]\ntype = "s3"\nendpoint = "{server.endpoint}"\n'
-            f'bucket = "{server.bucket}"\n\n'
-            f'[folders.docs]\npath = "{folder}"\nremote = "s3"\nremote_path = "laptop/docs"\n'
-        )
+        cfg = write_config(tmp_path, server, folder, "laptop/docs")
         env = server.env()
         first = syncapp("--config", str(cfg), "run", "--once", env=env)
         assert first.returncode == 0, first.stderr
@@ -48,12 +53,7 @@ def test_renames_are_server_side_copies_and_trip_no_guard(tmp_path: Path) -> Non
     write_tree(folder, {"notes.txt": "n"})
     with rclone_s3_server(tmp_path / "s3") as server:
         assert server.root is not None
-        cfg = tmp_path / "config.toml"
-        cfg.write_text(
-            f'[remotes.s3]\ntype = "s3"\nendpoint = "{server.endpoint}"\n'
-            f'bucket = "{server.bucket}"\n\n'
-            f'[folders.docs]\npath = "{folder}"\nremote = "s3"\nremote_path = "docs"\n'
-        )
+        cfg = write_config(tmp_path, server, folder, "docs")
         env = server.env()
         assert syncapp("--config", str(cfg), "run", "--once", env=env).returncode == 0
         stored = server.root / server.bucket / "docs"
