@@ -398,15 +398,10 @@ class SyncApp(App[None]):
 
     async def save_folder(self, draft: FolderDraft, editing: str | None) -> str | None:
         """Write the folder into the config and (re)open it in the engine; an error or None."""
-        try:
-            new = configdoc.with_folder(self.config, draft, editing)
-        except ConfigError as e:
-            return f"{e.key}: {e.problem}" if e.key else e.problem
-        try:
-            configdoc.save(new)
-        except OSError as e:
-            return f"cannot write {new.path}: {e.strerror or e}"
-        self.config = new
+        error = self._commit_config(lambda: configdoc.with_folder(self.config, draft, editing))
+        if error:
+            return error
+        new = self.config
         cfg = new.folders[draft.name]
         verb = "changed" if editing else "added"
         self.note(f"folder {draft.name} {verb}; config saved to {new.path}")
@@ -449,14 +444,10 @@ class SyncApp(App[None]):
         )
 
     async def forget_folder(self, name: str) -> str | None:
-        try:
-            new = configdoc.without_folder(self.config, name)
-            configdoc.save(new)
-        except ConfigError as e:
-            return str(e)
-        except OSError as e:
-            return f"cannot write {self.config.path}: {e.strerror or e}"
-        self.config = new
+        error = self._commit_config(lambda: configdoc.without_folder(self.config, name))
+        if error:
+            return error
+        new = self.config
         self.note(f"folder {name} removed from the config (no file deleted)")
 
         async def close(engine: SyncEngine) -> None:
@@ -648,15 +639,10 @@ class SyncApp(App[None]):
         self.push_screen(RemoteForm(self.config, self.save_remote), then)
 
     async def save_remote(self, draft: RemoteDraft, editing: str | None) -> str | None:
-        try:
-            new = configdoc.with_remote(self.config, draft, editing)
-        except ConfigError as e:
-            return f"{e.key}: {e.problem}" if e.key else e.problem
-        try:
-            configdoc.save(new)
-        except OSError as e:
-            return f"cannot write {new.path}: {e.strerror or e}"
-        self.config = new
+        error = self._commit_config(lambda: configdoc.with_remote(self.config, draft, editing))
+        if error:
+            return error
+        new = self.config
         self.note(f"remote {draft.name} {'changed' if editing else 'added'}")
         if editing is not None:
             # Folders on this remote reopen so they use the new settings.
@@ -677,15 +663,23 @@ class SyncApp(App[None]):
         return None
 
     async def remove_remote(self, name: str) -> str | None:
-        try:
-            new = configdoc.without_remote(self.config, name)
-            configdoc.save(new)
-        except ConfigError as e:
-            return e.problem
-        except OSError as e:
-            return f"cannot write {self.config.path}: {e.strerror or e}"
-        self.config = new
+        error = self._commit_config(lambda: configdoc.without_remote(self.config, name))
+        if error:
+            return error
         self.note(f"remote {name} removed from the config")
+        return None
+
+    def _commit_config(self, change: Callable[[], Config]) -> str | None:
+        """Apply ``change`` (a new Config from the current one) and write it; an error or None."""
+        try:
+            new = change()
+        except ConfigError as e:
+            return f"{e.key}: {e.problem}" if e.key else e.problem
+        try:
+            configdoc.save(new)
+        except OSError as e:
+            return f"cannot write {new.path}: {e.strerror or e}"
+        self.config = new
         return None
 
     # -- other screens ----------------------------------------------------------------------------
