@@ -10,6 +10,7 @@ from typing import TextIO
 from syncapp.config import Config
 from syncapp.engine import default_state_path
 from syncapp.engine.adopt import adoptable, list_remote_tree
+from syncapp.engine.folder import EntryMap
 from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped
 from syncapp.engine.scanner import scan_tree
 from syncapp.engine.state import Entry, StateDB
@@ -27,15 +28,13 @@ def guard_note(
     deletes = list(plan.deletes)
     if not renames:
         deletes += [(src, is_dir) for src, _, is_dir in plan.moves]
-    gone = {p for p, is_dir in deletes if not is_dir}
-    dirs = tuple(p + "/" for p, is_dir in deletes if is_dir)
-    if dirs:
-        gone.update(k for k, e in known.items() if not e.is_dir and k.startswith(dirs))
-    files = sum(1 for e in known.values() if not e.is_dir)
-    if not guard_tripped(max_delete, len(gone), files):
+    synced = EntryMap(known)
+    gone = synced.files_deleted(deletes)
+    files = synced.files
+    if not guard_tripped(max_delete, gone, files):
         return None
     return (
-        f"delete guard: {guard_reason(len(gone), files)}; a real run holds these deletes"
+        f"delete guard: {guard_reason(gone, files)}; a real run holds these deletes"
         " (exit 1) unless given --allow-mass-delete"
     )
 

@@ -175,6 +175,16 @@ class EntryMap(dict[str, Entry]):
             kids.discard(key)
             key = parent
 
+    def files_deleted(self, deletes: Iterable[tuple[str, bool]]) -> int:
+        """How many synced files the deletes (path, is_dir) take away, each counted once."""
+        deletes = list(deletes)
+        dirs = {p for p, is_dir in deletes if is_dir}
+        gone = {p for p, is_dir in deletes if not is_dir}
+        for d in dirs:
+            if not any(a in dirs for a in parents(d)):  # a folder inside another is walked once
+                gone.update(k for k in self.below(d) if not self[k].is_dir)
+        return len(gone)
+
     def below(self, path: str) -> list[str]:
         """Every known path under ``path`` (not ``path`` itself); all of them for the root."""
         if self._children is None:
@@ -866,13 +876,8 @@ class FolderSync:
             )
 
     def _conflicts(self, job: Job) -> bool:
-        for p in job.paths:
-            if self._running_paths[p] or self._running_below[p]:
-                return True
-            for a in parents(p):
-                if self._running_paths[a]:
-                    return True
-        return False
+        # Ancestors need no check here: a job under a pending ancestor is parked before this.
+        return any(self._running_paths[p] or self._running_below[p] for p in job.paths)
 
     def _path_pending(self, path: str) -> bool:
         return path in self._queue or path in self._delayed or bool(self._running_paths[path])
@@ -1151,13 +1156,7 @@ class FolderSync:
                 del held[p]
                 self._held.pop(p, None)
                 self._enqueue(Job(JobKind.SYNC, p))
-        # One pass over what is known (a wipe can hold thousands of folders).
-        held_dirs = {p for p, is_dir in held.items() if is_dir}
-        files = sum(1 for is_dir in held.values() if not is_dir)
-        tops = [d for d in held_dirs if not any(a in held_dirs for a in parents(d))]
-        files += sum(
-            1 for d in tops for k in self.entries.below(d) if not self.entries[k].is_dir
-        )
+        files = self.entries.files_deleted(held.items())
         known = self.entries.files
         tripped = guard_tripped(self.cfg.max_delete, files, known)
         if (
@@ -1653,15 +1652,7 @@ class FolderSync:
         self.bus.publish(JobFinished(self.name, Op.MOVE, src, 0, time.monotonic() - started, dst))
         # The moved file (or anything under the moved directory) may also have changed.
         if job.is_dir:
-            sub = await asyncio.to_thread(
-                scan_tree,
-                self.root,
-                self.rules,
-                start=dst,
-                follow_symlinks=self.cfg.follow_symlinks,
-            )
-            scope = set(sub.entries) | set(self.entries.below(dst))
-            self._enqueue_plan(diff(sub.entries, self.entries, scope))
+            await self._resync(dst)
         elif known is None or (le.size, le.mtime_ns) != (known.size, known.mtime_ns):
             self._enqueue(Job(JobKind.SYNC, dst))
 

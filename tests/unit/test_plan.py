@@ -140,3 +140,13 @@ def test_entry_map_below_reaches_paths_whose_folders_are_not_entries() -> None:
     assert m._children is not None and "x" not in m._children and "x/y" not in m._children
     del m["a/b/c.txt"]
     assert m.below("a") == ["a/d.txt"]
+
+
+def test_files_deleted_counts_each_synced_file_once() -> None:
+    m = EntryMap(
+        {p: ke(p, d="." not in p) for p in ["a", "a/b", "a/b/c.txt", "a/d.txt", "e.txt", "f"]}
+    )
+    # A folder, a folder inside it, a file inside both, a file elsewhere, an empty folder.
+    deletes = [("a", True), ("a/b", True), ("a/b/c.txt", False), ("e.txt", False), ("f", True)]
+    assert m.files_deleted(deletes) == 3
+    assert m.files_deleted([]) == 0
