@@ -36,6 +36,7 @@ from syncapp.config import (
     WebDAVRemoteConfig,
 )
 from syncapp.remotes import Remote, open_remote
+from tests.servers.dav_httpd import apache_dav_server, nginx_dav_server
 from tests.servers.http_api import http_api_server
 from tests.servers.s3 import S3Server, rclone_s3_server, seaweedfs_server
 from tests.servers.webdav import rclone_webdav_server, wsgidav_server
@@ -118,10 +119,22 @@ def webdav_rclone(ctx: BackendContext) -> Backend:
     return _webdav(ctx, "webdav-rclone", ctx.server("rclone-webdav", rclone_webdav_server))
 
 
+def webdav_apache(ctx: BackendContext) -> Backend:
+    """Apache httpd 2.4 with mod_dav_fs (tests/servers/conf/apache-dav.conf)."""
+    return _webdav(ctx, "webdav-apache", ctx.server("apache-dav", apache_dav_server))
+
+
+def webdav_nginx(ctx: BackendContext) -> Backend:
+    """nginx 1.22 with dav + dav-ext (tests/servers/conf/nginx-dav.conf)."""
+    return _webdav(ctx, "webdav-nginx", ctx.server("nginx-dav", nginx_dav_server))
+
+
 BACKENDS: dict[str, Callable[[BackendContext], Backend]] = {
     "local": local,
     "webdav-wsgidav": webdav_wsgidav,
     "webdav-rclone": webdav_rclone,
+    "webdav-apache": webdav_apache,
+    "webdav-nginx": webdav_nginx,
 }
 
 
