@@ -43,7 +43,7 @@ import signal
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -51,7 +51,12 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.servers.webdav import Auth, ServerProcess
+from tests.servers.webdav import (
+    Auth,
+    ServerProcess,
+    rclone_webdav_process,
+    wsgidav_process,
+)
 
 CONF_DIR = Path(__file__).with_name("conf")
 APACHE_BINARY = "apache2"
@@ -408,3 +413,12 @@ def apache_dav_server(root: Path, auth: Auth | None = None) -> Iterator[DavHttpd
 def nginx_dav_server(root: Path, auth: Auth | None = None) -> Iterator[DavHttpdProcess]:
     with nginx_dav_process(root, auth) as server:
         yield server
+
+
+#: Every WebDAV server the suite starts, by the short name test ids use.
+WEBDAV_PROCESSES: dict[str, Callable[..., ServerProcess]] = {
+    "wsgidav": wsgidav_process,
+    "rclone": rclone_webdav_process,
+    "apache": apache_dav_process,
+    "nginx": nginx_dav_process,
+}

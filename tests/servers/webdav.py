@@ -132,6 +132,10 @@ class ServerProcess:
             proc.kill()
             proc.wait(timeout=5)
 
+    def hand_over(self, path: Path | None = None) -> None:
+        """Give what a test wrote into the storage to the server's user: nothing to do for a
+        server that runs as the test's own user (see dav_httpd for those that do not)."""
+
     def close(self) -> None:
         self.stop()
         if self._log is not None:
