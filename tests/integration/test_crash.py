@@ -2,7 +2,7 @@
 
 While the first sync runs, a watcher thread (``TornWatch``, in tests.helpers) reads every file
 that appears remotely under its real name: each must already hold the whole local content (never a
-torn file).
+torn file). On rclone serve webdav (three seeds), Apache httpd and nginx (one each).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import TornWatch, staging_leftovers, syncapp, tree
-from tests.servers.webdav import rclone_webdav_process
+from tests.servers.dav_httpd import WEBDAV_PROCESSES
 
 
 def _make_tree(folder: Path, rnd: random.Random) -> dict[str, str]:
@@ -45,13 +45,15 @@ def _make_tree(folder: Path, rnd: random.Random) -> dict[str, str]:
     return digests
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_kill_9_mid_sync_then_once_is_exact(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(
+    ("kind", "seed"), [("rclone", 1), ("rclone", 2), ("rclone", 3), ("apache", 4), ("nginx", 5)]
+)
+def test_kill_9_mid_sync_then_once_is_exact(tmp_path: Path, kind: str, seed: int) -> None:
     rnd = random.Random(seed)
     folder = tmp_path / "docs"
     expected = _make_tree(folder, rnd)
     storage = tmp_path / "dav"
-    with rclone_webdav_process(storage) as server:
+    with WEBDAV_PROCESSES[kind](storage) as server:
         cfg = tmp_path / "config.toml"
         cfg.write_text(
             f'[remotes.r]\ntype = "webdav"\nurl = "{server.url}"\n\n'

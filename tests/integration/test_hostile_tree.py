@@ -32,7 +32,8 @@ import pytest
 from syncapp.config import parse_config
 from syncapp.engine import Event, FolderState, JobStarted, Op, PathSkipped, SyncEngine
 from tests.helpers import staging_leftovers, syncapp, tree, write_tree
-from tests.servers.webdav import ServerProcess, rclone_webdav_process, wsgidav_process
+from tests.servers.dav_httpd import WEBDAV_PROCESSES
+from tests.servers.webdav import ServerProcess, rclone_webdav_process
 
 MiB = 1024 * 1024
 
@@ -503,7 +504,7 @@ def _long_tree(folder: Path) -> dict[str, bytes]:
     return files
 
 
-@pytest.mark.parametrize("kind", ["local", "rclone"])
+@pytest.mark.parametrize("kind", ["local", "rclone", "apache", "nginx"])
 def test_very_long_names_and_paths(tmp_path: Path, kind: str) -> None:
     # The remote's storage path has the same length as the local folder's, so the remote side
     # of the filesystem can hold what the local side holds (remote_path is the root).
@@ -517,7 +518,7 @@ def test_very_long_names_and_paths(tmp_path: Path, kind: str) -> None:
         )
         out = syncapp("--config", str(res), "run", "--once")
     else:
-        with rclone_webdav_process(storage) as srv:
+        with WEBDAV_PROCESSES[kind](storage) as srv:
             res = webdav_target(srv).config(tmp_path, folder, remote_path="")
             out = syncapp("--config", str(res), "run", "--once")
     assert out.returncode == 0, out.stderr + out.stdout[-3000:]
@@ -525,7 +526,7 @@ def test_very_long_names_and_paths(tmp_path: Path, kind: str) -> None:
     assert len(files) == 3
 
 
-@pytest.mark.parametrize("kind", ["local", "rclone", "wsgidav"])
+@pytest.mark.parametrize("kind", ["local", "rclone", "wsgidav", "apache", "nginx"])
 def test_empty_files(tmp_path: Path, kind: str) -> None:
     folder = tmp_path / "docs"
     write_tree(folder, {"empty": b"", "dir/empty.txt": b"", "becomes-empty.txt": "content"})
@@ -545,8 +546,7 @@ def test_empty_files(tmp_path: Path, kind: str) -> None:
         (folder / "empty").write_text("not empty any more")
         run()
         return
-    factory = rclone_webdav_process if kind == "rclone" else wsgidav_process
-    with factory(storage) as srv:
+    with WEBDAV_PROCESSES[kind](storage) as srv:
         cfg = webdav_target(srv).config(tmp_path, folder)
         run()
         (folder / "becomes-empty.txt").write_bytes(b"")

@@ -1,6 +1,7 @@
 """Trust: the delete guard, remote versions and restore, `why`, dry runs, bandwidth limits.
 
-Against real WebDAV servers (rclone serve webdav, WsgiDAV) whose storage we read directly.
+Against real WebDAV servers (rclone serve webdav, WsgiDAV; Apache httpd and nginx for versions,
+restore and conflicts) whose storage we read directly.
 """
 
 from __future__ import annotations
@@ -20,14 +21,19 @@ from syncapp.engine import FolderState, SyncEngine
 from syncapp.engine.state import StateDB
 from syncapp.engine.versions import VERSIONS_DIR, Versions
 from tests.helpers import syncapp, tree, write_tree
-from tests.servers.webdav import ServerProcess, rclone_webdav_process, wsgidav_process
+from tests.servers.dav_httpd import WEBDAV_PROCESSES
+from tests.servers.webdav import ServerProcess
 
 
 @pytest.fixture(params=["rclone", "wsgidav"])
 def dav(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    factory = rclone_webdav_process if request.param == "rclone" else wsgidav_process
-    with factory(tmp_path / "dav") as server:
+    with WEBDAV_PROCESSES[request.param](tmp_path / "dav") as server:
         yield server
+
+
+#: The scenarios whose outcome depends on the server (versions, restore, conflicts) also run on
+#: Apache httpd and nginx; the rest (guard, why, dry run, bandwidth) are the engine's own.
+every_server = pytest.mark.parametrize("dav", list(WEBDAV_PROCESSES), indirect=True)
 
 
 def make_config(tmp_path: Path, server: ServerProcess, folder: Path, extra: str = "") -> Path:
@@ -151,6 +157,7 @@ def test_guard_small_deletes_pass_and_cli_flag_releases(tmp_path: Path, dav: Ser
 # -- versions and restore -----------------------------------------------------------------------
 
 
+@every_server
 def test_edit_and_delete_keep_versions_and_restore(tmp_path: Path, dav: ServerProcess) -> None:
     folder = tmp_path / "docs"
     write_tree(folder, {"notes/todo.txt": "version one", "gone.txt": "deleted later"})
@@ -194,6 +201,7 @@ def test_edit_and_delete_keep_versions_and_restore(tmp_path: Path, dav: ServerPr
     assert '"files_in_sync": 2' in status.stdout
 
 
+@every_server
 async def test_versions_pruned_by_age_with_a_fake_clock(tmp_path: Path, dav: ServerProcess) -> None:
     from syncapp.remotes import open_remote
 
@@ -296,6 +304,7 @@ def test_bandwidth_limit_is_a_lower_bound_on_duration(tmp_path: Path, dav: Serve
 # -- conflicts ------------------------------------------------------------------------------------
 
 
+@every_server
 def test_remote_edit_is_never_overwritten_silently(tmp_path: Path, dav: ServerProcess) -> None:
     folder = tmp_path / "docs"
     write_tree(folder, {"report.txt": "ours v1", "untouched.txt": "same"})

@@ -1,8 +1,9 @@
 """The engine end to end, through the real command line and in-process, against real servers.
 
 Each target is a real remote whose storage is a directory we can read directly: the ``local``
-backend, WsgiDAV and ``rclone serve webdav``. "Exact" means the remote directory holds the same
-paths with the same bytes as the local folder, and no temporary upload names.
+backend, WsgiDAV, ``rclone serve webdav``, Apache httpd (mod_dav_fs) and nginx (dav + dav-ext).
+"Exact" means the remote directory holds the same paths with the same bytes as the local folder,
+and no temporary upload names.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from syncapp.config import parse_config
 from syncapp.engine import FolderState, SyncEngine
 from tests.helpers import staging_leftovers, syncapp, tree, wait_for, write_tree
+from tests.servers.dav_httpd import WEBDAV_PROCESSES
 from tests.servers.webdav import ServerProcess, rclone_webdav_process, wsgidav_process
 
 ODD_NAMES: dict[str, bytes | str] = {
@@ -52,7 +54,7 @@ class Target:
         return self.storage / remote_path if remote_path else self.storage
 
 
-@pytest.fixture(params=["local", "wsgidav", "rclone"])
+@pytest.fixture(params=["local", "wsgidav", "rclone", "apache", "nginx"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     kind = request.param
     storage = tmp_path / f"remote-{kind}"
@@ -60,8 +62,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if kind == "local":
         yield Target(kind, f'[remotes.r]\ntype = "local"\npath = "{storage}"\n', storage)
         return
-    factory = wsgidav_process if kind == "wsgidav" else rclone_webdav_process
-    with factory(storage) as server:
+    with WEBDAV_PROCESSES[kind](storage) as server:
         toml = f'[remotes.r]\ntype = "webdav"\nurl = "{server.url}"\n'
         yield Target(kind, toml, storage, server)
 
@@ -117,6 +118,8 @@ def test_first_run_adopts_identical_remote_files(tmp_path: Path, target: Target)
     write_tree(folder, {"same.txt": "same", "differs.txt": "local version", "new.txt": "new"})
     remote = target.remote_dir("Docs")
     write_tree(remote, {"same.txt": "same", "differs.txt": "remote version!!", "extra.txt": "x"})
+    if target.server is not None:
+        target.server.hand_over()  # as if the server's user had written them
     # Remote copies written after the local ones (servers that ignore X-OC-Mtime compare so).
     cfg = write_config(tmp_path, target, folder)
     res = syncapp("--config", str(cfg), "run", "--once", "--json")
