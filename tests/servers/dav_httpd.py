@@ -45,6 +45,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
@@ -422,3 +423,65 @@ WEBDAV_PROCESSES: dict[str, Callable[..., ServerProcess]] = {
     "apache": apache_dav_process,
     "nginx": nginx_dav_process,
 }
+
+#: ``ServerProcess.name`` → the short name.
+KINDS = {
+    "wsgidav": "wsgidav",
+    "rclone-webdav": "rclone",
+    "apache-dav": "apache",
+    "nginx-dav": "nginx",
+}
+
+
+def kind_of(server: ServerProcess) -> str:
+    return KINDS[server.name]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a server does, measured with plain HTTP (``test_server_facts`` in
+    tests/integration/test_dav_servers.py keeps this table true)."""
+
+    #: Applies ``X-OC-Mtime`` to the stored file (else the mtime is the upload time).
+    keeps_mtime: bool
+    #: Answers ``PROPFIND Depth: infinity`` (else 403: list folder by folder).
+    depth_infinity: bool
+    #: Reports a ``getetag`` for files in PROPFIND.
+    file_etags: bool
+    #: Refuses a PUT whose ``If-Match`` does not match (412); else ignores the header.
+    if_match: bool
+    #: Status of ``MOVE /dir`` (a collection without its trailing slash).
+    move_collection_without_slash: int
+    #: A PUT body is never visible under the file's real name before the upload completes.
+    stages_put: bool
+    #: Seconds within which a same-size change to a file may leave everything the server reports
+    #: about it (ETag, getlastmodified) unchanged: a test changing a file behind syncapp's back
+    #: waits longer than that after syncapp's upload.
+    change_resolution: float
+
+
+EXPECTED: dict[str, Facts] = {
+    # ETag inode-mtime-size with whole seconds; syncapp.davserver honours X-OC-Mtime.
+    "wsgidav": Facts(
+        keeps_mtime=True, depth_infinity=True, file_etags=True, if_match=True,
+        move_collection_without_slash=201, stages_put=False, change_resolution=1.0,
+    ),
+    # Writes the body straight into the file (visible once past its buffer).
+    "rclone": Facts(
+        keeps_mtime=True, depth_infinity=True, file_etags=True, if_match=False,
+        move_collection_without_slash=201, stages_put=False, change_resolution=0.0,
+    ),
+    # mod_dav_fs writes .davfs.tmpXXXX and renames it; ETag size-mtime in microseconds;
+    # mod_dir answers a collection URL without its slash with 301 to the slashed URL.
+    "apache": Facts(
+        keeps_mtime=False, depth_infinity=False, file_etags=True, if_match=True,
+        move_collection_without_slash=301, stages_put=True, change_resolution=0.0,
+    ),
+    # Stages the body in client_body_temp and renames it; no ETags in PROPFIND (dav-ext), only
+    # getlastmodified in whole seconds; 400 "is collection" to MOVE without the slash.
+    "nginx": Facts(
+        keeps_mtime=False, depth_infinity=False, file_etags=False, if_match=False,
+        move_collection_without_slash=400, stages_put=True, change_resolution=1.0,
+    ),
+}
+
