@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from syncapp import __version__
-from syncapp.config import Config, find_config_path, load_config
+from syncapp.config import Config, check_secrets, find_config_path, load_config
 from syncapp.engine import (
     ConflictKept,
     Event,
@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     res.add_argument("--to", metavar="DEST", help="write here instead of the file's own place")
 
+    rem = sub.add_parser("remotes", help="each remote and what its server was seen to do")
+    rem.add_argument("--probe", action="store_true", help="ask every server again now")
+    rem.add_argument("--json", action="store_true", help="one JSON object per remote")
+
     demo = sub.add_parser(
         "demo", help="sync a demo folder live to an embedded WebDAV server (no setup needed)"
     )
@@ -113,6 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_why(args)
         if args.command in ("versions", "restore"):
             return asyncio.run(cmd_versions(args))
+        if args.command == "remotes":
+            from syncapp.remotelist import list_remotes
+
+            config = load_config(args.config)
+            return asyncio.run(
+                list_remotes(config, probe=args.probe, as_json=args.json, out=sys.stdout)
+            )
         if args.command == "demo":
             from syncapp.demo import run_demo
 
@@ -222,6 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not config.folders:
         raise ConfigError(str(config.path), "folders", "no folders configured")
+    check_secrets(config, os.environ)
     if args.dry_run:
         from syncapp.dryrun import dry_run
 
@@ -410,6 +422,7 @@ async def cmd_versions(args: argparse.Namespace) -> int:
         rel = relative_path(fc, args.path)
     except ValueError as e:
         raise SyncappError(str(e)) from None
+    check_secrets(config, os.environ, only=[fc.remote])
     async with open_remote(config.remotes[fc.remote]) as remote:
         versions = Versions(remote, fc.remote_path)
         found = await versions.list(rel)
