@@ -11,6 +11,7 @@ from syncapp.config import Config
 from syncapp.engine import default_state_path
 from syncapp.engine.adopt import adoptable, list_remote_tree
 from syncapp.engine.folder import EntryMap
+from syncapp.engine.learned import learn_remote
 from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped
 from syncapp.engine.scanner import scan_tree
 from syncapp.engine.state import Entry, StateDB
@@ -52,6 +53,9 @@ async def plan_folder(
     if not known:
         # First run: files already identical remotely would be adopted, not uploaded.
         async with open_remote(config.remotes[fc.remote]) as remote:
+            if db is not None:
+                # What a real run learned of this server (never probed here: nothing is sent).
+                await learn_remote(remote, db, fc.remote_path, probe=False)
             listing = await list_remote_tree(remote, fc.remote_path)
             server_mtime = remote.capabilities.server_mtime
         now = time.time()

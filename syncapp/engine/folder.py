@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import logging
 import os
@@ -29,7 +30,7 @@ from typing import Any, Self
 import aiofiles
 
 from syncapp.config import FolderConfig, parse_duration
-from syncapp.engine.adopt import adoptable, list_remote_tree, same_mtime
+from syncapp.engine.adopt import adoptable, list_remote_tree, remote_changed, same_mtime
 from syncapp.engine.events import (
     ConflictKept,
     CountsChanged,
@@ -48,6 +49,7 @@ from syncapp.engine.events import (
     ScanFinished,
     ScanStarted,
 )
+from syncapp.engine.learned import learn_remote
 from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, under
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import (
@@ -685,6 +687,7 @@ class FolderSync:
                     await self.remote.mkdir("/".join(parts[:i]))
             else:
                 await self.remote.stat(self.remote_root)
+            await learn_remote(self.remote, self.state, self.remote_root)
 
         await self._retrying(make)
         self._root_ready = True
@@ -1309,15 +1312,18 @@ class FolderSync:
         if st is None or (st.st_size, st.st_mtime_ns, st.st_ino) != (le.size, le.mtime_ns, le.ino):
             # Deleted or changed while uploading: the remote now holds what we read, so record
             # that; the next look then deletes it or sends the new content.
-            self._put_entry(
-                Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time())
-            )
+            self._put_entry(self._uploaded(path, le, result))
             raise _Requeue
-        self._put_entry(Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time()))
+        self._put_entry(self._uploaded(path, le, result))
         self.state.clear_pending(self.name, path)
         self.bus.publish(
             JobFinished(self.name, Op.UPLOAD, path, le.size, time.monotonic() - started)
         )
+
+    @staticmethod
+    def _uploaded(path: str, le: LocalEntry, result: PutResult) -> Entry:
+        return Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time(),
+                     result.mtime_ns)
 
     def _begin_upload(self, rpath: str) -> str:
         upload_id = uuid.uuid4().hex[:20]
@@ -1451,14 +1457,8 @@ class FolderSync:
         remote = await self.remote.stat(self._rpath(path))
         if remote is None or remote.is_dir:
             return
-        if remote.size == known.size:
-            if remote.mtime_ns is None:
-                return
-            if self.remote.capabilities.server_mtime:
-                if abs(remote.mtime_ns - known.mtime_ns) < 2_000_000_000:
-                    return
-            elif remote.mtime_ns <= (known.synced_at + 2) * 1e9:
-                return
+        if not remote_changed(known, remote, server_mtime=self.remote.capabilities.server_mtime):
+            return
         copy = conflict_name(path, time.time())
         mtime = remote.mtime_ns / 1e9 if remote.mtime_ns else None
         await self.versions.download(remote.path, os.path.join(self.root, copy), mtime=mtime)
@@ -1679,7 +1679,7 @@ def _rekey(entries: dict[str, Entry], src: str, dst: str) -> dict[str, Entry]:
             continue
         else:
             nk = k
-        out[nk] = Entry(nk, e.is_dir, e.size, e.mtime_ns, e.ino, e.etag, e.synced_at)
+        out[nk] = dataclasses.replace(e, path=nk)
     return out
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS entries (
     ino       INTEGER NOT NULL,
     etag      TEXT,
     synced_at REAL NOT NULL,
+    rmtime_ns INTEGER,
     PRIMARY KEY (folder, path)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending (
@@ -62,6 +63,9 @@ class Entry:
     ino: int
     etag: str | None = None
     synced_at: float = 0.0
+    #: The file's modification time as the server reported it after our upload (its own
+    #: clock), for telling a later remote edit from our own write; None when unknown.
+    remote_mtime_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,7 @@ class StateDB:
             self._db = sqlite3.connect(
                 f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
             )
+            self._cols = self._entry_columns()
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we open transactions ourselves so many writes share one.
@@ -104,9 +109,18 @@ class StateDB:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        if "rmtime_ns" not in self._entry_columns():  # a version 1 database
+            self._db.execute("ALTER TABLE entries ADD COLUMN rmtime_ns INTEGER")
         self._db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
         )
+        self._cols = self._entry_columns()
+
+    def _entry_columns(self) -> str:
+        """The SELECT list for an ``Entry`` (a read-only version 1 database lacks rmtime_ns)."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(entries)")}
+        rmtime = "rmtime_ns" if "rmtime_ns" in have else "NULL"
+        return f"path, is_dir, size, mtime_ns, ino, etag, synced_at, {rmtime}"
 
     # -- transactions -----------------------------------------------------------------------------
 
@@ -213,24 +227,22 @@ class StateDB:
 
     def entries(self, folder: str) -> dict[str, Entry]:
         rows = self._db.execute(
-            "SELECT path, is_dir, size, mtime_ns, ino, etag, synced_at FROM entries"
-            " WHERE folder = ?",
+            f"SELECT {self._cols} FROM entries WHERE folder = ?",
             (folder,),
         )
-        return {r[0]: Entry(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows}
+        return {r[0]: Entry(r[0], bool(r[1]), *r[2:]) for r in rows}
 
     def get(self, folder: str, path: str) -> Entry | None:
         r = self._db.execute(
-            "SELECT path, is_dir, size, mtime_ns, ino, etag, synced_at FROM entries"
-            " WHERE folder = ? AND path = ?",
+            f"SELECT {self._cols} FROM entries WHERE folder = ? AND path = ?",
             (folder, path),
         ).fetchone()
-        return None if r is None else Entry(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6])
+        return None if r is None else Entry(r[0], bool(r[1]), *r[2:])
 
     def put_entry(self, folder: str, e: Entry) -> None:
         self._write().execute(
             "INSERT OR REPLACE INTO entries(folder, path, is_dir, size, mtime_ns, ino, etag,"
-            " synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " synced_at, rmtime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 folder,
                 e.path,
@@ -240,6 +252,7 @@ class StateDB:
                 e.ino,
                 e.etag,
                 e.synced_at or time.time(),
+                e.remote_mtime_ns,
             ),
         )
         self.maybe_commit()

@@ -19,6 +19,9 @@ still has uses left (``count``) and wins its seeded draw (``share``) decides wha
 
 Every request is recorded (monotonic time of arrival, method, path, ``Destination``, what the proxy
 did) so tests can count requests per method and measure the spacing of retries.
+
+The requests of syncapp's one-time server probe (``Remote.learn``, staging names ending in
+``-probe…``) pass untouched and unrecorded: a test names the fault it puts on the files it syncs.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Self
 from urllib.parse import unquote, urlsplit
+
+from syncapp.remotes.base import STAGING_PREFIX
 
 Action = Literal["answer", "reset_request", "reset_response", "stall"]
 PIECE = 64 * 1024
@@ -305,6 +310,8 @@ class FaultProxy:
     # -- the proxy loop ----------------------------------------------------------------------------
 
     def _choose(self, method: str, path: str) -> Fault | None:
+        if _is_probe(path):
+            return None
         with self._lock:
             for f in self._faults:
                 if f.matches(method, path) and (f.share >= 1.0 or self._rnd.random() < f.share):
@@ -316,6 +323,8 @@ class FaultProxy:
         parts = head.first.split(" ")
         method, target = parts[0], parts[1] if len(parts) > 1 else ""
         dest = head.get("destination")
+        if _is_probe(unquote(target)) or (dest and _is_probe(unquote(dest))):
+            return
         rec = Record(
             at,
             method,
@@ -449,6 +458,10 @@ class FaultProxy:
         if limit is not None:
             return "cut"
         return "close" if resp.closes() else "keep"
+
+
+def _is_probe(path: str) -> bool:
+    return STAGING_PREFIX in path and "-probe" in path
 
 
 def _methods(methods: Iterable[str] | None) -> frozenset[str] | None:
