@@ -57,7 +57,7 @@ async def plan_folder(
         now = time.time()
         adopted = adoptable(scan.entries, listing, known, server_mtime=server_mtime, now=now)
         known = {e.path: e for e in adopted}
-    plan = diff(scan.entries, known, protected=scan.unreadable_dirs)
+    plan = diff(scan.entries, known, protected=scan.unreadable_dirs, rules=rules)
     if not fc.mirror_deletes:
         plan.deletes = []
     return plan, known
@@ -78,6 +78,8 @@ async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
             actions += [{"action": "upload", "path": p} for p in plan.uploads]
             actions += [{"action": "move", "path": s, "to": d} for s, d, _ in plan.moves]
             actions += [{"action": "delete", "path": p} for p, _ in plan.deletes]
+            # Ignored now: the state forgets them; their remote copies stay.
+            actions += [{"action": "forget", "path": p} for p, _ in plan.forgets]
             if as_json:
                 for a in actions:
                     out.write(json.dumps({"folder": name, **a}, ensure_ascii=False) + "\n")

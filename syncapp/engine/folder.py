@@ -48,7 +48,7 @@ from syncapp.engine.events import (
     ScanFinished,
     ScanStarted,
 )
-from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, under
+from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, ignored_path, under
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import (
     LocalEntry,
@@ -611,7 +611,9 @@ class FolderSync:
                     await self._retrying(lambda: self._reconcile_with_remote(result))
                 except RemoteError as e:
                     remote_error = e
-            plan = diff(result.entries, self.entries, protected=result.unreadable_dirs)
+            plan = diff(
+                result.entries, self.entries, protected=result.unreadable_dirs, rules=self.rules
+            )
             self._record_skipped(result.skipped)
             if remote_error is not None:
                 self._remote_unusable(remote_error, plan)
@@ -659,6 +661,7 @@ class FolderSync:
         Every change waits with the error as its reason (so `why` can say so). Live mode goes
         offline and rescans when the remote answers again; --once stops the folder.
         """
+        self._forget_ignored(plan.forgets)
         paths = [*plan.mkdirs, *plan.uploads, *(d for _, d, _ in plan.moves)]
         paths += [p for p, _ in plan.deletes]
         retry_at = None if not self.live else time.time() + 5.0
@@ -755,6 +758,7 @@ class FolderSync:
             self.state.set_pending_many(self.name, items)
 
     def _enqueue_plan(self, plan: Plan) -> None:
+        self._forget_ignored(plan.forgets)
         for src, dst, is_dir in plan.moves:
             self._enqueue(Job(JobKind.MOVE, dst, src=src, is_dir=is_dir))
         for p in plan.mkdirs:
@@ -831,7 +835,7 @@ class FolderSync:
             scope.update(self.entries.below(d))
         if skipped:
             self._record_skipped(skipped)
-        plan = diff(local, self.entries, scope)
+        plan = diff(local, self.entries, scope, rules=self.rules)
         self._enqueue_plan(plan)
 
     # -- queueing ---------------------------------------------------------------------------------
@@ -1151,8 +1155,11 @@ class FolderSync:
             return
         held = dict(self._held)
         # A path back on disk is no longer a delete.
-        for p in list(held):
-            if os.path.lexists(os.path.join(self.root, p)):
+        for p, is_dir in list(held.items()):
+            if self._ignored(p, is_dir):
+                del held[p]
+                self._forget_ignored([(p, is_dir)])
+            elif os.path.lexists(os.path.join(self.root, p)):
                 del held[p]
                 self._held.pop(p, None)
                 self._enqueue(Job(JobKind.SYNC, p))
@@ -1189,6 +1196,26 @@ class FolderSync:
         self.entries[e.path] = e
         self.state.put_entry(self.name, e)
 
+    def _forget_ignored(self, paths: Iterable[tuple[str, bool]]) -> None:
+        """Synced paths that are ignored now: dropped from the state, remote copies left alone.
+
+        Said once: once forgotten, no later scan or restart sees them again.
+        """
+        for path, is_dir in paths:
+            if path not in self.entries:
+                continue
+            self._held.pop(path, None)
+            self._failed.discard(path)
+            self._forget(path, is_dir)
+            m = self.rules.match(path, is_dir=is_dir)
+            why = m.describe() if m is not None else "inside an ignored folder"
+            reason = f"{why}; no longer synced, the remote copy is left alone"
+            log.info("%s: %s: %s", self.name, path, reason)
+            self.bus.publish(PathSkipped(self.name, printable(path), reason))
+
+    def _ignored(self, path: str, is_dir: bool) -> bool:
+        return ignored_path(self.rules, path, is_dir)
+
     def _forget(self, path: str, is_dir: bool) -> None:
         self.entries.pop(path, None)
         if is_dir:
@@ -1207,7 +1234,9 @@ class FolderSync:
             self.bus.publish(PathSkipped(self.name, shown, why))
             return
         if le is None:
-            if known is not None:
+            if known is not None and self._ignored(path, known.is_dir):
+                self._forget_ignored([(path, known.is_dir)])
+            elif known is not None:
                 self._hold_deletes([(path, known.is_dir)])
             else:
                 self.state.clear_pending(self.name, path)
@@ -1591,7 +1620,9 @@ class FolderSync:
         self._record_skipped(sub.skipped)
         local = {path: le, **sub.entries}
         scope = {*local, *self.entries.below(path)}
-        self._enqueue_plan(diff(local, self.entries, scope, protected=sub.unreadable_dirs))
+        self._enqueue_plan(
+            diff(local, self.entries, scope, protected=sub.unreadable_dirs, rules=self.rules)
+        )
 
     async def _move_by_copy(self, src: str, dst: str, is_dir: bool) -> None:
         """A rename on a store without one (S3): server-side copies, then the source goes.
