@@ -13,7 +13,7 @@ from syncapp.engine.adopt import adoptable, list_remote_tree
 from syncapp.engine.folder import EntryMap
 from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped
 from syncapp.engine.scanner import scan_tree
-from syncapp.engine.state import Entry, StateDB
+from syncapp.engine.state import Entry, StateDB, open_state
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes import open_remote
 
@@ -65,7 +65,7 @@ async def plan_folder(
 
 async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
     path = default_state_path()
-    db = StateDB(path, readonly=True) if path.exists() else None
+    db = open_state(path, readonly=True) if path.exists() else None
     try:
         for name in config.folders:
             plan, known = await plan_folder(config, name, db)

@@ -18,7 +18,7 @@ from syncapp.config import Config, FolderConfig, RemoteConfig, default_state_dir
 from syncapp.engine.events import Event, EventBus
 from syncapp.engine.folder import FolderStatus, FolderSync
 from syncapp.engine.ratelimit import RateLimit
-from syncapp.engine.state import StateDB
+from syncapp.engine.state import StateDB, open_state
 from syncapp.errors import SyncappError
 from syncapp.remotes import Remote, open_remote
 
@@ -68,7 +68,7 @@ class SyncEngine:
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
         try:
-            self.state = StateDB(self.state_path)
+            self.state = open_state(self.state_path)
             self._stack.callback(self.state.close)
             for folder in self.config.folders.values():
                 await self.add_folder(folder)

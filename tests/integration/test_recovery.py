@@ -4,8 +4,14 @@ one line, and what an overwrite replaces is kept."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from syncapp.config import parse_config
 from syncapp.engine import FolderState, SyncEngine
@@ -75,3 +81,110 @@ async def test_newly_ignored_path_never_holds_a_live_folder(tmp_path: Path) -> N
         assert st.state is FolderState.UP_TO_DATE and st.queued == 0, st
         assert engine.folder("docs").pending() == []
     assert "x.tmp" in tree(storage / "Docs")
+
+
+# -- bug 3: state-database trouble and a full disk are one line, exit 2, nothing sent ------------
+
+
+def _state_path() -> Path:
+    from syncapp.engine import default_state_path
+
+    return default_state_path()
+
+
+def _one_line_error(res: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert res.returncode == 2, res.stderr + res.stdout
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@contextlib.contextmanager
+def _small_tmpfs(where: Path, size: str, *, readonly: bool = False) -> Iterator[Path]:
+    """A real filesystem of ``size`` at ``where`` (root only; skipped where mounting is not
+    permitted, e.g. an unprivileged container)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    where.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _remount_readonly(where: Path) -> None:
+    res = subprocess.run(
+        ["mount", "-o", "remount,ro", str(where)], capture_output=True, text=True
+    )
+    if res.returncode != 0:
+        pytest.skip(f"cannot remount read-only: {res.stderr.strip()}")
+
+
+def test_damaged_state_database_is_one_line_then_reset_adopts(tmp_path: Path) -> None:
+    folder, storage = tmp_path / "docs", tmp_path / "remote"
+    storage.mkdir()
+    write_tree(folder, {"a.txt": "a", "sub/b.txt": "b"})
+    cfg = _local_config(tmp_path, folder, storage)
+    assert syncapp("--config", str(cfg), "run", "--once").returncode == 0
+    db = _state_path()
+    with open(db, "r+b") as fh:
+        fh.write(b"\xde\xad junk " * 10)  # the first 100 bytes: the header is gone
+    write_tree(folder, {"new.txt": "new"})
+
+    for args in (("run", "--once"), ("status",), ("why", "docs", "a.txt"), ("state",)):
+        res = syncapp("--config", str(cfg), *args)
+        _one_line_error(res, str(db), "state --reset")
+    assert not (storage / "Docs" / "new.txt").exists()  # nothing sent
+
+    reset = syncapp("--config", str(cfg), "state", "--reset")
+    assert reset.returncode == 0, reset.stderr
+    aside = list(db.parent.glob("state.db.broken-*"))
+    assert [p.name for p in aside if not p.name.endswith(("-wal", "-shm"))], aside
+    assert str(aside[0].parent) in reset.stdout and "broken-" in reset.stdout, reset.stdout
+    assert not db.exists()
+
+    again = syncapp("--config", str(cfg), "run", "--once", "--json")
+    assert again.returncode == 0, again.stderr
+    uploads = [
+        json.loads(line)["path"]
+        for line in again.stdout.splitlines()
+        if '"JobFinished"' in line and '"upload"' in line
+    ]
+    assert uploads == ["new.txt"], uploads  # the rest was adopted, not sent again
+
+
+def test_read_only_state_folder_is_one_line(tmp_path: Path) -> None:
+    folder, storage = tmp_path / "docs", tmp_path / "remote"
+    storage.mkdir()
+    write_tree(folder, {"a.txt": "a"})
+    cfg = _local_config(tmp_path, folder, storage)
+    db = _state_path()
+    with _small_tmpfs(db.parent, "4m"):
+        assert syncapp("--config", str(cfg), "run", "--once").returncode == 0
+        write_tree(folder, {"new.txt": "new"})
+        _remount_readonly(db.parent)
+        res = syncapp("--config", str(cfg), "run", "--once")
+        _one_line_error(res, str(db), "read-only")
+        assert not (storage / "Docs" / "new.txt").exists()
+
+
+def test_restore_onto_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    folder, storage = tmp_path / "docs", tmp_path / "remote"
+    storage.mkdir()
+    write_tree(folder, {"big.bin": os.urandom(3 * 1024 * 1024)})
+    cfg = _local_config(tmp_path, folder, storage)
+    assert syncapp("--config", str(cfg), "run", "--once").returncode == 0
+    with _small_tmpfs(tmp_path / "small", "1m") as small:
+        dest = small / "big.bin"
+        res = syncapp("--config", str(cfg), "restore", "docs", "big.bin", "--to", str(dest))
+        _one_line_error(res, str(dest), "no space left")
+        assert list(small.iterdir()) == []  # no temp file, no half-written file
