@@ -297,6 +297,9 @@ class FolderSync:
         self._remote_failed_at = 0.0
         # The last scan could not plan against the remote: the next answer must rescan.
         self._scan_failed = False
+        # Remote files the state knew nothing of (first run, lost state) that differ from the
+        # local file: from the one listing, so an overwrite keeps them without asking per file.
+        self._unrecorded_remote: set[str] = set()
         # Until the first scan has run, the folder is "scanning", never "up to date".
         self.scanning = True
         self._root_ready = False
@@ -790,6 +793,14 @@ class FolderSync:
             now=now,
         ):
             self._put_entry(entry)
+        self._unrecorded_remote = {
+            rel
+            for rel, le in result.entries.items()
+            if not le.is_dir
+            and rel not in self.entries
+            and (r := remote.entries.get(rel)) is not None
+            and not r.is_dir
+        }
         if self._unclean_start and self.cfg.mirror_deletes:
             extras = [
                 (rel, r.is_dir)
@@ -1374,6 +1385,10 @@ class FolderSync:
         if known is not None and not known.is_dir:
             await self._keep_remote_edit(path, known)
             await self.versions.keep(path, by_move=False)
+        elif path in self._unrecorded_remote:
+            # No record of it (state lost), but the listing showed a copy that differs.
+            await self.versions.keep(path, by_move=False)
+            self._unrecorded_remote.discard(path)
         upload_id = self._begin_upload(rpath)
         try:
             result = await self._put_file(path, rpath, le, upload_id, started)

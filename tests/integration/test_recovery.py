@@ -188,3 +188,47 @@ def test_restore_onto_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path)
         res = syncapp("--config", str(cfg), "restore", "docs", "big.bin", "--to", str(dest))
         _one_line_error(res, str(dest), "no space left")
         assert list(small.iterdir()) == []  # no temp file, no half-written file
+
+
+# -- bug 4: after the state is lost, an overwrite still keeps what it replaces ------------------
+
+
+def test_overwrite_after_state_loss_keeps_a_version(tmp_path: Path) -> None:
+    from tests.servers.faultproxy import FaultProxy
+    from tests.servers.webdav import wsgidav_process
+
+    folder = tmp_path / "docs"
+    same = {f"same/{i}.txt": f"same {i}" for i in range(20)}
+    write_tree(folder, {"a.txt": "first", **same})
+    with wsgidav_process(tmp_path / "storage") as srv, FaultProxy(srv.port) as proxy:
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(
+            f'[remotes.r]\ntype = "webdav"\nurl = "{proxy.url}"\n'
+            f'\n[folders.docs]\npath = "{folder}"\nremote = "r"\nremote_path = "Docs"\n',
+            encoding="utf-8",
+        )
+        assert syncapp("--config", str(cfg), "run", "--once").returncode == 0
+        db = _state_path()
+        for p in db.parent.glob("state.db*"):
+            p.unlink()  # the state is lost
+        (srv.root / "Docs" / "a.txt").write_text("edited remotely, never synced here")
+        (folder / "a.txt").write_text("edited locally")
+        proxy.reset_records()
+        res = syncapp("--config", str(cfg), "run", "--once")
+        assert res.returncode == 0, res.stderr + res.stdout
+        counts = proxy.counts()
+        assert (srv.root / "Docs" / "a.txt").read_text() == "edited locally"
+
+        listed = syncapp("--config", str(cfg), "versions", "docs", "a.txt", "--json")
+        kept = [v for v in json.loads(listed.stdout) if not v["current"]]
+        assert len(kept) == 1, listed.stdout
+        out = tmp_path / "kept.txt"
+        back = syncapp(
+            "--config", str(cfg), "restore", "docs", "a.txt", "--at", "2000-01-01", "--to", str(out)
+        )
+        assert back.returncode == 0, back.stderr
+        assert out.read_text() == "edited remotely, never synced here"
+    # One version kept, for the one file that differed; the listing told us the rest (no
+    # request per file).
+    assert counts["COPY"] == 1, counts
+    assert counts["PROPFIND"] < 10, counts
