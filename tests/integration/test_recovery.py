@@ -168,6 +168,21 @@ def test_read_only_state_folder_is_one_line(tmp_path: Path) -> None:
     write_tree(folder, {"a.txt": "a"})
     cfg = _local_config(tmp_path, folder, storage)
     db = _state_path()
+    if os.geteuid() != 0:
+        # Permissions bind everyone but root: a read-only folder and file are enough here.
+        assert syncapp("--config", str(cfg), "run", "--once").returncode == 0
+        write_tree(folder, {"new.txt": "new"})
+        db.chmod(0o444)
+        db.parent.chmod(0o555)
+        try:
+            res = syncapp("--config", str(cfg), "run", "--once")
+        finally:
+            db.parent.chmod(0o755)
+            db.chmod(0o644)
+        _one_line_error(res, str(db), "read-only")
+        assert not (storage / "Docs" / "new.txt").exists()
+        return
+    # Root writes through permissions: a read-only filesystem says no to root too.
     with _small_tmpfs(db.parent, "4m"):
         assert syncapp("--config", str(cfg), "run", "--once").returncode == 0
         write_tree(folder, {"new.txt": "new"})
