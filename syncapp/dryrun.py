@@ -14,7 +14,7 @@ from syncapp.engine.folder import EntryMap
 from syncapp.engine.learned import learn_remote
 from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped
 from syncapp.engine.scanner import scan_tree
-from syncapp.engine.state import Entry, StateDB
+from syncapp.engine.state import Entry, StateDB, open_state
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes import open_remote
 
@@ -61,7 +61,7 @@ async def plan_folder(
         now = time.time()
         adopted = adoptable(scan.entries, listing, known, server_mtime=server_mtime, now=now)
         known = {e.path: e for e in adopted}
-    plan = diff(scan.entries, known, protected=scan.unreadable_dirs)
+    plan = diff(scan.entries, known, protected=scan.unreadable_dirs, rules=rules)
     if not fc.mirror_deletes:
         plan.deletes = []
     return plan, known
@@ -69,7 +69,7 @@ async def plan_folder(
 
 async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
     path = default_state_path()
-    db = StateDB(path, readonly=True) if path.exists() else None
+    db = open_state(path, readonly=True) if path.exists() else None
     try:
         for name in config.folders:
             plan, known = await plan_folder(config, name, db)
@@ -82,6 +82,8 @@ async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
             actions += [{"action": "upload", "path": p} for p in plan.uploads]
             actions += [{"action": "move", "path": s, "to": d} for s, d, _ in plan.moves]
             actions += [{"action": "delete", "path": p} for p, _ in plan.deletes]
+            # Ignored now: the state forgets them; their remote copies stay.
+            actions += [{"action": "forget", "path": p} for p, _ in plan.forgets]
             if as_json:
                 for a in actions:
                     out.write(json.dumps({"folder": name, **a}, ensure_ascii=False) + "\n")

@@ -11,7 +11,7 @@ from typing import TextIO
 from syncapp.config import Config, check_secrets
 from syncapp.engine import default_state_path
 from syncapp.engine.learned import facts_key, kept_facts, learn_remote
-from syncapp.engine.state import StateDB
+from syncapp.engine.state import StateDB, open_state
 from syncapp.remotes import Remote, open_remote
 
 
@@ -20,9 +20,9 @@ async def list_remotes(config: Config, *, probe: bool, as_json: bool, out: TextI
     db: StateDB | None = None
     if probe:
         check_secrets(config, os.environ, only=list(config.remotes))
-        db = StateDB(path)
+        db = open_state(path)
     elif path.exists():
-        db = StateDB(path, readonly=True)
+        db = open_state(path, readonly=True)
     report: list[RemoteReport] = []
     try:
         for name, cfg in config.remotes.items():

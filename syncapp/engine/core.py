@@ -19,7 +19,7 @@ from syncapp.engine.events import Event, EventBus
 from syncapp.engine.folder import FolderStatus, FolderSync
 from syncapp.engine.learned import learn_remote
 from syncapp.engine.ratelimit import RateLimit
-from syncapp.engine.state import StateDB
+from syncapp.engine.state import StateDB, open_state
 from syncapp.errors import SyncappError
 from syncapp.remotes import Remote, open_remote
 
@@ -69,7 +69,7 @@ class SyncEngine:
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
         try:
-            self.state = StateDB(self.state_path)
+            self.state = open_state(self.state_path)
             self._stack.callback(self.state.close)
             for folder in self.config.folders.values():
                 await self.add_folder(folder)

@@ -11,11 +11,15 @@ No credentials are ever stored here: the remote is identified by its display URL
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from syncapp.errors import StateError
 
 SCHEMA_VERSION = 2
 
@@ -350,3 +354,64 @@ def _prefix_range(path: str) -> tuple[str, str]:
     """Bounds of every path strictly below ``path`` for a range scan (``/`` + 1 is ``0``)."""
     return path + "/", path + "0"
 
+
+
+RESET_HINT = (
+    "run `syncapp state --reset` to move it aside (the next run adopts what is on the remote)"
+)
+
+
+def open_state(path: Path, *, readonly: bool = False) -> StateDB:
+    """The state database, checked before anything is synced: any trouble (a read-only file or
+    folder, a damaged file) is one ``StateError`` naming the file and what to do."""
+    db: StateDB | None = None
+    try:
+        db = StateDB(path, readonly=readonly)
+        db._db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the first page
+        if not readonly:
+            # A write now, not mid-sync: WAL needs the file and its folder (-wal, -shm) writable.
+            db.set_meta("opened", str(time.time()))
+            db.flush()
+        return db
+    except (sqlite3.Error, OSError) as e:
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db._db.close()
+        raise state_error(path, e) from None
+
+
+def state_error(path: Path, e: BaseException) -> StateError:
+    text = str(e).lower()
+    folder = path.parent
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        problem, todo = "is damaged (not a readable SQLite database)", RESET_HINT
+    elif folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        problem, todo = f"cannot be written: its folder {folder} is read-only", (
+            "make the folder writable"
+        )
+    elif path.exists() and not os.access(path, os.W_OK):
+        problem, todo = "is a read-only file", f"make it writable (chmod u+w), or {RESET_HINT}"
+    elif "readonly" in text or "read-only" in text or "unable to open" in text:
+        problem = "cannot be written"
+        todo = f"check that it and its folder {folder} are writable, or {RESET_HINT}"
+    else:
+        problem, todo = f"cannot be used ({e})", RESET_HINT
+    return StateError(str(path), f"state database {path} {problem}: {todo}")
+
+
+def reset_state(path: Path, now: float | None = None) -> Path | None:
+    """Move the database (and its -wal/-shm) aside as ``state.db.broken-YYYYMMDD-HHMMSS``;
+    returns the new name, or None when there was nothing to move."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    aside = path.with_name(f"{path.name}.broken-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.broken-{stamp}-{n}")
+    moved = False
+    for suffix in ("", "-wal", "-shm"):
+        src = path.with_name(path.name + suffix)
+        if src.exists():
+            os.replace(src, aside.with_name(aside.name + suffix))
+            moved = True
+    return aside if moved else None
