@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from syncapp import __version__
-from syncapp.config import Config, find_config_path, load_config
+from syncapp.config import Config, check_secrets, find_config_path, load_config
 from syncapp.engine import (
     ConflictKept,
     Event,
@@ -33,7 +33,7 @@ from syncapp.engine import (
     SyncEngine,
     default_state_path,
 )
-from syncapp.errors import ConfigError, SyncappError
+from syncapp.errors import ConfigError, LocalWriteError, StateError, SyncappError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -90,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     res.add_argument("--to", metavar="DEST", help="write here instead of the file's own place")
 
+    rem = sub.add_parser("remotes", help="each remote and what its server was seen to do")
+    rem.add_argument("--probe", action="store_true", help="ask every server again now")
+    rem.add_argument("--json", action="store_true", help="one JSON object per remote")
+
+    state = sub.add_parser("state", help="where the state database is; --reset moves it aside")
+    state.add_argument(
+        "--reset",
+        action="store_true",
+        help="move a damaged state database aside; the next run adopts what is on the remote",
+    )
+
     demo = sub.add_parser(
         "demo", help="sync a demo folder live to an embedded WebDAV server (no setup needed)"
     )
@@ -111,8 +122,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(args)
         if args.command == "why":
             return cmd_why(args)
+        if args.command == "state":
+            return cmd_state(args)
         if args.command in ("versions", "restore"):
             return asyncio.run(cmd_versions(args))
+        if args.command == "remotes":
+            from syncapp.remotelist import list_remotes
+
+            config = load_config(args.config)
+            return asyncio.run(
+                list_remotes(config, probe=args.probe, as_json=args.json, out=sys.stdout)
+            )
         if args.command == "demo":
             from syncapp.demo import run_demo
 
@@ -120,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_ui(args)
     except ConfigError as e:
         print(f"syncapp: config error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (StateError, LocalWriteError) as e:
+        # Local trouble the user must fix first (one line, nothing was sent).
+        print(f"syncapp: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -222,6 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not config.folders:
         raise ConfigError(str(config.path), "folders", "no folders configured")
+    check_secrets(config, os.environ)
     if args.dry_run:
         from syncapp.dryrun import dry_run
 
@@ -296,12 +321,39 @@ def summarize(engine: SyncEngine, out: TextIO) -> int:
 
 
 def _open_state() -> Any:
-    from syncapp.engine.state import StateDB
+    from syncapp.engine.state import open_state
 
     path = default_state_path()
     if not path.exists():
         return None
-    return StateDB(path, readonly=True)
+    return open_state(path, readonly=True)
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    from syncapp.engine.state import open_state, reset_state
+
+    path = default_state_path()
+    if not args.reset:
+        if not path.exists():
+            print(f"state database: {path} (not created yet)")
+            return EXIT_OK
+        open_state(path, readonly=True).close()  # a problem is one line, exit 2
+        print(f"state database: {path} (readable)")
+        return EXIT_OK
+    try:
+        aside = reset_state(path)
+    except OSError as e:
+        raise StateError(
+            str(path), f"cannot move the state database {path} aside: {e.strerror or e}"
+        ) from None
+    if aside is None:
+        print(f"no state database at {path}; nothing to reset")
+        return EXIT_OK
+    print(
+        f"moved the state database aside: {path} -> {aside}; "
+        "the next run adopts what is on the remote"
+    )
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -410,6 +462,7 @@ async def cmd_versions(args: argparse.Namespace) -> int:
         rel = relative_path(fc, args.path)
     except ValueError as e:
         raise SyncappError(str(e)) from None
+    check_secrets(config, os.environ, only=[fc.remote])
     async with open_remote(config.remotes[fc.remote]) as remote:
         versions = Versions(remote, fc.remote_path)
         found = await versions.list(rel)

@@ -13,7 +13,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -82,10 +82,12 @@ class WebDAVRemoteConfig(RemoteConfig):
     #: The password itself; only written when the user asks for it.
     password: str = dataclasses.field(default="", repr=False)
     #: "rename": PUT to a temporary name, then MOVE (atomic on every server);
-    #: "server": the server stages PUTs itself, so PUT straight to the final name.
-    atomic_upload: Literal["rename", "server"] = "rename"
-    #: Send X-OC-Mtime (Nextcloud, ownCloud, rclone keep the file's mtime).
-    send_mtime: bool = True
+    #: "server": the server stages PUTs itself, so PUT straight to the final name;
+    #: "auto": "server" where the server was seen to hide a partial upload, else "rename".
+    atomic_upload: Literal["auto", "rename", "server"] = "auto"
+    #: Send X-OC-Mtime (Nextcloud, ownCloud, rclone keep the file's mtime); "auto": send it
+    #: and rely on it only where the server was seen to keep it.
+    send_mtime: bool | Literal["auto"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -410,6 +412,41 @@ def _validate_remote(cfg: RemoteConfig, file: str) -> None:
                 _check_url(value, file=file, key=f"{key}.{k}", template=True)
         if not re.fullmatch(r"[A-Za-z]+", cfg.delete_method):
             raise ConfigError(file, f"{key}.delete_method", "must be an HTTP method such as DELETE")
+
+
+def missing_secret(cfg: RemoteConfig, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """The ``*_env`` key of ``cfg`` whose environment variable is unset or empty, and that
+    variable's name; None when every secret the remote needs is there."""
+    wanted: list[tuple[str, str, bool]] = []  # (key, variable, has an inline fallback)
+    if isinstance(cfg, WebDAVRemoteConfig) and cfg.password_env:
+        wanted.append(("password_env", cfg.password_env, bool(cfg.password)))
+    elif isinstance(cfg, HTTPRemoteConfig) and cfg.token_env:
+        wanted.append(("token_env", cfg.token_env, False))
+    elif isinstance(cfg, S3RemoteConfig):
+        wanted += [
+            ("access_key_id_env", cfg.access_key_id_env, False),
+            ("secret_access_key_env", cfg.secret_access_key_env, False),
+        ]
+    for key, var, fallback in wanted:
+        if not fallback and not env.get(var):
+            return key, var
+    return None
+
+
+def check_secrets(config: Config, env: Mapping[str, str], *, only: Iterable[str] = ()) -> None:
+    """``ConfigError`` naming the first remote (of ``only``, or of every folder) whose secret's
+    environment variable is unset or empty: said before any request is sent, not as a 401."""
+    names = list(only) or list(dict.fromkeys(f.remote for f in config.folders.values()))
+    for name in names:
+        cfg = config.remotes.get(name)
+        found = missing_secret(cfg, env) if cfg is not None else None
+        if found is not None:
+            key, var = found
+            raise ConfigError(
+                str(config.path),
+                f"remotes.{name}.{key}",
+                f"the environment variable {var} is not set (or is empty)",
+            )
 
 
 def _validate_folder(cfg: FolderConfig, remotes: Mapping[str, RemoteConfig], file: str) -> None:

@@ -11,9 +11,10 @@ from syncapp.config import Config
 from syncapp.engine import default_state_path
 from syncapp.engine.adopt import adoptable, list_remote_tree
 from syncapp.engine.folder import EntryMap
+from syncapp.engine.learned import learn_remote
 from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped
 from syncapp.engine.scanner import scan_tree
-from syncapp.engine.state import Entry, StateDB
+from syncapp.engine.state import Entry, StateDB, open_state
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes import open_remote
 
@@ -52,12 +53,15 @@ async def plan_folder(
     if not known:
         # First run: files already identical remotely would be adopted, not uploaded.
         async with open_remote(config.remotes[fc.remote]) as remote:
+            if db is not None:
+                # What a real run learned of this server (never probed here: nothing is sent).
+                await learn_remote(remote, db, fc.remote_path, probe=False)
             listing = await list_remote_tree(remote, fc.remote_path)
             server_mtime = remote.capabilities.server_mtime
         now = time.time()
         adopted = adoptable(scan.entries, listing, known, server_mtime=server_mtime, now=now)
         known = {e.path: e for e in adopted}
-    plan = diff(scan.entries, known, protected=scan.unreadable_dirs)
+    plan = diff(scan.entries, known, protected=scan.unreadable_dirs, rules=rules)
     if not fc.mirror_deletes:
         plan.deletes = []
     return plan, known
@@ -65,7 +69,7 @@ async def plan_folder(
 
 async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
     path = default_state_path()
-    db = StateDB(path, readonly=True) if path.exists() else None
+    db = open_state(path, readonly=True) if path.exists() else None
     try:
         for name in config.folders:
             plan, known = await plan_folder(config, name, db)
@@ -78,6 +82,8 @@ async def dry_run(config: Config, *, as_json: bool, out: TextIO) -> int:
             actions += [{"action": "upload", "path": p} for p in plan.uploads]
             actions += [{"action": "move", "path": s, "to": d} for s, d, _ in plan.moves]
             actions += [{"action": "delete", "path": p} for p, _ in plan.deletes]
+            # Ignored now: the state forgets them; their remote copies stay.
+            actions += [{"action": "forget", "path": p} for p, _ in plan.forgets]
             if as_json:
                 for a in actions:
                     out.write(json.dumps({"folder": name, **a}, ensure_ascii=False) + "\n")

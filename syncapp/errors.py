@@ -35,6 +35,20 @@ class LocalError(SyncappError):
         super().__init__(f"{path}: {problem}")
 
 
+class StateError(SyncappError):
+    """The state database cannot be opened, read or written. ``str()`` is one line naming the
+    file and what to do; the command line exits 2 and nothing is sent."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(problem)
+
+
+class LocalWriteError(LocalError):
+    """A local file could not be written (no space, read-only); nothing half-written is left."""
+
+
 class RemoteError(SyncappError):
     """A remote operation failed.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from syncapp.engine.scanner import LocalEntry
 from syncapp.engine.state import Entry
 from syncapp.engine.versions import VERSIONS_DIR
-from syncapp.remotes.base import STAGING_PREFIX, Remote
+from syncapp.remotes.base import STAGING_PREFIX, Remote, RemoteEntry
 
 #: Servers round mtimes (WebDAV: whole seconds in getlastmodified).
 MTIME_SLACK_NS = 1_000_000_000
@@ -23,6 +23,7 @@ class RemoteFile:
     is_dir: bool
     size: int
     mtime_ns: int | None
+    etag: str | None = None
 
 
 @dataclass(slots=True)
@@ -42,7 +43,7 @@ async def list_remote_tree(remote: Remote, prefix: str) -> RemoteTree:
         if rel.rsplit("/", 1)[-1].startswith(STAGING_PREFIX):
             tree.staging.append(re.path)
             continue
-        tree.entries[rel] = RemoteFile(re.is_dir, re.size, re.mtime_ns)
+        tree.entries[rel] = RemoteFile(re.is_dir, re.size, re.mtime_ns, re.etag)
     return tree
 
 
@@ -70,8 +71,30 @@ def adoptable(
         r = remote.entries.get(rel)
         if r is None or rel in known or r.is_dir != le.is_dir:
             continue
-        if le.is_dir or (
-            r.size == le.size and same_mtime(le.mtime_ns, r.mtime_ns, server_mtime=server_mtime)
-        ):
-            out.append(Entry(rel, le.is_dir, le.size, le.mtime_ns, le.ino, None, now))
+        if le.is_dir:
+            out.append(Entry(rel, True, 0, le.mtime_ns, le.ino, None, now))
+        elif r.size == le.size and same_mtime(le.mtime_ns, r.mtime_ns, server_mtime=server_mtime):
+            # What the server reports now is what a later edit there is told from.
+            out.append(Entry(rel, False, le.size, le.mtime_ns, le.ino, r.etag, now, r.mtime_ns))
     return out
+
+
+def remote_changed(known: Entry, remote: RemoteEntry, *, server_mtime: bool) -> bool:
+    """Whether the remote file is no longer what we last synced (someone else wrote it).
+
+    Compared with what the server itself reported after our upload: its ETag where we have
+    one, else its size and modification time: the one we sent where the server keeps it, else
+    its own clock at our upload, which a later write by anyone cannot precede. Records from
+    before that was kept fall back to our clock at the time of the sync.
+    """
+    if remote.size != known.size:
+        return True
+    if known.etag and remote.etag:
+        return known.etag != remote.etag
+    if remote.mtime_ns is None:
+        return False
+    if server_mtime:
+        return abs(remote.mtime_ns - known.mtime_ns) >= 2 * MTIME_SLACK_NS
+    if known.remote_mtime_ns is not None:
+        return remote.mtime_ns > known.remote_mtime_ns + MTIME_SLACK_NS
+    return remote.mtime_ns > known.synced_at * 1e9 + 2 * MTIME_SLACK_NS

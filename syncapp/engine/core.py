@@ -17,8 +17,9 @@ from typing import Self
 from syncapp.config import Config, FolderConfig, RemoteConfig, default_state_dir, parse_rate
 from syncapp.engine.events import Event, EventBus
 from syncapp.engine.folder import FolderStatus, FolderSync
+from syncapp.engine.learned import learn_remote
 from syncapp.engine.ratelimit import RateLimit
-from syncapp.engine.state import StateDB
+from syncapp.engine.state import StateDB, open_state
 from syncapp.errors import SyncappError
 from syncapp.remotes import Remote, open_remote
 
@@ -68,7 +69,7 @@ class SyncEngine:
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
         try:
-            self.state = StateDB(self.state_path)
+            self.state = open_state(self.state_path)
             self._stack.callback(self.state.close)
             for folder in self.config.folders.values():
                 await self.add_folder(folder)
@@ -176,6 +177,20 @@ class SyncEngine:
 
     def rescan(self, name: str) -> None:
         self.folder(name).rescan()
+
+    async def describe_remote(self, name: str) -> list[str]:
+        """What remote ``name``'s server does, in words: from the open remote, else from what
+        the state database kept (nothing is sent)."""
+        entry = self._remotes.get(name)
+        if entry is not None:
+            return entry.remote.describe()
+        cfg = self.config.remotes.get(name)
+        if cfg is None:
+            raise SyncappError(f"no remote named {name!r}")
+        remote = open_remote(cfg, env=self.env)
+        if self.state is not None:
+            await learn_remote(remote, self.state, "", probe=False)
+        return remote.describe()
 
     def status(self) -> dict[str, FolderStatus]:
         return {name: f.status() for name, f in self.folders.items()}

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import logging
+import math
 import os
 import random
 import time
@@ -29,7 +31,7 @@ from typing import Any, Self
 import aiofiles
 
 from syncapp.config import FolderConfig, parse_duration
-from syncapp.engine.adopt import adoptable, list_remote_tree, same_mtime
+from syncapp.engine.adopt import adoptable, list_remote_tree, remote_changed, same_mtime
 from syncapp.engine.events import (
     ConflictKept,
     CountsChanged,
@@ -48,7 +50,8 @@ from syncapp.engine.events import (
     ScanFinished,
     ScanStarted,
 )
-from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, under
+from syncapp.engine.learned import learn_remote
+from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, ignored_path, under
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import (
     LocalEntry,
@@ -66,6 +69,7 @@ from syncapp.errors import (
     RemoteConflict,
     RemoteError,
     RemoteNotFound,
+    RemoteProtocolError,
     RemoteUnavailable,
 )
 from syncapp.ignore import IgnoreRules
@@ -287,6 +291,17 @@ class FolderSync:
         self.pause_reason = "paused by the user" if cfg.paused else ""
         self.error: str = ""
         self.offline: str = ""
+        # An error a whole-folder remote step set (live): retried by itself with capped backoff,
+        # at once on a rescan or a new local change; cleared by the next scan that gets through.
+        self._remote_error = ""
+        self._remote_failures = 0
+        self._remote_retry: asyncio.TimerHandle | None = None
+        self._remote_failed_at = 0.0
+        # The last scan could not plan against the remote: the next answer must rescan.
+        self._scan_failed = False
+        # Remote files the state knew nothing of (first run, lost state) that differ from the
+        # local file: from the one listing, so an overwrite keeps them without asking per file.
+        self._unrecorded_remote: set[str] = set()
         # Until the first scan has run, the folder is "scanning", never "up to date".
         self.scanning = True
         self._root_ready = False
@@ -364,6 +379,8 @@ class FolderSync:
                     await self._discard_stale()
         if self._held_timer:
             self._held_timer.cancel()
+        if self._remote_retry:
+            self._remote_retry.cancel()
         if self._counts_handle:
             self._counts_handle.cancel()
         self._persist_queue_reasons()
@@ -384,6 +401,7 @@ class FolderSync:
         self.paused = False
         self.pause_reason = ""
         self.error = ""
+        self._remote_error = ""
         self.guard_deletes = []
         self._wake.set()
         self.rescan()
@@ -611,11 +629,14 @@ class FolderSync:
                     await self._retrying(lambda: self._reconcile_with_remote(result))
                 except RemoteError as e:
                     remote_error = e
-            plan = diff(result.entries, self.entries, protected=result.unreadable_dirs)
+            plan = diff(
+                result.entries, self.entries, protected=result.unreadable_dirs, rules=self.rules
+            )
             self._record_skipped(result.skipped)
             if remote_error is not None:
                 self._remote_unusable(remote_error, plan)
             else:
+                self._remote_usable()
                 self._enqueue_plan(plan)
                 await self._maybe_prune()
             dirs = sum(1 for e in result.entries.values() if e.is_dir)
@@ -659,19 +680,61 @@ class FolderSync:
         Every change waits with the error as its reason (so `why` can say so). Live mode goes
         offline and rescans when the remote answers again; --once stops the folder.
         """
+        self._forget_ignored(plan.forgets)
         paths = [*plan.mkdirs, *plan.uploads, *(d for _, d, _ in plan.moves)]
         paths += [p for p, _ in plan.deletes]
         retry_at = None if not self.live else time.time() + 5.0
-        status = "retrying" if self.live and e.retryable else "failed"
+        status = "retrying" if self.live else "failed"
         reason = f"waiting for the remote: {e}" if self.live else f"remote unusable: {e}"
         self.state.set_pending_many(
             self.name, (Pending(p, status, reason, 1, retry_at) for p in paths)
         )
-        if not self.live or e.fatal_for_folder or not e.retryable:
-            self.error = str(e) if e.fatal_for_folder else f"remote unreachable: {e}"
+        self._scan_failed = True
+        if not self.live:
+            self.error = remote_problem(e)
             self._failed.update(paths)
             return
+        if e.fatal_for_folder or not e.retryable:
+            self._remote_failed(e)
+            return
         self._note_remote_failure(e)
+
+    def _remote_failed(self, e: RemoteError) -> None:
+        """Live: a whole-folder remote step failed in a way waiting offline would not cure
+        (a broken answer, 401, 507). Say what it was and rescan by itself after a capped
+        backoff; a rescan or a new local change tries at once."""
+        self._remote_failures += 1
+        if e.fatal_for_folder:
+            # The user has to act (password, quota): try now and then, never in a storm.
+            delay = max(30.0, backoff(self._remote_failures, e.retry_after, cap=300.0))
+        else:
+            delay = max(1.0, backoff(self._remote_failures, e.retry_after, cap=60.0))
+        self._remote_error = f"{remote_problem(e)}; retrying in {math.ceil(delay)} s"
+        self.error = self._remote_error
+        self._remote_failed_at = time.monotonic()
+        if self._remote_retry is not None:
+            self._remote_retry.cancel()
+        self._remote_retry = asyncio.get_running_loop().call_later(delay, self.rescan)
+        log.warning("%s: %s", self.name, self._remote_error)
+        self._update_state()
+
+    def _remote_usable(self) -> None:
+        """A scan got through to the remote: an error a failed one set is over."""
+        self._scan_failed = False
+        if self._remote_retry is not None:
+            self._remote_retry.cancel()
+            self._remote_retry = None
+        if self._remote_error and self.error == self._remote_error:
+            self.error = ""
+            self._wake.set()
+        self._remote_error = ""
+
+    def _retry_remote_now(self) -> None:
+        """A new local change while a remote error holds the folder: try again at once, but
+        not more than once every few seconds (a busy folder must not hammer a broken server)."""
+        if self._remote_error and time.monotonic() - self._remote_failed_at >= 5.0:
+            self._remote_failed_at = time.monotonic()
+            self.rescan()
 
     async def _ensure_remote_root(self) -> None:
         """Create the folder's ``remote_path`` (and its parents) remotely, once per session."""
@@ -685,9 +748,11 @@ class FolderSync:
                     await self.remote.mkdir("/".join(parts[:i]))
             else:
                 await self.remote.stat(self.remote_root)
+            await learn_remote(self.remote, self.state, self.remote_root)
 
         await self._retrying(make)
         self._root_ready = True
+        self._remote_failures = 0
         if self.offline:
             self.offline = ""
             self.bus.publish(RemoteOnline(self.name))
@@ -731,6 +796,14 @@ class FolderSync:
             now=now,
         ):
             self._put_entry(entry)
+        self._unrecorded_remote = {
+            rel
+            for rel, le in result.entries.items()
+            if not le.is_dir
+            and rel not in self.entries
+            and (r := remote.entries.get(rel)) is not None
+            and not r.is_dir
+        }
         if self._unclean_start and self.cfg.mirror_deletes:
             extras = [
                 (rel, r.is_dir)
@@ -745,6 +818,7 @@ class FolderSync:
                     self.entries[rel] = Entry(rel, is_dir, 0, 0, 0, None, now)
         self._first_run = False
         self._unclean_start = False
+        self._remote_failures = 0
 
     def _record_skipped(self, skipped: dict[str, str]) -> None:
         items = []
@@ -755,6 +829,7 @@ class FolderSync:
             self.state.set_pending_many(self.name, items)
 
     def _enqueue_plan(self, plan: Plan) -> None:
+        self._forget_ignored(plan.forgets)
         for src, dst, is_dir in plan.moves:
             self._enqueue(Job(JobKind.MOVE, dst, src=src, is_dir=is_dir))
         for p in plan.mkdirs:
@@ -795,6 +870,7 @@ class FolderSync:
             self._check_idle()
 
     async def _plan_paths(self, paths: set[str]) -> None:
+        self._retry_remote_now()
         if "" in paths:
             if not await self._root_ok():
                 return
@@ -831,7 +907,7 @@ class FolderSync:
             scope.update(self.entries.below(d))
         if skipped:
             self._record_skipped(skipped)
-        plan = diff(local, self.entries, scope)
+        plan = diff(local, self.entries, scope, rules=self.rules)
         self._enqueue_plan(plan)
 
     # -- queueing ---------------------------------------------------------------------------------
@@ -1069,7 +1145,7 @@ class FolderSync:
             self._update_state()
             return
         if not self.offline:
-            self.offline = f"remote unreachable: {e}"
+            self.offline = remote_problem(e)
             self.bus.publish(RemoteOffline(self.name, str(e)))
             self._update_state()
         if self._probe_task is None or self._probe_task.done():
@@ -1087,21 +1163,24 @@ class FolderSync:
             except RemoteError as e:
                 if e.retryable:
                     if not self.live and tries >= self.max_attempts_once:
-                        self._give_up_offline(str(e))
+                        self._give_up_offline(remote_problem(e))
                         return
                     delay = min(delay * 2, 4.0)
-                    self.offline = f"remote unreachable: {e}"
+                    self.offline = remote_problem(e)
                     continue
                 if e.fatal_for_folder:
                     self.offline = ""
-                    self.error = str(e)
-                    self._update_state()
+                    if self.live:
+                        self._remote_failed(e)
+                    else:
+                        self.error = str(e)
+                        self._update_state()
                     return
             break
         self.offline = ""
         self.bus.publish(RemoteOnline(self.name))
         # A scan that ran while the remote was gone planned nothing: run it again.
-        if not self._root_ready:
+        if not self._root_ready or self._scan_failed:
             self.rescan()
         # Everything waiting to retry goes now.
         for key, (_, job) in list(self._delayed.items()):
@@ -1114,15 +1193,15 @@ class FolderSync:
     def _give_up_offline(self, error: str) -> None:
         for key, (_, job) in list(self._delayed.items()):
             del self._delayed[key]
-            self._fail(job, f"remote unreachable: {error}")
+            self._fail(job, error)
         for job in [*self._queue.values(), *self._parked.values()]:
-            self._fail(job, f"remote unreachable: {error}")
+            self._fail(job, error)
         self._queue.clear()
         self._parked.clear()
         self._parked_on.clear()
         self._delay_heap.clear()
         self.offline = ""
-        self.error = f"remote unreachable: {error}"
+        self.error = error
         self._update_state()
 
     # -- the delete guard -------------------------------------------------------------------------
@@ -1151,8 +1230,11 @@ class FolderSync:
             return
         held = dict(self._held)
         # A path back on disk is no longer a delete.
-        for p in list(held):
-            if os.path.lexists(os.path.join(self.root, p)):
+        for p, is_dir in list(held.items()):
+            if self._ignored(p, is_dir):
+                del held[p]
+                self._forget_ignored([(p, is_dir)])
+            elif os.path.lexists(os.path.join(self.root, p)):
                 del held[p]
                 self._held.pop(p, None)
                 self._enqueue(Job(JobKind.SYNC, p))
@@ -1189,6 +1271,26 @@ class FolderSync:
         self.entries[e.path] = e
         self.state.put_entry(self.name, e)
 
+    def _forget_ignored(self, paths: Iterable[tuple[str, bool]]) -> None:
+        """Synced paths that are ignored now: dropped from the state, remote copies left alone.
+
+        Said once: once forgotten, no later scan or restart sees them again.
+        """
+        for path, is_dir in paths:
+            if path not in self.entries:
+                continue
+            self._held.pop(path, None)
+            self._failed.discard(path)
+            self._forget(path, is_dir)
+            m = self.rules.match(path, is_dir=is_dir)
+            why = m.describe() if m is not None else "inside an ignored folder"
+            reason = f"{why}; no longer synced, the remote copy is left alone"
+            log.info("%s: %s: %s", self.name, path, reason)
+            self.bus.publish(PathSkipped(self.name, printable(path), reason))
+
+    def _ignored(self, path: str, is_dir: bool) -> bool:
+        return ignored_path(self.rules, path, is_dir)
+
     def _forget(self, path: str, is_dir: bool) -> None:
         self.entries.pop(path, None)
         if is_dir:
@@ -1207,7 +1309,9 @@ class FolderSync:
             self.bus.publish(PathSkipped(self.name, shown, why))
             return
         if le is None:
-            if known is not None:
+            if known is not None and self._ignored(path, known.is_dir):
+                self._forget_ignored([(path, known.is_dir)])
+            elif known is not None:
                 self._hold_deletes([(path, known.is_dir)])
             else:
                 self.state.clear_pending(self.name, path)
@@ -1284,6 +1388,10 @@ class FolderSync:
         if known is not None and not known.is_dir:
             await self._keep_remote_edit(path, known)
             await self.versions.keep(path, by_move=False)
+        elif path in self._unrecorded_remote:
+            # No record of it (state lost), but the listing showed a copy that differs.
+            await self.versions.keep(path, by_move=False)
+            self._unrecorded_remote.discard(path)
         upload_id = self._begin_upload(rpath)
         try:
             result = await self._put_file(path, rpath, le, upload_id, started)
@@ -1309,15 +1417,18 @@ class FolderSync:
         if st is None or (st.st_size, st.st_mtime_ns, st.st_ino) != (le.size, le.mtime_ns, le.ino):
             # Deleted or changed while uploading: the remote now holds what we read, so record
             # that; the next look then deletes it or sends the new content.
-            self._put_entry(
-                Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time())
-            )
+            self._put_entry(self._uploaded(path, le, result))
             raise _Requeue
-        self._put_entry(Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time()))
+        self._put_entry(self._uploaded(path, le, result))
         self.state.clear_pending(self.name, path)
         self.bus.publish(
             JobFinished(self.name, Op.UPLOAD, path, le.size, time.monotonic() - started)
         )
+
+    @staticmethod
+    def _uploaded(path: str, le: LocalEntry, result: PutResult) -> Entry:
+        return Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time(),
+                     result.mtime_ns)
 
     def _begin_upload(self, rpath: str) -> str:
         upload_id = uuid.uuid4().hex[:20]
@@ -1451,14 +1562,8 @@ class FolderSync:
         remote = await self.remote.stat(self._rpath(path))
         if remote is None or remote.is_dir:
             return
-        if remote.size == known.size:
-            if remote.mtime_ns is None:
-                return
-            if self.remote.capabilities.server_mtime:
-                if abs(remote.mtime_ns - known.mtime_ns) < 2_000_000_000:
-                    return
-            elif remote.mtime_ns <= (known.synced_at + 2) * 1e9:
-                return
+        if not remote_changed(known, remote, server_mtime=self.remote.capabilities.server_mtime):
+            return
         copy = conflict_name(path, time.time())
         mtime = remote.mtime_ns / 1e9 if remote.mtime_ns else None
         await self.versions.download(remote.path, os.path.join(self.root, copy), mtime=mtime)
@@ -1591,7 +1696,9 @@ class FolderSync:
         self._record_skipped(sub.skipped)
         local = {path: le, **sub.entries}
         scope = {*local, *self.entries.below(path)}
-        self._enqueue_plan(diff(local, self.entries, scope, protected=sub.unreadable_dirs))
+        self._enqueue_plan(
+            diff(local, self.entries, scope, protected=sub.unreadable_dirs, rules=self.rules)
+        )
 
     async def _move_by_copy(self, src: str, dst: str, is_dir: bool) -> None:
         """A rename on a store without one (S3): server-side copies, then the source goes.
@@ -1657,6 +1764,17 @@ class FolderSync:
             self._enqueue(Job(JobKind.SYNC, dst))
 
 
+def remote_problem(e: RemoteError) -> str:
+    """What went wrong, in words: "unreachable" only when the server did not answer."""
+    if e.fatal_for_folder:
+        return str(e)
+    if isinstance(e, RemoteUnavailable) and e.status is None:
+        return f"remote unreachable: {e}"
+    if isinstance(e, RemoteProtocolError):
+        return f"remote answered something syncapp cannot read: {e}"
+    return f"remote error: {e}"
+
+
 def conflict_name(path: str, ts: float) -> str:
     """``notes/a.txt`` → ``notes/a.conflict-20261126-175500.txt`` (local time, like editors)."""
     head, _, name = path.rpartition("/")
@@ -1679,7 +1797,7 @@ def _rekey(entries: dict[str, Entry], src: str, dst: str) -> dict[str, Entry]:
             continue
         else:
             nk = k
-        out[nk] = Entry(nk, e.is_dir, e.size, e.mtime_ns, e.ino, e.etag, e.synced_at)
+        out[nk] = dataclasses.replace(e, path=nk)
     return out
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from syncapp.config import parse_max_delete
 from syncapp.engine.scanner import LocalEntry
 from syncapp.engine.state import Entry
+from syncapp.ignore import IgnoreRules
 
 
 @dataclass(slots=True)
@@ -23,6 +24,9 @@ class Plan:
     deletes: list[tuple[str, bool]] = field(default_factory=list)
     #: (src, dst, is_dir)
     moves: list[tuple[str, str, bool]] = field(default_factory=list)
+    #: (path, is_dir): synced paths that are ignored now. Forgotten by the state, their remote
+    #: copies left alone (as Syncthing does); not work to sync, so not counted in ``len``.
+    forgets: list[tuple[str, bool]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.mkdirs) + len(self.uploads) + len(self.deletes) + len(self.moves)
@@ -56,16 +60,27 @@ def under(path: str, ancestor: str) -> bool:
     return not ancestor or path.startswith(ancestor + "/")
 
 
+def ignored_path(rules: IgnoreRules, path: str, is_dir: bool) -> bool:
+    """Whether ``path`` or one of its folders is ignored (the scanner never enters those)."""
+    if rules.ignored(path, is_dir=is_dir):
+        return True
+    parts = path.split("/")
+    return any(rules.ignored("/".join(parts[:i]), is_dir=True) for i in range(1, len(parts)))
+
+
 def diff(
     local: Mapping[str, LocalEntry],
     known: Mapping[str, Entry],
     scope: Iterable[str] | None = None,
     *,
     protected: Iterable[str] = (),
+    rules: IgnoreRules | None = None,
 ) -> Plan:
     """Plan for the paths in ``scope`` (default: everything in ``local`` or ``known``).
 
     ``protected`` are directories that could not be read: nothing known below them is deleted.
+    With ``rules``, a known path missing from ``local`` because it is ignored now is forgotten,
+    not deleted: the scan leaves it out, but it is still on disk.
     """
     paths = set(scope) if scope is not None else set(local) | set(known)
     guard = tuple(protected)
@@ -81,7 +96,10 @@ def diff(
                 # removes the old kind first, like an overwrite.
                 appeared.append(le)
         elif ke is not None and not any(p == g or under(p, g) for g in guard):
-            gone.append(ke)
+            if rules is not None and ignored_path(rules, p, ke.is_dir):
+                plan.forgets.append((p, ke.is_dir))
+            else:
+                gone.append(ke)
 
     # Renames: match by inode among what vanished.
     by_ino: dict[int, Entry] = {}
@@ -132,6 +150,7 @@ def diff(
     plan.uploads.sort(key=lambda p: (p.count("/"), p))
     plan.moves.sort(key=lambda m: (m[1].count("/"), m[1]))
     plan.deletes = collapse_deletes(plan.deletes)
+    plan.forgets = collapse_deletes(plan.forgets)
     return plan
 
 

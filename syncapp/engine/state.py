@@ -11,13 +11,17 @@ No credentials are ever stored here: the remote is identified by its display URL
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from syncapp.errors import StateError
+
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +42,7 @@ CREATE TABLE IF NOT EXISTS entries (
     ino       INTEGER NOT NULL,
     etag      TEXT,
     synced_at REAL NOT NULL,
+    rmtime_ns INTEGER,
     PRIMARY KEY (folder, path)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending (
@@ -62,6 +67,9 @@ class Entry:
     ino: int
     etag: str | None = None
     synced_at: float = 0.0
+    #: The file's modification time as the server reported it after our upload (its own
+    #: clock), for telling a later remote edit from our own write; None when unknown.
+    remote_mtime_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,7 @@ class StateDB:
             self._db = sqlite3.connect(
                 f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
             )
+            self._cols = self._entry_columns()
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we open transactions ourselves so many writes share one.
@@ -104,9 +113,18 @@ class StateDB:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        if "rmtime_ns" not in self._entry_columns():  # a version 1 database
+            self._db.execute("ALTER TABLE entries ADD COLUMN rmtime_ns INTEGER")
         self._db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
         )
+        self._cols = self._entry_columns()
+
+    def _entry_columns(self) -> str:
+        """The SELECT list for an ``Entry`` (a read-only version 1 database lacks rmtime_ns)."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(entries)")}
+        rmtime = "rmtime_ns" if "rmtime_ns" in have else "NULL"
+        return f"path, is_dir, size, mtime_ns, ino, etag, synced_at, {rmtime}"
 
     # -- transactions -----------------------------------------------------------------------------
 
@@ -213,24 +231,22 @@ class StateDB:
 
     def entries(self, folder: str) -> dict[str, Entry]:
         rows = self._db.execute(
-            "SELECT path, is_dir, size, mtime_ns, ino, etag, synced_at FROM entries"
-            " WHERE folder = ?",
+            f"SELECT {self._cols} FROM entries WHERE folder = ?",
             (folder,),
         )
-        return {r[0]: Entry(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows}
+        return {r[0]: Entry(r[0], bool(r[1]), *r[2:]) for r in rows}
 
     def get(self, folder: str, path: str) -> Entry | None:
         r = self._db.execute(
-            "SELECT path, is_dir, size, mtime_ns, ino, etag, synced_at FROM entries"
-            " WHERE folder = ? AND path = ?",
+            f"SELECT {self._cols} FROM entries WHERE folder = ? AND path = ?",
             (folder, path),
         ).fetchone()
-        return None if r is None else Entry(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6])
+        return None if r is None else Entry(r[0], bool(r[1]), *r[2:])
 
     def put_entry(self, folder: str, e: Entry) -> None:
         self._write().execute(
             "INSERT OR REPLACE INTO entries(folder, path, is_dir, size, mtime_ns, ino, etag,"
-            " synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " synced_at, rmtime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 folder,
                 e.path,
@@ -240,6 +256,7 @@ class StateDB:
                 e.ino,
                 e.etag,
                 e.synced_at or time.time(),
+                e.remote_mtime_ns,
             ),
         )
         self.maybe_commit()
@@ -337,3 +354,64 @@ def _prefix_range(path: str) -> tuple[str, str]:
     """Bounds of every path strictly below ``path`` for a range scan (``/`` + 1 is ``0``)."""
     return path + "/", path + "0"
 
+
+
+RESET_HINT = (
+    "run `syncapp state --reset` to move it aside (the next run adopts what is on the remote)"
+)
+
+
+def open_state(path: Path, *, readonly: bool = False) -> StateDB:
+    """The state database, checked before anything is synced: any trouble (a read-only file or
+    folder, a damaged file) is one ``StateError`` naming the file and what to do."""
+    db: StateDB | None = None
+    try:
+        db = StateDB(path, readonly=readonly)
+        db._db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the first page
+        if not readonly:
+            # A write now, not mid-sync: WAL needs the file and its folder (-wal, -shm) writable.
+            db.set_meta("opened", str(time.time()))
+            db.flush()
+        return db
+    except (sqlite3.Error, OSError) as e:
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db._db.close()
+        raise state_error(path, e) from None
+
+
+def state_error(path: Path, e: BaseException) -> StateError:
+    text = str(e).lower()
+    folder = path.parent
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        problem, todo = "is damaged (not a readable SQLite database)", RESET_HINT
+    elif folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        problem, todo = f"cannot be written: its folder {folder} is read-only", (
+            "make the folder writable"
+        )
+    elif path.exists() and not os.access(path, os.W_OK):
+        problem, todo = "is a read-only file", f"make it writable (chmod u+w), or {RESET_HINT}"
+    elif "readonly" in text or "read-only" in text or "unable to open" in text:
+        problem = "cannot be written"
+        todo = f"check that it and its folder {folder} are writable, or {RESET_HINT}"
+    else:
+        problem, todo = f"cannot be used ({e})", RESET_HINT
+    return StateError(str(path), f"state database {path} {problem}: {todo}")
+
+
+def reset_state(path: Path, now: float | None = None) -> Path | None:
+    """Move the database (and its -wal/-shm) aside as ``state.db.broken-YYYYMMDD-HHMMSS``;
+    returns the new name, or None when there was nothing to move."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    aside = path.with_name(f"{path.name}.broken-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.broken-{stamp}-{n}")
+    moved = False
+    for suffix in ("", "-wal", "-shm"):
+        src = path.with_name(path.name + suffix)
+        if src.exists():
+            os.replace(src, aside.with_name(aside.name + suffix))
+            moved = True
+    return aside if moved else None

@@ -13,6 +13,7 @@ where the backend has it; a backend without either keeps nothing (its capabiliti
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import time
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 
 import aiofiles
 
-from syncapp.errors import RemoteError, RemoteNotFound
+from syncapp.errors import LocalWriteError, RemoteError, RemoteNotFound
 from syncapp.remotes.base import Remote, join
 
 VERSIONS_DIR = ".syncapp-versions"
@@ -157,9 +158,12 @@ class Versions:
     ) -> int:
         """Stream ``remote_path`` into ``dest`` atomically (temp file + rename); returns bytes."""
         folder = os.path.dirname(dest) or "."
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".syncapp-restore-", dir=folder)
-        os.close(fd)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".syncapp-restore-", dir=folder)
+            os.close(fd)
+        except OSError as e:
+            raise _write_error(dest, e) from None
         done = 0
         try:
             async with aiofiles.open(tmp, "wb") as fh, self.remote.get(remote_path) as chunks:
@@ -172,11 +176,23 @@ class Versions:
             elif mtime is not None:
                 os.utime(tmp, (mtime, mtime))
             os.replace(tmp, dest)
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(e, OSError):
+                raise _write_error(dest, e) from None
             raise
         return done
+
+
+def _write_error(dest: str, e: OSError) -> LocalWriteError:
+    if e.errno == errno.ENOSPC:
+        problem = "no space left on the local disk; free some space and restore again"
+    elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        problem = f"cannot write there ({e.strerror}); restore with --to to another place"
+    else:
+        problem = f"cannot write: {e.strerror or e}"
+    return LocalWriteError(dest, f"{problem} (nothing was written)")
 
 
 def pick(versions: list[Version], at: float | None) -> Version | None:

@@ -15,11 +15,12 @@ matching flag is False, and the engine falls back (delete + upload, download + u
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import enum
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -52,9 +53,12 @@ class RemoteEntry:
 
 @dataclass(frozen=True, slots=True)
 class PutResult:
-    """What a successful ``put`` tells us; ``etag`` is None when the server sent none."""
+    """What the server reported for the file a ``put`` wrote, for telling later whether someone
+    else changed it: its ETag (None when the server gave none we can trust), and its
+    modification time on the server's own clock (None when unknown)."""
 
     etag: str | None = None
+    mtime_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +184,33 @@ class Remote(ABC):
     @abstractmethod
     async def delete(self, path: str) -> None:
         """Delete a file, or a directory with everything in it. Missing already is not an error."""
+
+    # -- what the server does ----------------------------------------------------------------
+
+    async def learn(
+        self, where: str, *, kept: Mapping[str, object] | None = None, probe: bool = True
+    ) -> Mapping[str, object]:
+        """Find out what this server really does, and adjust ``capabilities`` to it.
+
+        ``kept`` is what an earlier call returned (the engine keeps it in the state database):
+        when it is still valid it is applied without a request. Otherwise, with ``probe``, the
+        server is tried inside ``where`` (a directory that exists and that this remote may
+        write to) and the temporary names used are removed again. Returns the facts to keep;
+        empty when there is nothing to learn or nothing could be learned yet. Backends whose
+        behaviour is fixed learn nothing.
+        """
+        return {}
+
+    def describe(self) -> builtins.list[str]:
+        """What this remote does, in words, one fact a line (for `syncapp remotes` and the UI)."""
+        caps = self.capabilities
+        yes_no = {True: "yes", False: "no"}
+        return [
+            f"uploads are atomic: {yes_no[caps.atomic_put]}",
+            f"keeps the modification time sent: {yes_no[caps.server_mtime]}",
+            f"server-side rename: {yes_no[caps.server_move]}",
+            f"server-side copy: {yes_no[caps.server_copy]}",
+        ]
 
     # -- optional operations --------------------------------------------------------------------
 

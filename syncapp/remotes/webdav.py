@@ -39,12 +39,15 @@ Server quirks handled here (measured on WsgiDAV 4.4 and rclone 1.75):
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
+import time
 import unicodedata
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -75,6 +78,7 @@ from syncapp.remotes.base import (
     Remote,
     RemoteEntry,
     clean_path,
+    join,
     parent,
     staging_name,
 )
@@ -161,16 +165,17 @@ class WebDAVRemote(Remote):
         # Whether MOVE/COPY destinations with '?' or ';' arrive intact (see _destination_ok).
         self._dest_ok: bool | None = None
         self._probe_lock = asyncio.Lock()
+        #: What the server was seen to do (``learn``); None until then.
+        self.facts: DAVFacts | None = None
         self.capabilities = Capabilities(
             atomic_put=True,
             server_move=True,
             server_copy=True,
-            # A flag, not a probe: WsgiDAV ignores X-OC-Mtime unless configured to honour it
-            # (syncapp's own davserver does). Turn send_mtime off for servers that drop it.
-            server_mtime=cfg.send_mtime,
+            server_mtime=False,
             conditional_put=True,
             directories=True,
         )
+        self._apply(None)
 
     @property
     def display_url(self) -> str:
@@ -235,11 +240,21 @@ class WebDAVRemote(Remote):
         headers: dict[str, str] | None = None,
         content: bytes | AsyncIterable[bytes] | None = None,
     ) -> httpx.Response:
-        """Send one request and read its (small) body; a status outside ``ok`` raises."""
+        """Send one request and read its (small) body; a status outside ``ok`` raises.
+
+        A 301/308 to the same URL plus ``/`` (a collection addressed without its slash) is
+        followed once; every other redirect is an error, never followed.
+        """
         client = self._http
         target = url or self._url(path)
         async with guarded(method, target, path):
             resp = await client.request(method, target, headers=headers, content=content)
+        slashed = _slash_redirect(resp, target)
+        if slashed is not None and (content is None or isinstance(content, bytes)):
+            if headers and "Destination" in headers and not headers["Destination"].endswith("/"):
+                headers = {**headers, "Destination": headers["Destination"] + "/"}
+            async with guarded(method, slashed, path):
+                resp = await client.request(method, slashed, headers=headers, content=content)
         if resp.status_code not in ok:
             raise status_error(resp, path=path)
         return resp
@@ -289,14 +304,25 @@ class WebDAVRemote(Remote):
             etag=None if is_dir else etag,
         )
 
-    async def _propfind(self, path: str, depth: str) -> AsyncIterator[RemoteEntry]:
-        """Entries of one PROPFIND, parsed while the response streams in. 404 → nothing."""
+    async def _propfind(
+        self, path: str, depth: str, *, collection: bool = False
+    ) -> AsyncIterator[RemoteEntry]:
+        """Entries of one PROPFIND, parsed while the response streams in. 404 → nothing.
+
+        ``collection``: ``path`` is known to be a folder, so it is addressed as one (``/``).
+        """
         client = self._http
-        url = self._url(path)
+        url = self._url(path, collection=collection)
         headers = {"Depth": depth, **_PROPFIND_HEADERS}
         async with guarded("PROPFIND", url, path):
             req = client.build_request("PROPFIND", url, headers=headers, content=PROPFIND_BODY)
             resp = await client.send(req, stream=True)
+            slashed = _slash_redirect(resp, url)
+            if slashed is not None:
+                await resp.aclose()
+                url = slashed
+                req = client.build_request("PROPFIND", url, headers=headers, content=PROPFIND_BODY)
+                resp = await client.send(req, stream=True)
         try:
             if resp.status_code == 404:
                 return
@@ -353,7 +379,7 @@ class WebDAVRemote(Remote):
             return
         if self._infinity_ok is not False:
             try:
-                async for entry in self._propfind(want, "infinity"):
+                async for entry in self._propfind(want, "infinity", collection=True):
                     self._infinity_ok = True
                     if entry.path != want:
                         yield entry
@@ -368,7 +394,7 @@ class WebDAVRemote(Remote):
             yield entry
 
     async def _children(self, path: str) -> AsyncIterator[RemoteEntry]:
-        async for entry in self._propfind(path, "1"):
+        async for entry in self._propfind(path, "1", collection=True):
             if entry.path != path:
                 yield entry
 
@@ -413,22 +439,25 @@ class WebDAVRemote(Remote):
         if not _segments(path):
             raise RemoteConflict("cannot put onto the remote root", path=path)
         headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
-        if self._cfg.send_mtime and mtime_ns is not None and mtime_ns >= 0:
+        sent_mtime = self._send_mtime and mtime_ns is not None and mtime_ns >= 0
+        if sent_mtime:
+            assert mtime_ns is not None
             # Whole seconds: WsgiDAV rejects fractions with 400 and rclone ignores them.
             headers["X-OC-Mtime"] = str(mtime_ns // 1_000_000_000)
 
-        if self._cfg.atomic_upload == "server" or not await self._destination_ok(path):
+        moved: httpx.Response | None = None
+        if self._direct_put or not await self._destination_ok(path):
             if if_match is not None:
                 await self._check_etag(path, if_match)
                 headers["If-Match"] = f'"{if_match}"'
-            await self._put_body(path, self._url(path), body, size, headers)
+            answer = await self._put_body(path, self._url(path), body, size, headers)
         else:
             staging = staging_name(path, upload_id or uuid.uuid4().hex)
             try:
-                await self._put_body(staging, self._url(staging), body, size, headers)
+                answer = await self._put_body(staging, self._url(staging), body, size, headers)
                 if if_match is not None:
                     await self._check_etag(path, if_match)
-                await self._move(staging, path)
+                moved = await self._move(staging, path)
             except BaseException as e:
                 if isinstance(e, RemoteError) and e.path == staging:
                     e.path = path  # the caller knows the file, not our temporary name
@@ -445,16 +474,34 @@ class WebDAVRemote(Remote):
                     await _quietly(self._delete_file(staging))
                 raise
         if if_match is None:
-            # The ETag in a PUT answer predates the mtime the server applies afterwards, so a
-            # trustworthy one costs a PROPFIND: a third request per file. Only conditional
-            # uploads, which compare ETags next time, pay for it.
-            return PutResult(etag=None)
+            return self._put_result(answer, moved, mtime_ns if sent_mtime else None)
         entry = await self.stat(path)
-        return PutResult(etag=entry.etag if entry else None)
+        return PutResult(etag=entry.etag if entry else None,
+                         mtime_ns=entry.mtime_ns if entry else None)
+
+    def _put_result(
+        self, answer: httpx.Response, moved: httpx.Response | None, sent_mtime_ns: int | None
+    ) -> PutResult:
+        """What the server's own answers say of the file just written, without another request.
+
+        The modification time: the one we sent where the server keeps it, else the server's
+        clock when it answered (its ``Date``), which no later write by someone else can be
+        earlier than. The ETag of a PUT answer only where nothing changed the file after it
+        was computed (no X-OC-Mtime applied afterwards, no MOVE).
+        """
+        accepted = answer.headers.get("X-OC-MTime", "").lower() == "accepted"
+        if sent_mtime_ns is not None and (accepted or self.capabilities.server_mtime):
+            mtime: int | None = sent_mtime_ns // 1_000_000_000 * 1_000_000_000
+        else:
+            mtime = _http_date((moved or answer).headers.get("Date"))
+        etag = None
+        if moved is None and sent_mtime_ns is None:
+            etag = normalize_etag(answer.headers.get("ETag"))
+        return PutResult(etag=etag, mtime_ns=mtime)
 
     async def _put_body(
         self, path: str, url: str, body: AsyncIterable[bytes], size: int, headers: dict[str, str]
-    ) -> None:
+    ) -> httpx.Response:
         counting = CountingBody(body, size)
         content: bytes | CountingBody = counting
         if size <= SMALL_BODY:
@@ -465,8 +512,8 @@ class WebDAVRemote(Remote):
             except httpx.StreamError as e:
                 raise RemoteUnavailable(f"PUT {path}: {e}", path=path) from None
         try:
-            await self._request("PUT", path, url=url, ok=(200, 201, 204), headers=headers,
-                                content=content)
+            return await self._request("PUT", path, url=url, ok=(200, 201, 204), headers=headers,
+                                       content=content)
         except RemoteNotFound as e:
             # Some servers answer 404 rather than 409 when the parent collection is missing.
             raise RemoteConflict(
@@ -547,7 +594,18 @@ class WebDAVRemote(Remote):
         if not _segments(path):
             self._check_open()
             raise RemoteError("refusing to delete the remote root", path=path)
-        await self._request("DELETE", path, ok=(200, 202, 204, 404))
+        try:
+            await self._request("DELETE", path, ok=(200, 202, 204, 404))
+        except RemoteError as e:
+            # nginx refuses a collection without its slash (409, or 400); the path alone does
+            # not say whether it is one, so ask, and address it as one.
+            if e.status not in (400, 405, 409):
+                raise
+            entry = await self.stat(path)
+            if entry is None or not entry.is_dir:
+                raise
+            await self._request("DELETE", path, url=self._url(path, collection=True),
+                                ok=(200, 202, 204, 404))
 
     async def _delete_file(self, path: str) -> None:
         await self._request("DELETE", path, ok=(200, 202, 204, 404))
@@ -556,10 +614,13 @@ class WebDAVRemote(Remote):
         with suppress(RemoteNotFound):
             await self._delete_file(staging_name(path, upload_id))
 
-    async def _move(self, src: str, dst: str, method: str = "MOVE") -> None:
-        headers = {"Destination": self._url(dst), "Overwrite": "T"}
+    async def _move(
+        self, src: str, dst: str, method: str = "MOVE", *, collection: bool = False
+    ) -> httpx.Response:
+        headers = {"Destination": self._url(dst, collection=collection), "Overwrite": "T"}
         try:
-            await self._request(method, src, ok=(200, 201, 204), headers=headers)
+            return await self._request(method, src, ok=(200, 201, 204), headers=headers,
+                                       url=self._url(src, collection=collection))
         except RemoteAuthError as e:
             # rclone answers 403 when the source or the destination's parent is missing.
             if e.status == 403:
@@ -595,12 +656,182 @@ class WebDAVRemote(Remote):
             await self._move_or_copy_by_hand(method, entry, d)
             return
         try:
-            await self._move(s, d, method)
+            await self._move(s, d, method, collection=entry.is_dir)
         except RemoteNotFound as e:
             if e.path == s:
                 raise
             # The source exists (checked above): a 404 here means the destination's parent.
             raise RemoteConflict(e.message, status=e.status, path=d) from None
+
+    # -- what the server does --------------------------------------------------------------------
+
+    def _apply(self, facts: DAVFacts | None) -> None:
+        """Settle the upload mode and the flags from what was learned; explicit settings win."""
+        self.facts = facts
+        send = self._cfg.send_mtime
+        keeps = send if isinstance(send, bool) else bool(facts and facts.keeps_mtime)
+        # "auto" sends X-OC-Mtime until the server was seen to ignore it (harmless meanwhile).
+        self._send_mtime = send is True or (send == "auto" and (facts is None or keeps))
+        mode = self._cfg.atomic_upload
+        if mode == "auto":
+            # Unknown means "rename": only a server seen to hide partial bodies gets one PUT.
+            mode = "server" if facts is not None and not facts.partial_visible else "rename"
+        self._direct_put = mode == "server"
+        if facts is not None:
+            self._dest_ok = facts.destination_ok
+        self.capabilities = replace(self.capabilities, server_mtime=keeps)
+
+    async def learn(
+        self, where: str, *, kept: Mapping[str, object] | None = None, probe: bool = True
+    ) -> Mapping[str, object]:
+        async with self._probe_lock:
+            if self.facts is None:
+                facts = DAVFacts.from_dict(kept) if kept else None
+                if facts is None and probe:
+                    facts = await self._probe(clean_path(where))
+                if facts is not None:
+                    self._apply(facts)
+            return asdict(self.facts) if self.facts is not None else {}
+
+    async def _probe(self, where: str) -> DAVFacts | None:
+        """Try the server inside ``where`` with staging names (never synced), then clean up.
+
+        Three questions: does it keep an X-OC-Mtime (header ``X-OC-MTime: accepted``, or the
+        mtime read back); does a MOVE to a name with ``?`` and ``;`` land there; is a PUT body
+        visible under its name before it is complete. A server that refuses a probe (no write
+        permission here) leaves everything at the safe defaults and is asked again next time;
+        a server that is down raises, like any other request.
+        """
+        stem = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}-probe"
+        first, odd = join(where, f"{stem}-a"), join(where, f"{stem}-p;q?r")
+        mangled, partial = join(where, f"{stem}-p"), join(where, f"{stem}-b")
+        try:
+            sent = time.monotonic()
+            answer = await self._request(
+                "PUT", first, ok=(200, 201, 204), content=_PROBE_BODY,
+                headers={"Content-Length": str(len(_PROBE_BODY)),
+                         "X-OC-Mtime": str(_PROBE_MTIME)},
+            )
+            rtt = time.monotonic() - sent
+            entry = await self.stat(first)
+            accepted = answer.headers.get("X-OC-MTime", "").lower() == "accepted"
+            keeps = accepted or (
+                entry is not None and entry.mtime_ns == _PROBE_MTIME * 1_000_000_000
+            )
+            await self._move(first, odd)
+            dest_ok = await self.stat(odd) is not None
+            visible = await self._probe_partial_put(partial, rtt)
+        except RemoteError as e:
+            if e.retryable:
+                raise
+            _log.warning("%s: could not try the server inside %r (%s); using safe defaults",
+                         self.display_url, where, e)
+            return None
+        finally:
+            for name in (first, odd, mangled, partial):
+                await _quietly(self._delete_file(name))
+        if not dest_ok:
+            _log.warning(
+                "%s mishandles '?' and ';' in the Destination header; names with them are "
+                "uploaded in place and moved by download and upload", self.display_url
+            )
+        return DAVFacts(
+            keeps_mtime=keeps,
+            file_etags=entry is not None and entry.etag is not None,
+            partial_visible=visible,
+            destination_ok=dest_ok,
+            server=answer.headers.get("Server", "")[:100],
+            where=where,
+            learned_at=time.time(),
+        )
+
+    async def _probe_partial_put(self, path: str, rtt: float) -> bool:
+        """Whether half a PUT body shows under its name; True also when it could not be told.
+
+        The body's first half is sent, then the name is looked for while the second half
+        waits. A server that writes in place (rclone serve, WsgiDAV) shows the name at once;
+        one that stages the body (nginx's client_body_temp, Apache's temporary file) does not.
+        """
+        release = asyncio.Event()
+        half_sent = asyncio.Event()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield _PROBE_HALF
+            half_sent.set()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(release.wait(), 10.0)
+            yield _PROBE_HALF
+
+        size = str(2 * len(_PROBE_HALF))
+        put = asyncio.create_task(self._request(
+            "PUT", path, ok=(200, 201, 204), content=body(),
+            headers={"Content-Length": size, "Content-Type": "application/octet-stream"},
+        ))
+        seen: bool | None = None
+        try:
+            await asyncio.wait({put, asyncio.ensure_future(half_sent.wait())}, timeout=10.0,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if half_sent.is_set() and not put.done():
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                # A look at a name that is not there answers at once; rclone holds a look at
+                # a file being written for 5 s, then answers 500: something is there.
+                patience = 0.3 + 10 * rtt
+                try:
+                    seen = await asyncio.wait_for(self.stat(path), patience) is not None
+                    # Give a slower server time to write what it received: a few round trips.
+                    until = loop.time() + max(0.3, 4 * (loop.time() - started))
+                    while not seen and loop.time() < until:
+                        await asyncio.sleep(0.05)
+                        seen = await asyncio.wait_for(self.stat(path), patience) is not None
+                except (RemoteError, TimeoutError):
+                    seen = None
+                if put.done():
+                    seen = None  # the answer came after the upload ended: it tells nothing
+        finally:
+            release.set()
+            await put
+        return seen is not False
+
+    def describe(self) -> builtins.list[str]:
+        f = self.facts
+        if f is None:
+            lines = ["not tried yet: safe defaults until the first sync"]
+        else:
+            day = time.strftime("%Y-%m-%d", time.localtime(f.learned_at))
+            lines = [f"server: {f.server or 'unnamed'} (tried {day})"]
+
+        def how(key: str, explicit: bool) -> str:
+            return f"set by {key} in the config" if explicit else "seen" if f else "assumed"
+
+        mtime = how("send_mtime", isinstance(self._cfg.send_mtime, bool))
+        if self.capabilities.server_mtime:
+            lines.append(f"keeps the modification time sent (X-OC-Mtime): yes, {mtime}")
+        else:
+            lines.append(
+                f"keeps the modification time sent (X-OC-Mtime): no, {mtime}; a remote edit "
+                "is told by size and the server's own time of each upload"
+            )
+        if f is not None:
+            lines.append("gives ETags for files: " + ("yes" if f.file_etags else "no"))
+        staged = how("atomic_upload", self._cfg.atomic_upload != "auto")
+        if self._direct_put:
+            lines.append(f"hides an upload until it is complete: yes, {staged}; one PUT a file")
+        else:
+            lines.append(
+                f"hides an upload until it is complete: no, {staged}; each file goes to a "
+                "temporary name, then MOVE (two requests a file)"
+            )
+        if self._dest_ok is not None:
+            word = "intact" if self._dest_ok else "mangled; such names are uploaded in place"
+            lines.append(f"'?' and ';' in MOVE destinations: {word}")
+        if f is not None and "apache" in f.server.lower():
+            # mod_dav_fs removes the target before renaming onto it (~15 ms on 50 MiB).
+            lines.append(
+                "MOVE onto an existing name deletes it first: a renamed-over file is briefly "
+                "missing (uploads here need no MOVE)"
+            )
+        return lines
 
     # -- the Destination header ------------------------------------------------------------------
 
@@ -609,21 +840,21 @@ class WebDAVRemote(Remote):
 
         WsgiDAV (4.4) unquotes the Destination header *before* parsing it as a URL, so a ``?``
         in the path starts a query and a ``;`` starts parameters: a MOVE to ``what?`` would
-        replace ``what``. Only names with those characters are at risk; for them the server is
-        probed once, with staging names, before any MOVE or COPY is sent.
+        replace ``what``. Only names with those characters are at risk. ``learn`` finds out;
+        a remote used without it probes once, in the destination's own folder.
         """
         if "?" not in dst and ";" not in dst:
             return True
         if self._dest_ok is None:
             async with self._probe_lock:
                 if self._dest_ok is None:
-                    self._dest_ok = await self._probe_destination()
+                    self._dest_ok = await self._probe_destination(parent(clean_path(dst)))
         return self._dest_ok
 
-    async def _probe_destination(self) -> bool:
+    async def _probe_destination(self, where: str) -> bool:
         # Every name involved is a staging name, which the engine never syncs, so whatever a
         # broken server does with the probe harms nothing.
-        stem = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}-probe"
+        stem = join(where, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}-probe")
         src, dst, mangled = f"{stem}-src", f"{stem}-p;q?r", f"{stem}-p"
         try:
             await self._request("PUT", src, ok=(200, 201, 204), content=b"",
@@ -653,6 +884,63 @@ class WebDAVRemote(Remote):
                                  {"Content-Length": str(src.size)})
         if method == "MOVE":
             await self.delete(src.path)
+
+
+#: Facts kept from an older probe are tried again after this long (servers get upgraded).
+FACTS_MAX_AGE = 30 * 86400
+_PROBE_MTIME = 1_000_000_000  # 2001-09-09: no server's clock says that by accident
+_PROBE_BODY = b"syncapp checks what this server does; this file is removed at once\n"
+_PROBE_HALF = b"\0" * (256 * 1024)
+
+
+@dataclass(frozen=True, slots=True)
+class DAVFacts:
+    """What a WebDAV server was seen to do; kept by the engine in its state database."""
+
+    keeps_mtime: bool
+    file_etags: bool
+    #: A PUT's partial body shows under the real name (or it could not be told).
+    partial_visible: bool
+    #: MOVE/COPY to a name with '?' or ';' lands on that name.
+    destination_ok: bool
+    #: The server's Server header, for humans.
+    server: str
+    where: str
+    learned_at: float
+
+    @classmethod
+    def from_dict(cls, kept: Mapping[str, object]) -> DAVFacts | None:
+        """The facts in ``kept``, or None when they are malformed, from another version of
+        this class, or too old to trust."""
+        try:
+            facts = cls(**kept)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+        bools = (facts.keeps_mtime, facts.file_etags, facts.partial_visible,
+                 facts.destination_ok)
+        if not all(isinstance(b, bool) for b in bools) or not isinstance(
+            facts.learned_at, int | float
+        ):
+            return None
+        if time.time() - facts.learned_at > FACTS_MAX_AGE:
+            return None
+        return facts
+
+
+def _slash_redirect(resp: httpx.Response, url: str) -> str | None:
+    """The URL to follow when ``resp`` redirects ``url`` to itself plus ``/``; None otherwise."""
+    if resp.status_code not in (301, 308):
+        return None
+    location = resp.headers.get("Location")
+    if not location:
+        return None
+    target = urljoin(url, location)
+    return target if unquote(target) == unquote(url) + "/" else None
+
+
+def _http_date(text: str | None) -> int | None:
+    """An HTTP date header in nanoseconds since the epoch; None when absent or unreadable."""
+    return _parse_mtime(text)
 
 
 def _dav_error(resp: httpx.Response) -> str:

@@ -25,7 +25,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker
 
-from syncapp.config import Config, FolderConfig, find_config_path, parse_config
+from syncapp.config import Config, FolderConfig, find_config_path, load_config, parse_config
 from syncapp.engine import Event, FolderState, GuardTripped, SyncEngine
 from syncapp.engine.state import Pending
 from syncapp.engine.versions import Version
@@ -36,7 +36,7 @@ from syncapp.tui.commands import SyncCommands
 from syncapp.tui.configdoc import FolderDraft, RemoteDraft
 from syncapp.tui.dashboard import DashboardScreen
 from syncapp.tui.detail import FolderDetailScreen
-from syncapp.tui.dialogs import ConfirmDialog, GuardDialog
+from syncapp.tui.dialogs import ConfirmDialog, DemoDialog, GuardDialog
 from syncapp.tui.format import date_time, human_size, plural
 from syncapp.tui.forms import FolderForm
 from syncapp.tui.messages import (
@@ -92,8 +92,12 @@ class SyncApp(App[None]):
         super().__init__()
         self.first_run = config is None
         self.config = config or configdoc.empty_config(config_path or find_config_path(None))
-        self.sub_title = configdoc.display_path(self.config.path)
         self.demo_folder = demo_folder
+        #: The user's own config: where folders go once they leave the demo.
+        self.own_config_path = (
+            config_path or find_config_path(None) if demo_folder else self.config.path
+        )
+        self.sub_title = self._title_for(self.config.path)
         self.clock = clock
         self.state_path = state_path
         if engine_factory is None and engine:
@@ -113,6 +117,10 @@ class SyncApp(App[None]):
         self._guard_shown: set[str] = set()
         #: Folders whose held deletes are being downloaded back ("Restore the files locally").
         self._restoring: set[str] = set()
+
+    def _title_for(self, path: Path) -> str:
+        shown = configdoc.display_path(path)
+        return f"{shown}  (demo)" if self.demo_folder is not None else shown
 
     def _default_engine(self, config: Config) -> SyncEngine:
         return SyncEngine(config, self.state_path, live=True)
@@ -377,6 +385,48 @@ class SyncApp(App[None]):
         self.push_screen(FolderForm(self.config, self.save_folder, editing), done)
 
     def action_add_folder(self) -> None:
+        if self.demo_folder is not None:
+            # The demo's config and server are thrown away on quit: say so, offer the real thing.
+            def chosen(choice: str | None) -> None:
+                if choice == "real":
+                    self.call_later(self.leave_demo_and_add)
+                elif choice == "demo":
+                    self.open_folder_form()
+
+            dialog = DemoDialog(
+                configdoc.display_path(self.config.path),
+                configdoc.display_path(self.own_config_path),
+            )
+            self.push_screen(dialog, chosen)
+            return
+        self._add_folder()
+
+    async def leave_demo_and_add(self) -> None:
+        if await self.leave_demo():
+            self._add_folder()
+
+    async def leave_demo(self) -> bool:
+        """Stop the demo (its engine, server and samples) and go back to the user's own
+        config; False (and nothing changed) when that config cannot be read."""
+        path = self.own_config_path
+        try:
+            config = load_config(path) if path.exists() else configdoc.empty_config(path)
+        except ConfigError as e:
+            self.notify(f"Cannot leave the demo: {e}", severity="error", timeout=20)
+            return False
+        await self.stop_engine()
+        self.workers.cancel_group(self, "demo")
+        self.stop_demo()
+        self.demo_folder = None
+        self.config = config
+        self.sub_title = self._title_for(path)
+        self.selected_folder = next(iter(config.folders), None)
+        await self.dashboard.folders.sync_folders(config.folders.values())
+        self.note(f"left the demo; folders are saved in {path}")
+        self.start_engine()
+        return True
+
+    def _add_folder(self) -> None:
         if not self.config.remotes:
             self.notify("First add a remote: where the folder's files go.")
 
@@ -707,9 +757,10 @@ class SyncApp(App[None]):
             self.notify(f"Cannot start the demo: {e}", severity="error")
             return
         self._demo_server = server
+        self.own_config_path = self.config.path
         self.config = config
-        self.sub_title = configdoc.display_path(config.path) + "  (demo)"
         self.demo_folder = folder
+        self.sub_title = self._title_for(config.path)
         self.first_run = False
 
         async def show() -> None:

@@ -99,3 +99,46 @@ class GuardDialog(ModalScreen[str]):
     @on(Button.Pressed, "#keep")
     def action_keep(self) -> None:
         self.dismiss("keep")
+
+
+class DemoDialog(ModalScreen[str]):
+    """Adding a folder while the demo runs: it would go into the demo's own config and its
+    throwaway server. Answers ``"real"`` (set up a real remote), ``"demo"`` or ``"cancel"``."""
+
+    BINDINGS = [
+        Binding("escape", "answer('cancel')", "Cancel"),
+        Binding("r", "answer('real')", "Real remote"),
+        Binding("d", "answer('demo')", "Add to the demo"),
+    ]
+
+    def __init__(self, demo_config: str, real_config: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.demo_config = demo_config
+        self.real_config = real_config
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("This is the demo", classes="title")
+            yield Static(
+                "A folder added now belongs to the demo: it goes into the demo's config "
+                f"({self.demo_config}) and to its built-in server, and is thrown away with "
+                "the demo when you quit.\n"
+                "To sync your own folder, set up a real remote: the demo stops and your "
+                f"folders are saved in {self.real_config}.",
+                classes="message",
+                markup=False,
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Set up a real remote  r", id="real", variant="success")
+                yield Button("Add to the demo  d", id="demo")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#real", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+    def action_answer(self, choice: str) -> None:
+        self.dismiss(choice)

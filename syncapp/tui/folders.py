@@ -304,4 +304,6 @@ class FolderList(VerticalScroll):
 
     def refresh_panels(self) -> None:
         for p in self.query(FolderPanel):
-            p.refresh_view()
+            # A panel being removed (its folder left the config) may have lost its children.
+            if self.views.get(p.view.name) is p.view:
+                p.refresh_view()

@@ -295,6 +295,10 @@ class RemotesScreen(Screen[None]):
         table: DataTable[str | Text] = DataTable(id="remotes-table", cursor_type="row")
         table.border_title = "Remotes"
         yield table
+        facts = Label("", id="remote-facts", markup=False)
+        facts.border_title = "What the server does"
+        facts.display = False
+        yield facts
         yield Label("", id="remotes-status", markup=False)
         yield Footer(compact=True)
 
@@ -318,6 +322,20 @@ class RemotesScreen(Screen[None]):
             )
         status = self.query_one("#remotes-status", Label)
         status.update("" if config.remotes else "No remotes yet: press a to add one.")
+
+    @on(DataTable.RowHighlighted, "#remotes-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_facts(event.row_key.value or "")
+
+    @work(exclusive=True, group="remote-facts", exit_on_error=False)
+    async def _show_facts(self, name: str) -> None:
+        engine = self.sync_app.engine
+        label = self.query_one("#remote-facts", Label)
+        facts: list[str] = []
+        if engine is not None and name in self.sync_app.config.remotes:
+            facts = await engine.describe_remote(name)
+        label.update("\n".join(facts))
+        label.display = bool(facts)
 
     def selected(self) -> RemoteConfig | None:
         table = self.query_one("#remotes-table", DataTable)

@@ -454,3 +454,40 @@ async def test_server_wide_503_is_no_retry_storm(tmp_path: Path) -> None:
             await _wait_exact(folder, srv.root / "Docs", within=90)
             print(f"caught up {time.monotonic() - cleared:.1f} s after the 503s stopped")
             assert engine.status()["docs"].state is not FolderState.ERROR
+
+
+JUNK_MULTISTATUS = (
+    b'<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">'
+    b"<D:response><D:href>/Docs/</D:href></D:response></D:multistatus>\n<junk after the end"
+)
+
+
+async def test_junk_listing_answer_is_named_and_the_folder_recovers(tmp_path: Path) -> None:
+    """Issue 12, bug 2: one PROPFIND answered with a broken body put a live folder into `error`
+    ("remote unreachable") for good. It must say what happened and recover by itself."""
+    from syncapp.engine import Event, FolderStateChanged
+
+    folder = tmp_path / "docs"
+    write_tree(folder, {"a.txt": "a"})
+    with rclone_webdav_process(tmp_path / "storage") as srv, FaultProxy(srv.port) as proxy:
+        proxy.junk(JUNK_MULTISTATUS, methods=["PROPFIND"], count=1)
+        config = parse_config(write_config(tmp_path, proxy.url, folder).read_text(), tmp_path)
+        remote = srv.root / "Docs"
+        states: list[FolderStateChanged] = []
+
+        def seen(ev: Event) -> None:
+            if isinstance(ev, FolderStateChanged):
+                states.append(ev)
+
+        engine = SyncEngine(config, tmp_path / "state.db", live=True)
+        engine.subscribe(seen)
+        async with engine:
+            await _wait_exact(folder, remote, within=30)
+            write_tree(folder, {"written later.txt": "after the junk"})
+            await _wait_exact(folder, remote, within=30)
+            await _wait_state(engine, FolderState.UP_TO_DATE)
+    assert proxy.actions()["junk"] == 1
+    errors = [ev.reason for ev in states if ev.state is FolderState.ERROR]
+    assert errors, [(ev.state, ev.reason) for ev in states]
+    assert all("unreachable" not in r and "malformed" in r for r in errors), errors
+    assert "retrying" in errors[0], errors

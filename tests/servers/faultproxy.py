@@ -15,10 +15,15 @@ still has uses left (``count``) and wins its seeded draw (``share``) decides wha
   connections (the server sees a truncated upload, the client a reset);
 - ``reset_response``: forward the whole request, then only part of the response and reset (the
   server did the work, the client never learns it);
-- ``stall``: read the request, answer nothing for ``stall`` seconds, then reset.
+- ``stall``: read the request, answer nothing for ``stall`` seconds, then reset;
+- ``junk``: reply ``status`` (e.g. 207) with ``body`` (a broken multistatus, say), as a server
+  with a bug would, without bothering the server.
 
 Every request is recorded (monotonic time of arrival, method, path, ``Destination``, what the proxy
 did) so tests can count requests per method and measure the spacing of retries.
+
+The requests of syncapp's one-time server probe (``Remote.learn``, staging names ending in
+``-probe…``) pass untouched and unrecorded: a test names the fault it puts on the files it syncs.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ from types import TracebackType
 from typing import Literal, Self
 from urllib.parse import unquote, urlsplit
 
-Action = Literal["answer", "reset_request", "reset_response", "stall"]
+from syncapp.remotes.base import STAGING_PREFIX
+
+Action = Literal["answer", "reset_request", "reset_response", "stall", "junk"]
 PIECE = 64 * 1024
 _REASONS = {
     423: "Locked",
@@ -46,6 +53,7 @@ _REASONS = {
     507: "Insufficient Storage",
     401: "Unauthorized",
     409: "Conflict",
+    207: "Multi-Status",
 }
 
 
@@ -62,6 +70,7 @@ class Fault:
     retry_after: float | None = None
     stall: float = 5.0
     hits: int = 0
+    body: bytes = b""
 
     def matches(self, method: str, path: str) -> bool:
         if self.count is not None and self.hits >= self.count:
@@ -225,6 +234,20 @@ class FaultProxy:
     ) -> Fault:
         return self.add(Fault("stall", share, count, _methods(methods), stall=seconds))
 
+    def junk(
+        self,
+        body: bytes,
+        *,
+        status: int = 207,
+        count: int | None = 1,
+        methods: Iterable[str] | None = None,
+        path_contains: str | None = None,
+    ) -> Fault:
+        """Answer ``status`` with ``body`` (application/xml), as a buggy server would."""
+        return self.add(
+            Fault("junk", 1.0, count, _methods(methods), path_contains, status, body=body)
+        )
+
     def clear(self) -> None:
         """Back to plain pass-through."""
         with self._lock:
@@ -305,6 +328,8 @@ class FaultProxy:
     # -- the proxy loop ----------------------------------------------------------------------------
 
     def _choose(self, method: str, path: str) -> Fault | None:
+        if _is_probe(path):
+            return None
         with self._lock:
             for f in self._faults:
                 if f.matches(method, path) and (f.share >= 1.0 or self._rnd.random() < f.share):
@@ -316,6 +341,8 @@ class FaultProxy:
         parts = head.first.split(" ")
         method, target = parts[0], parts[1] if len(parts) > 1 else ""
         dest = head.get("destination")
+        if _is_probe(unquote(target)) or (dest and _is_probe(unquote(dest))):
+            return
         rec = Record(
             at,
             method,
@@ -340,17 +367,19 @@ class FaultProxy:
                 method = head.first.split(" ", 1)[0]
                 target = head.first.split(" ")[1] if " " in head.first else "/"
                 fault = self._choose(method, unquote(urlsplit(target).path))
-                if fault is not None and fault.action in ("answer", "stall"):
-                    self._record(
-                        at, head, f"answer {fault.status}" if fault.action == "answer" else "stall"
-                    )
+                if fault is not None and fault.action in ("answer", "stall", "junk"):
+                    said = "stall" if fault.action == "stall" else f"answer {fault.status}"
+                    self._record(at, head, said if fault.action != "junk" else "junk")
                     async for _ in _body(reader, head):
                         pass
                     if fault.action == "stall":
                         await asyncio.sleep(fault.stall)
                         _abort(writer)
                         return
-                    writer.write(_response(fault.status, fault.retry_after))
+                    if fault.action == "junk":
+                        writer.write(_response(fault.status, None, fault.body))
+                    else:
+                        writer.write(_response(fault.status, fault.retry_after))
                     await writer.drain()
                     continue
                 if up is None or up[0].at_eof():
@@ -451,15 +480,21 @@ class FaultProxy:
         return "close" if resp.closes() else "keep"
 
 
+def _is_probe(path: str) -> bool:
+    return STAGING_PREFIX in path and "-probe" in path
+
+
 def _methods(methods: Iterable[str] | None) -> frozenset[str] | None:
     return None if methods is None else frozenset(m.upper() for m in methods)
 
 
-def _response(status: int, retry_after: float | None) -> bytes:
-    body = f"{status} injected by faultproxy\n".encode()
+def _response(status: int, retry_after: float | None, body: bytes | None = None) -> bytes:
+    kind = "text/plain" if body is None else "application/xml; charset=utf-8"
+    if body is None:
+        body = f"{status} injected by faultproxy\n".encode()
     lines = [
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
-        "Content-Type: text/plain",
+        f"Content-Type: {kind}",
         f"Content-Length: {len(body)}",
     ]
     if retry_after is not None:

@@ -154,3 +154,38 @@ def test_cli_bad_arguments_exit_2() -> None:
 def test_cli_version_and_help() -> None:
     assert syncapp("--version").stdout.startswith("syncapp ")
     assert "run" in syncapp("--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("remote", "var"),
+    [
+        (
+            '[remotes.nas]\ntype = "webdav"\nurl = "http://127.0.0.1:9/"\nusername = "bob"\n'
+            'password_env = "SYNCAPP_TEST_UNSET_PW"\n',
+            "SYNCAPP_TEST_UNSET_PW",
+        ),
+        (
+            '[remotes.nas]\ntype = "http"\nurl = "http://127.0.0.1:9/{path}"\n'
+            'token_env = "SYNCAPP_TEST_UNSET_TOKEN"\n',
+            "SYNCAPP_TEST_UNSET_TOKEN",
+        ),
+        (
+            '[remotes.nas]\ntype = "s3"\nendpoint = "http://127.0.0.1:9"\nbucket = "bkt"\n'
+            'access_key_id_env = "SYNCAPP_TEST_UNSET_KEY"\n',
+            "SYNCAPP_TEST_UNSET_KEY",
+        ),
+    ],
+)
+@pytest.mark.parametrize("args", [["run", "--once"], ["run", "--once", "--dry-run"]])
+def test_unset_secret_variable_is_one_line_before_any_request(
+    tmp_path: Path, remote: str, var: str, args: list[str]
+) -> None:
+    (tmp_path / "docs").mkdir()
+    cfg = tmp_path / "config.toml"
+    # Port 9 (discard) on loopback: a request would fail with another message, not this one.
+    cfg.write_text(remote + folder_toml(tmp_path / "docs"))
+    res = syncapp("--config", str(cfg), *args, env={var: ""})
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert var in lines[0] and "is not set" in lines[0] and "remotes.nas." in lines[0]

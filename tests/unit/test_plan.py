@@ -150,3 +150,20 @@ def test_files_deleted_counts_each_synced_file_once() -> None:
     deletes = [("a", True), ("a/b", True), ("a/b/c.txt", False), ("e.txt", False), ("f", True)]
     assert m.files_deleted(deletes) == 3
     assert m.files_deleted([]) == 0
+
+
+def test_known_paths_ignored_now_are_forgotten_not_deleted() -> None:
+    from syncapp.engine.plan import diff as plan_diff
+    from syncapp.engine.state import Entry as StateEntry
+    from syncapp.ignore import IgnoreRules
+
+    known = {
+        p: StateEntry(p, d, 0 if d else 1, 1, i + 1)
+        for i, (p, d) in enumerate(
+            [("x.tmp", False), ("cache", True), ("cache/c", False), ("gone.txt", False)]
+        )
+    }
+    plan = plan_diff({}, known, rules=IgnoreRules(["*.tmp", "cache/"]))
+    assert plan.deletes == [("gone.txt", False)]
+    assert sorted(plan.forgets) == [("cache", True), ("x.tmp", False)]
+    assert len(plan) == 1
