@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -83,7 +83,7 @@ def on_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip the calling test (fail it under ``CI=true``): a server it needs is not installed."""
     message = f"{reason} (tests/servers/install-debian installs it)"
     if on_ci():
@@ -100,7 +100,6 @@ def apache_binary() -> str:
     found = _binary(APACHE_BINARY)
     if found is None or not (APACHE_MODULES / "mod_dav_fs.so").exists():
         unavailable("Apache httpd with mod_dav_fs is not installed (Debian package apache2)")
-    assert found is not None
     return found
 
 
@@ -110,7 +109,6 @@ def nginx_binary() -> str:
         unavailable("nginx is not installed (Debian package nginx)")
     if not NGINX_DAV_EXT.exists():
         unavailable(f"{NGINX_DAV_EXT} is missing (Debian package libnginx-mod-http-dav-ext)")
-    assert found is not None
     return found
 
 
@@ -217,7 +215,11 @@ class DavHttpdProcess(ServerProcess):
             return 0
 
     def requests(self, since: int = 0) -> list[Request]:
-        """Every request logged after ``since`` (a ``mark()``), oldest first."""
+        """Every request logged after ``since`` (a ``mark()``), oldest first.
+
+        Both servers log a request once it is done with its connection: at once on a kept-alive
+        connection (syncapp's), only when the client closes a connection the server is closing.
+        """
         self._settle()
         try:
             with self.access_log.open("rb") as fh:
@@ -271,10 +273,16 @@ class DavHttpdProcess(ServerProcess):
     def start(self, timeout: float = 20.0) -> None:
         if self.running:
             return
-        if self.work is None:
+        first = self.work is None
+        if first:
             self._make_work()
         self.hand_over()
-        super().start(timeout)
+        try:
+            super().start(timeout)
+        except BaseException:
+            if first:
+                self.close()  # no work dir or link left behind by a server that never ran
+            raise
 
     def _make_work(self) -> None:
         work = Path(tempfile.mkdtemp(prefix=f"syncapp-{self.name}-")).resolve()
