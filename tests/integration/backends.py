@@ -126,7 +126,10 @@ def webdav_apache(ctx: BackendContext) -> Backend:
 
 def webdav_nginx(ctx: BackendContext) -> Backend:
     """nginx 1.22 with dav + dav-ext (tests/servers/conf/nginx-dav.conf)."""
-    return _webdav(ctx, "webdav-nginx", ctx.server("nginx-dav", nginx_dav_server))
+    backend = _webdav(ctx, "webdav-nginx", ctx.server("nginx-dav", nginx_dav_server))
+    # dav-ext leaves names that start with a dot out of PROPFIND listings (it stores and serves
+    # them, a Depth: 0 PROPFIND finds them): a known limit of that server (EXPECTED in dav_httpd).
+    return dataclasses.replace(backend, unsupported_names=frozenset({".hidden"}))
 
 
 BACKENDS: dict[str, Callable[[BackendContext], Backend]] = {
