@@ -239,7 +239,7 @@ class DavHttpdProcess(ServerProcess):
                                destination))
         return out
 
-    def _settle(self, quiet: float = 0.15, timeout: float = 5.0) -> None:
+    def _settle(self, quiet: float = 0.05, timeout: float = 5.0) -> None:
         # A server logs a request after it has answered it: wait until the log stops growing.
         if self.work is None:
             return
