@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="move a damaged state database aside; the next run adopts what is on the remote",
     )
 
+    sub.add_parser("start", help="run the engine in the background (output in engine.log)")
+    sub.add_parser("stop", help="stop the background engine (or any `syncapp run` on this state)")
+
     demo = sub.add_parser(
         "demo", help="sync a demo folder live to an embedded WebDAV server (no setup needed)"
     )
@@ -133,6 +136,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 list_remotes(config, probe=args.probe, as_json=args.json, out=sys.stdout)
             )
+        if args.command in ("start", "stop"):
+            from syncapp import daemon
+
+            if args.command == "stop":
+                return daemon.stop(default_state_path(), sys.stdout)
+            config = load_config(args.config)
+            check_secrets(config, os.environ)
+            return daemon.start(config.path.resolve(), default_state_path(), sys.stdout)
         if args.command == "demo":
             from syncapp.demo import run_demo
 

@@ -18,6 +18,7 @@ from syncapp.config import Config, FolderConfig, RemoteConfig, default_state_dir
 from syncapp.engine.events import Event, EventBus
 from syncapp.engine.folder import FolderStatus, FolderSync
 from syncapp.engine.learned import learn_remote
+from syncapp.engine.lock import EngineLock
 from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.state import StateDB, open_state
 from syncapp.errors import SyncappError
@@ -69,6 +70,11 @@ class SyncEngine:
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
         try:
+            # Before the database: a second engine on the same state would fight this one
+            # over every file (each sees the other's uploads as remote edits).
+            lock = EngineLock(self.state_path)
+            lock.acquire()
+            self._stack.callback(lock.release)
             self.state = open_state(self.state_path)
             self._stack.callback(self.state.close)
             for folder in self.config.folders.values():
