@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from syncapp import __version__
-from syncapp.config import Config, check_secrets, find_config_path, load_config
+from syncapp.config import (
+    Config,
+    check_secrets,
+    find_config_path,
+    load_config,
+    secret_names,
+)
 from syncapp.engine import (
     ConflictKept,
     Event,
@@ -103,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("start", help="run the engine in the background (output in engine.log)")
     sub.add_parser("stop", help="stop the background engine (or any `syncapp run` on this state)")
+    svc = sub.add_parser("service", help="install or remove a systemd user service")
+    svc.add_argument("action", choices=["install", "uninstall"])
 
     demo = sub.add_parser(
         "demo", help="sync a demo folder live to an embedded WebDAV server (no setup needed)"
@@ -136,6 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 list_remotes(config, probe=args.probe, as_json=args.json, out=sys.stdout)
             )
+        if args.command == "service":
+            from syncapp import daemon
+
+            if args.action == "uninstall":
+                return daemon.uninstall_service(sys.stdout)
+            config = load_config(args.config)
+            return daemon.install_service(config.path.resolve(), secret_names(config), sys.stdout)
         if args.command in ("start", "stop"):
             from syncapp import daemon
 

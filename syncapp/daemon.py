@@ -88,3 +88,79 @@ def _tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return ""
     return "".join(f"  {line}\n" for line in text.splitlines()[-lines:])
+
+
+# -- a systemd user service ------------------------------------------------------------------------
+
+UNIT_NAME = "syncapp.service"
+
+
+def unit_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "systemd" / "user" / UNIT_NAME
+
+
+def unit_text(config_path: Path, env_file: Path, python: str = sys.executable) -> str:
+    """A user unit that runs the engine and restarts it when it fails. Secrets named by the
+    config's ``*_env`` keys come from ``env_file`` (NAME=value lines), never from the unit."""
+    return (
+        "[Unit]\n"
+        "Description=syncapp: live folder sync\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=simple\n"
+        f"ExecStart={_quote(python)} -m syncapp.cli --config {_quote(str(config_path))} run\n"
+        # A path setting, not a command line: taken whole, spaces and all, never quoted.
+        f"EnvironmentFile=-{str(env_file).replace('%', '%%')}\n"
+        "Restart=on-failure\n"
+        "RestartSec=10\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=default.target\n"
+    )
+
+
+def install_service(config_path: Path, secrets: list[str], out: TextIO) -> int:
+    path = unit_path()
+    env_file = config_path.parent / "service.env"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(unit_text(config_path, env_file), encoding="utf-8")
+    out.write(f"wrote {path}\n")
+    if secrets:
+        out.write(
+            f"the engine reads {', '.join(secrets)} from {env_file} (NAME=value lines; "
+            "chmod 600 it)\n"
+        )
+    out.write(
+        "enable and start it with:\n"
+        "  systemctl --user daemon-reload\n"
+        f"  systemctl --user enable --now {UNIT_NAME}\n"
+    )
+    return 0
+
+
+def uninstall_service(out: TextIO) -> int:
+    path = unit_path()
+    if not path.exists():
+        out.write(f"no service installed ({path} does not exist)\n")
+        return 0
+    # What `systemctl --user enable` made: a link that would dangle once the unit is gone.
+    wants = path.parent / "default.target.wants" / UNIT_NAME
+    for p in (wants, path):
+        if p.is_symlink() or p.exists():
+            p.unlink()
+            out.write(f"removed {p}\n")
+    out.write(
+        "then: systemctl --user daemon-reload (a running engine goes on until `syncapp stop`)\n"
+    )
+    return 0
+
+
+def _quote(arg: str) -> str:
+    """A systemd command-line word: quoted when it holds spaces or quotes (systemd.syntax)."""
+    arg = arg.replace("%", "%%")  # systemd specifiers
+    if arg and not any(c in arg for c in " \t\"'\\"):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'

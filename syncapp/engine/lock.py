@@ -13,6 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from syncapp.engine.state import state_error
 from syncapp.errors import EngineRunning
 
 
@@ -22,13 +23,18 @@ def lock_path(state_path: Path) -> Path:
 
 class EngineLock:
     def __init__(self, state_path: Path) -> None:
+        self.state_path = state_path
         self.path = lock_path(state_path)
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Hold the lock, or ``EngineRunning`` naming the pid that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        """Hold the lock, or ``EngineRunning`` naming the pid that holds it (``StateError``
+        when the state folder cannot be written)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise state_error(self.state_path, e) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -5,6 +5,7 @@ made conflict copies of each other's uploads)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,3 +103,20 @@ def _gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def test_service_install_writes_a_unit_systemd_accepts(tmp_path: Path) -> None:
+    _, _, cfg = _setup(tmp_path)
+    res = syncapp("--config", str(cfg), "service", "install")
+    assert res.returncode == 0, res.stderr
+    unit = Path(os.environ["XDG_CONFIG_HOME"]) / "systemd" / "user" / "syncapp.service"
+    text = unit.read_text()
+    assert f"--config {cfg.resolve()} run" in text and "Restart=on-failure" in text
+    assert "systemctl --user enable --now syncapp.service" in res.stdout
+    verify = shutil.which("systemd-analyze")
+    if verify is not None:
+        checked = subprocess.run([verify, "verify", str(unit)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        assert "syncapp.service" not in checked.stderr, checked.stderr  # no warning about it
+    gone = syncapp("service", "uninstall")
+    assert gone.returncode == 0 and not unit.exists()
