@@ -14,9 +14,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from syncapp.engine.lock import running_pid
+from syncapp.errors import SyncappError
 
 START_WAIT = 15.0
 STOP_WAIT = 60.0
@@ -164,3 +165,33 @@ def _quote(arg: str) -> str:
     if arg and not any(c in arg for c in " \t\"'\\"):
         return arg
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# -- asking the running engine ---------------------------------------------------------------------
+
+
+def ask_engine(state_path: Path, method: str, path: str, timeout: float = 10.0) -> Any:
+    """One call to the control API of the engine running on ``state_path``; None when no engine
+    runs there. ``SyncappError`` with the engine's own words when it refuses."""
+    if running_pid(state_path) is None:
+        return None
+    import httpx
+
+    from syncapp.engine.control import socket_path
+
+    sock = socket_path(state_path)
+    if not sock.exists():
+        return None  # a `run --once`, which serves no API
+    transport = httpx.HTTPTransport(uds=str(sock))
+    try:
+        with httpx.Client(transport=transport, base_url="http://syncapp", timeout=timeout) as c:
+            resp = c.request(method, path)
+    except httpx.TransportError as e:
+        raise SyncappError(f"the running engine did not answer ({e})") from None
+    if resp.status_code >= 400:
+        try:
+            message = resp.json().get("error", resp.text)
+        except ValueError:
+            message = resp.text
+        raise SyncappError(str(message))
+    return resp.json()
