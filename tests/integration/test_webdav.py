@@ -15,8 +15,9 @@ from syncapp.config import WebDAVRemoteConfig
 from syncapp.davserver import DavServer
 from syncapp.errors import RemoteAuthError, RemoteError, RemoteUnavailable
 from syncapp.remotes import open_remote
+from syncapp.remotes._http import normalize_etag
 from syncapp.remotes.base import STAGING_PREFIX
-from syncapp.remotes.webdav import WebDAVRemote, normalize_etag
+from syncapp.remotes.webdav import WebDAVRemote
 from tests.servers import free_port
 from tests.servers.webdav import (
     Auth,
