@@ -783,10 +783,8 @@ class FolderSync:
         for p in remote.staging:
             with contextlib.suppress(RemoteError):
                 await self.remote.delete(p)
-        cleanup = getattr(self.remote, "cleanup_stale_uploads", None)
-        if cleanup is not None:
-            with contextlib.suppress(RemoteError):
-                await cleanup(prefix)
+        with contextlib.suppress(RemoteError):
+            await self.remote.cleanup_stale_uploads(prefix)
         now = time.time()
         for entry in adoptable(
             result.entries,
