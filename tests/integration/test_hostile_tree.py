@@ -115,6 +115,7 @@ async def test_file_growing_while_it_uploads_ends_exact(
     big.write_bytes(rnd.randbytes(30 * MiB))
     remote = rclone.root / "Docs"
     seen: dict[int, str] = {}  # every version read remotely under the real name: size -> digest
+    sizes: set[int] = set()  # every size stat'ed remotely under the real name
     stop = threading.Event()
 
     def writer() -> None:
@@ -130,13 +131,14 @@ async def test_file_growing_while_it_uploads_ends_exact(
         while not stop.is_set():
             try:
                 st = (remote / big.name).stat()
+                sizes.add(st.st_size)
                 if st.st_mtime_ns != last:
                     last = st.st_mtime_ns
                     data = (remote / big.name).read_bytes()
                     seen[len(data)] = sha(data)
             except OSError:
                 pass
-            time.sleep(0.05)
+            time.sleep(0.002)
 
     cfg = webdav_target(rclone).config(tmp_path, folder)
     async with engine_for(cfg, tmp_path) as engine:
@@ -155,6 +157,11 @@ async def test_file_growing_while_it_uploads_ends_exact(
     # (a mix of old and new bytes would not be).
     for size, digest in seen.items():
         assert sha(final[:size]) == digest, f"remote version of {size} bytes is torn"
+    # A partial upload is a prefix too: but every complete version held at least the 30 MiB the
+    # file started with, so anything shorter under the real name is an upload in progress.
+    assert sizes, "the reader never saw the remote file"
+    partial = sorted(n for n in sizes | set(seen) if n < 30 * MiB)
+    assert not partial, f"partial uploads visible under the real name: {partial[:5]} bytes"
 
 
 async def test_file_deleted_while_it_uploads_leaves_nothing(
