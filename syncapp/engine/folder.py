@@ -519,6 +519,7 @@ class FolderSync:
         try:
             while not await self._root_ok():
                 if not self.live:
+                    self.scanning = False  # no scan will run: `run --once` must not wait for one
                     self._scan_done.set()
                     self._check_idle()
                     return
