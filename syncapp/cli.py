@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from syncapp import __version__
-from syncapp.config import Config, check_secrets, find_config_path, load_config
+from syncapp.config import (
+    Config,
+    check_secrets,
+    find_config_path,
+    load_config,
+    secret_names,
+)
 from syncapp.engine import (
     ConflictKept,
     Event,
@@ -101,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="move a damaged state database aside; the next run adopts what is on the remote",
     )
 
+    sub.add_parser("start", help="run the engine in the background (output in engine.log)")
+    sub.add_parser("stop", help="stop the background engine (or any `syncapp run` on this state)")
+    for action, words in (
+        ("pause", "pause a folder of the running engine"),
+        ("resume", "resume a paused folder of the running engine"),
+        ("rescan", "rescan a folder of the running engine now"),
+    ):
+        sub.add_parser(action, help=words).add_argument("folder")
+    svc = sub.add_parser("service", help="install or remove a systemd user service")
+    svc.add_argument("action", choices=["install", "uninstall"])
+
     demo = sub.add_parser(
         "demo", help="sync a demo folder live to an embedded WebDAV server (no setup needed)"
     )
@@ -133,6 +150,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 list_remotes(config, probe=args.probe, as_json=args.json, out=sys.stdout)
             )
+        if args.command in ("pause", "resume", "rescan"):
+            return cmd_control(args)
+        if args.command == "service":
+            from syncapp import daemon
+
+            if args.action == "uninstall":
+                return daemon.uninstall_service(sys.stdout)
+            config = load_config(args.config)
+            return daemon.install_service(config.path.resolve(), secret_names(config), sys.stdout)
+        if args.command in ("start", "stop"):
+            from syncapp import daemon
+
+            if args.command == "stop":
+                return daemon.stop(default_state_path(), sys.stdout)
+            config = load_config(args.config)
+            check_secrets(config, os.environ)
+            return daemon.start(config.path.resolve(), default_state_path(), sys.stdout)
         if args.command == "demo":
             from syncapp.demo import run_demo
 
@@ -284,6 +318,7 @@ async def run_engine(
         live=not once,
         allow_mass_delete=allow_mass_delete,
         bwlimit=bwlimit,
+        control=not once,
     )
     engine.subscribe(EventPrinter(out, as_json))
     async with engine:
@@ -296,7 +331,11 @@ async def run_engine(
             if stop.is_set():
                 return 130
             return summarize(engine, out=sys.stderr)
-        await stop.wait()
+        stopper = asyncio.create_task(stop.wait())
+        asked = asyncio.create_task(engine.stop_requested.wait())
+        await asyncio.wait({stopper, asked}, return_when=asyncio.FIRST_COMPLETED)
+        for t in (stopper, asked):
+            t.cancel()
         if not as_json:
             out.write("syncapp: stopping…\n")
             out.flush()
@@ -393,6 +432,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         result[n] = info
     if db:
         db.close()
+    from syncapp.daemon import ask_engine
+
+    live = ask_engine(default_state_path(), "GET", "/v1/status")
+    if live is not None:
+        for st in live["folders"]:
+            if st["name"] in result:
+                result[st["name"]]["live"] = {
+                    k: st[k] for k in ("state", "reason", "queued", "in_flight", "failed")
+                }
     if args.json:
         print(json.dumps(result if not args.folder else result[args.folder], ensure_ascii=False))
         return EXIT_OK
@@ -405,6 +453,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         pend = ", ".join(f"{v} {k}" for k, v in sorted(info["pending"].items())) or "none"
         print(f"{n}: {info['path']} -> {info['remote']}:/{info['remote_path']}")
         print(f"  in sync: {info['files_in_sync']} files; pending: {pend}; last sync: {last}")
+        if "live" in info:
+            lv = info["live"]
+            why = f" ({lv['reason']})" if lv["reason"] else ""
+            print(
+                f"  now: {lv['state']}{why}; {lv['in_flight']} in flight, {lv['queued']} queued"
+                + (f", {lv['failed']} failed" if lv["failed"] else "")
+            )
         if info["pending"].get("guard"):
             print(
                 f"  paused by the delete guard: {info['pending']['guard']} local delete(s) wait"
@@ -412,6 +467,25 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
         for p in info.get("paths", []):
             print(f"  {p['status']:<9} {p['path']}: {p['reason']}")
+    return EXIT_OK
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    """pause / resume / rescan FOLDER: asked of the running engine."""
+    from urllib.parse import quote
+
+    from syncapp.daemon import ask_engine
+
+    config = load_config(args.config)
+    if args.folder not in config.folders:
+        raise ConfigError(str(config.path), f"folders.{args.folder}", "no such folder")
+    path = f"/v1/folders/{quote(args.folder, safe='')}/{args.command}"
+    reply = ask_engine(default_state_path(), "POST", path)
+    if reply is None:
+        print("syncapp: no engine is running (`syncapp start` starts one)", file=sys.stderr)
+        return EXIT_FAILED
+    reason = f" ({reply['reason']})" if reply.get("reason") else ""
+    print(f"{args.folder}: {reply['state']}{reason}")
     return EXIT_OK
 
 

@@ -433,6 +433,20 @@ def missing_secret(cfg: RemoteConfig, env: Mapping[str, str]) -> tuple[str, str]
     return None
 
 
+def secret_names(config: Config) -> list[str]:
+    """The environment variables the folders' remotes read secrets from."""
+    names: list[str] = []
+    for name in dict.fromkeys(f.remote for f in config.folders.values()):
+        cfg = config.remotes.get(name)
+        if isinstance(cfg, WebDAVRemoteConfig):
+            names.append(cfg.password_env)
+        elif isinstance(cfg, HTTPRemoteConfig):
+            names.append(cfg.token_env)
+        elif isinstance(cfg, S3RemoteConfig):
+            names += [cfg.access_key_id_env, cfg.secret_access_key_env, cfg.session_token_env]
+    return [n for n in dict.fromkeys(names) if n]
+
+
 def check_secrets(config: Config, env: Mapping[str, str], *, only: Iterable[str] = ()) -> None:
     """``ConfigError`` naming the first remote (of ``only``, or of every folder) whose secret's
     environment variable is unset or empty: said before any request is sent, not as a 401."""

@@ -33,6 +33,11 @@ def demo_dirs(base: Path | None = None) -> tuple[Path, Path, Path]:
     return base / "folder", base / "server", base / "config.toml"
 
 
+def demo_state_path(base: Path | None = None) -> Path:
+    """The demo's own state database: its engine never touches (or waits for) the user's."""
+    return (base or default_data_dir() / "demo") / "state" / "state.db"
+
+
 def write_demo_config(folder: Path, url: str, path: Path) -> None:
     doc = tomlkit.document()
     doc.add(
@@ -88,7 +93,7 @@ def run_demo(args: argparse.Namespace) -> int:
             except ImportError:
                 pass
             else:
-                app = SyncApp(config, demo_folder=folder)
+                app = SyncApp(config, demo_folder=folder, state_path=demo_state_path())
                 app.run()
                 return 0
         from syncapp.cli import run_engine
@@ -100,7 +105,7 @@ def run_demo(args: argparse.Namespace) -> int:
         async def main() -> int:
             samples = asyncio.create_task(drop_live_samples(folder))
             try:
-                return await run_engine(config, once=False)
+                return await run_engine(config, once=False, state_path=demo_state_path())
             finally:
                 samples.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

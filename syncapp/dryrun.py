@@ -9,7 +9,7 @@ from typing import TextIO
 
 from syncapp.config import Config
 from syncapp.engine import default_state_path
-from syncapp.engine.adopt import adoptable, list_remote_tree
+from syncapp.engine.adopt import adopt, list_remote_tree
 from syncapp.engine.folder import EntryMap
 from syncapp.engine.learned import learn_remote
 from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped
@@ -57,9 +57,10 @@ async def plan_folder(
                 # What a real run learned of this server (never probed here: nothing is sent).
                 await learn_remote(remote, db, fc.remote_path, probe=False)
             listing = await list_remote_tree(remote, fc.remote_path)
-            server_mtime = remote.capabilities.server_mtime
-        now = time.time()
-        adopted = adoptable(scan.entries, listing, known, server_mtime=server_mtime, now=now)
+            adopted = await adopt(
+                remote, fc.remote_path.strip("/"), str(fc.path), scan.entries, listing, known,
+                now=time.time(),
+            )
         known = {e.path: e for e in adopted}
     plan = diff(scan.entries, known, protected=scan.unreadable_dirs, rules=rules)
     if not fc.mirror_deletes:

@@ -45,6 +45,19 @@ class StateError(SyncappError):
         super().__init__(problem)
 
 
+class EngineRunning(SyncappError):
+    """Another syncapp engine holds this state directory; two would fight over every file."""
+
+    def __init__(self, pid: int | None, lock: str) -> None:
+        self.pid = pid
+        self.lock = lock
+        who = f"pid {pid}" if pid else "another process"
+        super().__init__(
+            f"syncapp is already running on this state ({who}; lock {lock}): "
+            "`syncapp stop` stops it"
+        )
+
+
 class LocalWriteError(LocalError):
     """A local file could not be written (no space, read-only); nothing half-written is left."""
 

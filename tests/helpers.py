@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import subprocess
@@ -97,6 +98,50 @@ def syncapp(
         env={**os.environ, **(env or {})},
         cwd=cwd,
     )
+
+
+# -- permission denied, also as root --------------------------------------------------------
+
+
+def drop_dac_capabilities() -> None:
+    """preexec_fn: drop CAP_DAC_OVERRIDE (1) and CAP_DAC_READ_SEARCH (2) from the bounding set,
+    so that after exec even uid 0 obeys file permissions."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP failed")
+
+
+def syncapp_without_dac(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "syncapp.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=drop_dac_capabilities if os.geteuid() == 0 else None,
+    )
+
+
+def can_drop_dac() -> bool:
+    """Whether a child of ours can be kept from reading a ``chmod 0`` file of its own."""
+    if os.geteuid() != 0:
+        return True
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        probe = Path(d) / "probe"
+        probe.write_text("x")
+        probe.chmod(0)
+        try:
+            res = subprocess.run(
+                [sys.executable, "-c", f"open({str(probe)!r}).read()"],
+                capture_output=True,
+                preexec_fn=drop_dac_capabilities,
+                timeout=30,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return res.returncode != 0 and b"PermissionError" in res.stderr
 
 
 class TornWatch(threading.Thread):

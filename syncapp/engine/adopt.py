@@ -6,13 +6,18 @@ a real run would upload: files already identical remotely are recorded as synced
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from syncapp.engine.scanner import LocalEntry
 from syncapp.engine.state import Entry
 from syncapp.engine.versions import VERSIONS_DIR
-from syncapp.remotes.base import STAGING_PREFIX, Remote, RemoteEntry
+from syncapp.errors import RemoteError
+from syncapp.remotes.base import STAGING_PREFIX, Remote, RemoteEntry, join
 
 #: Servers round mtimes (WebDAV: whole seconds in getlastmodified).
 MTIME_SLACK_NS = 1_000_000_000
@@ -36,14 +41,14 @@ class RemoteTree:
 
 async def list_remote_tree(remote: Remote, prefix: str) -> RemoteTree:
     tree = RemoteTree()
-    async for re in remote.list(prefix, recursive=True):
-        rel = re.path[len(prefix) + 1 :] if prefix else re.path
+    async for found in remote.list(prefix, recursive=True):
+        rel = found.path[len(prefix) + 1 :] if prefix else found.path
         if not rel or rel.split("/", 1)[0] == VERSIONS_DIR:
             continue
         if rel.rsplit("/", 1)[-1].startswith(STAGING_PREFIX):
-            tree.staging.append(re.path)
+            tree.staging.append(found.path)
             continue
-        tree.entries[rel] = RemoteFile(re.is_dir, re.size, re.mtime_ns, re.etag)
+        tree.entries[rel] = RemoteFile(found.is_dir, found.size, found.mtime_ns, found.etag)
     return tree
 
 
@@ -77,6 +82,68 @@ def adoptable(
             # What the server reports now is what a later edit there is told from.
             out.append(Entry(rel, False, le.size, le.mtime_ns, le.ino, r.etag, now, r.mtime_ns))
     return out
+
+
+#: Files up to this size whose sameness rests on timing alone are compared byte for byte.
+COMPARE_MAX = 1 << 20
+_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
+
+
+async def adopt(
+    remote: Remote,
+    prefix: str,
+    root: str,
+    local: Mapping[str, LocalEntry],
+    tree: RemoteTree,
+    known: Mapping[str, Entry],
+    *,
+    now: float,
+) -> list[Entry]:
+    """``adoptable``, then proof where timing is all it rests on (the server keeps no mtime):
+    an MD5 ETag (S3 single-part uploads) is checked against the local file, and a file up to
+    ``COMPARE_MAX`` is downloaded and compared. What differs is left out, so it is uploaded
+    (and what it replaces kept as a version); larger files keep the timing rule."""
+    server_mtime = remote.capabilities.server_mtime
+    found = adoptable(local, tree, known, server_mtime=server_mtime, now=now)
+    if server_mtime:
+        return found
+    limit = asyncio.Semaphore(8)
+
+    async def same(e: Entry) -> bool:
+        if e.is_dir:
+            return True
+        path = os.path.join(root, e.path)
+        async with limit:
+            if e.etag and _MD5_ETAG.match(e.etag):
+                return await asyncio.to_thread(_md5_of, path) == e.etag
+            if e.size > COMPARE_MAX:
+                return True
+            try:
+                async with remote.get(join(prefix, e.path)) as chunks:
+                    theirs = b"".join([c async for c in chunks])
+                ours = await asyncio.to_thread(_read, path, e.size + 1)
+            except (RemoteError, OSError):
+                return False  # unproven: uploaded (the remote copy is kept as a version)
+            return theirs == ours
+
+    verdicts = await asyncio.gather(*(same(e) for e in found))
+    return [e for e, ok in zip(found, verdicts, strict=True) if ok]
+
+
+def _md5_of(path: str) -> str | None:
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _read(path: str, limit: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(limit)
 
 
 def remote_changed(known: Entry, remote: RemoteEntry, *, server_mtime: bool) -> bool:

@@ -18,6 +18,7 @@ from syncapp.config import Config, FolderConfig, RemoteConfig, default_state_dir
 from syncapp.engine.events import Event, EventBus
 from syncapp.engine.folder import FolderStatus, FolderSync
 from syncapp.engine.learned import learn_remote
+from syncapp.engine.lock import EngineLock
 from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.state import StateDB, open_state
 from syncapp.errors import SyncappError
@@ -49,6 +50,7 @@ class SyncEngine:
         bwlimit: str = "",
         env: Mapping[str, str] | None = None,
         delete_hold: float = 1.0,
+        control: bool = False,
     ) -> None:
         self.config = config
         self.state_path = state_path or default_state_path()
@@ -65,12 +67,26 @@ class SyncEngine:
         rate = parse_rate(bwlimit or config.bwlimit)
         self._global_limit = RateLimit(rate) if rate else None
         self.state: StateDB | None = None
+        #: Serve the control API on a Unix socket (syncapp.engine.control) while open.
+        self.control = control
+        self.stop_requested = asyncio.Event()
 
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
         try:
+            # Before the database: a second engine on the same state would fight this one
+            # over every file (each sees the other's uploads as remote edits).
+            lock = EngineLock(self.state_path)
+            lock.acquire()
+            self._stack.callback(lock.release)
             self.state = open_state(self.state_path)
             self._stack.callback(self.state.close)
+            if self.control:
+                from syncapp.engine.control import ControlServer, socket_path
+
+                server = ControlServer(self, socket_path(self.state_path))
+                await server.start()
+                self._stack.push_async_callback(server.close)
             for folder in self.config.folders.values():
                 await self.add_folder(folder)
         except BaseException:
@@ -191,6 +207,10 @@ class SyncEngine:
         if self.state is not None:
             await learn_remote(remote, self.state, "", probe=False)
         return remote.describe()
+
+    def request_stop(self) -> None:
+        """Ask whoever runs the engine to stop it (the control API's stop)."""
+        self.stop_requested.set()
 
     def status(self) -> dict[str, FolderStatus]:
         return {name: f.status() for name, f in self.folders.items()}

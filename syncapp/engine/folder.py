@@ -31,7 +31,7 @@ from typing import Any, Self
 import aiofiles
 
 from syncapp.config import FolderConfig, parse_duration
-from syncapp.engine.adopt import adoptable, list_remote_tree, remote_changed, same_mtime
+from syncapp.engine.adopt import adopt, list_remote_tree, remote_changed, same_mtime
 from syncapp.engine.events import (
     ConflictKept,
     CountsChanged,
@@ -519,6 +519,7 @@ class FolderSync:
         try:
             while not await self._root_ok():
                 if not self.live:
+                    self.scanning = False  # no scan will run: `run --once` must not wait for one
                     self._scan_done.set()
                     self._check_idle()
                     return
@@ -783,17 +784,11 @@ class FolderSync:
         for p in remote.staging:
             with contextlib.suppress(RemoteError):
                 await self.remote.delete(p)
-        cleanup = getattr(self.remote, "cleanup_stale_uploads", None)
-        if cleanup is not None:
-            with contextlib.suppress(RemoteError):
-                await cleanup(prefix)
+        with contextlib.suppress(RemoteError):
+            await self.remote.cleanup_stale_uploads(prefix)
         now = time.time()
-        for entry in adoptable(
-            result.entries,
-            remote,
-            self.entries,
-            server_mtime=self.remote.capabilities.server_mtime,
-            now=now,
+        for entry in await adopt(
+            self.remote, prefix, self.root, result.entries, remote, self.entries, now=now
         ):
             self._put_entry(entry)
         self._unrecorded_remote = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -98,6 +99,30 @@ class _LazyAiohttpTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         if self._inner is not None:
             await self._inner.aclose()
+
+
+def normalize_etag(value: str | None) -> str | None:
+    """``W/"abc"`` / ``"abc"`` / ``abc`` → ``abc``; None for empty. Servers quote ETags in
+    headers and sometimes not in listings (WsgiDAV): compare only normalized ones."""
+    if not value:
+        return None
+    v = value.strip()
+    if v.startswith(("W/", "w/")):
+        v = v[2:]
+    return v.strip('"') or None
+
+
+def parse_http_date(text: str | None) -> int | None:
+    """An HTTP date (``Last-Modified``, ``Date``, ``getlastmodified``) in nanoseconds since the
+    epoch; None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        when = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    # Integer arithmetic: a float timestamp times 1e9 loses nanoseconds to rounding.
+    return int(when.timestamp()) * 1_000_000_000
 
 
 def redact(url: str | httpx.URL) -> str:

@@ -222,6 +222,12 @@ class Remote(ABC):
         """Server-side copy of a file, replacing ``dst``; parent of dst must exist."""
         raise NotImplementedError(f"{self.kind} remote has no server-side copy")
 
+    async def cleanup_stale_uploads(self, prefix: str = "") -> int:
+        """Remove what interrupted uploads below ``prefix`` left where a listing cannot see it
+        (S3's multipart uploads); how many were removed. Staging names that a listing shows
+        are the engine's to delete. Called at start after a crash; the default has none."""
+        return 0
+
     async def discard_upload(self, path: str, upload_id: str) -> None:
         """Remove what an interrupted ``put(path, upload_id=...)`` left behind; idempotent.
 

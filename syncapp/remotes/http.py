@@ -20,7 +20,6 @@ import posixpath
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +31,8 @@ from syncapp.remotes._http import (
     CountingBody,
     guarded,
     make_client,
+    normalize_etag,
+    parse_http_date,
     redact,
     status_error,
     streamed_get,
@@ -43,24 +44,6 @@ __all__ = ["HTTPRemote"]
 
 def _fill(template: str, path: str) -> str:
     return template.replace("{path}", quote(path, safe="/"))
-
-
-def _strip_etag(value: str | None) -> str | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"') or None
-
-
-def _parse_http_date(value: str | None) -> int | None:
-    if not value:
-        return None
-    try:
-        return int(parsedate_to_datetime(value).timestamp()) * 1_000_000_000
-    except (TypeError, ValueError):
-        return None
 
 
 def _quote_header_value(text: str) -> str:
@@ -191,8 +174,8 @@ class HTTPRemote(Remote):
                 path=path,
                 is_dir=False,
                 size=int(response.headers.get("Content-Length", "0") or 0),
-                mtime_ns=_parse_http_date(response.headers.get("Last-Modified")),
-                etag=_strip_etag(response.headers.get("ETag")),
+                mtime_ns=parse_http_date(response.headers.get("Last-Modified")),
+                etag=normalize_etag(response.headers.get("ETag")),
             )
         if self._cfg.list_url and await self._files_below(path):
             return RemoteEntry(path=path, is_dir=True)
@@ -257,7 +240,7 @@ class HTTPRemote(Remote):
             is_dir=False,
             size=size,
             mtime_ns=mtime,
-            etag=_strip_etag(etag) if isinstance(etag, str) else None,
+            etag=normalize_etag(etag) if isinstance(etag, str) else None,
         )
 
     async def put(
@@ -286,12 +269,12 @@ class HTTPRemote(Remote):
             headers["Content-Type"] = "application/octet-stream"
             headers["Content-Length"] = str(size)
         if if_match is not None:
-            headers["If-Match"] = f'"{_strip_etag(if_match) or if_match}"'
+            headers["If-Match"] = f'"{normalize_etag(if_match) or if_match}"'
         response = await self._request(
             self._cfg.method, url, path=path, content=content, headers=headers
         )
         assert response is not None
-        return PutResult(etag=_strip_etag(response.headers.get("ETag")))
+        return PutResult(etag=normalize_etag(response.headers.get("ETag")))
 
     def get(self, path: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         return self._get(clean_path(path))

@@ -30,7 +30,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, M
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import NoReturn
 from urllib.parse import quote, unquote_plus, urlsplit
 from xml.etree import ElementTree as ET
@@ -60,6 +59,8 @@ from syncapp.remotes._http import (
     CountingBody,
     guarded,
     make_client,
+    normalize_etag,
+    parse_http_date,
     redact,
     status_error,
     streamed_get,
@@ -175,28 +176,10 @@ def _text(el: ET.Element, name: str, default: str = "") -> str:
     return default if c is None or c.text is None else c.text
 
 
-def _strip_etag(value: str | None) -> str | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"') or None
-
-
 def _mtime_header(mtime_ns: int) -> str:
     # rclone's format: float seconds with nanosecond digits; exact both ways.
     sec, ns = divmod(mtime_ns, 1_000_000_000)
     return f"{sec}.{ns:09d}"
-
-
-def _parse_http_date(value: str | None) -> int | None:
-    if not value:
-        return None
-    try:
-        return int(parsedate_to_datetime(value).timestamp()) * 1_000_000_000
-    except (TypeError, ValueError):
-        return None
 
 
 def _b64md5(data: bytes | bytearray) -> str:
@@ -501,7 +484,7 @@ class S3Remote(Remote):
                 (
                     dec(_text(c, "Key")),
                     int(_text(c, "Size", "0") or 0),
-                    _strip_etag(_text(c, "ETag")),
+                    normalize_etag(_text(c, "ETag")),
                     _parse_iso(_text(c, "LastModified")),
                 )
             )
@@ -558,8 +541,8 @@ class S3Remote(Remote):
                     path=path,
                     is_dir=False,
                     size=int(response.headers.get("Content-Length", "0")),
-                    mtime_ns=_parse_http_date(response.headers.get("Last-Modified")),
-                    etag=_strip_etag(response.headers.get("ETag")),
+                    mtime_ns=parse_http_date(response.headers.get("Last-Modified")),
+                    etag=normalize_etag(response.headers.get("ETag")),
                 )
         if await self._has_keys(self._dir_prefix(path), path):
             return RemoteEntry(path=path, is_dir=True)
@@ -645,7 +628,7 @@ class S3Remote(Remote):
         if mtime_ns is not None:
             headers["x-amz-meta-mtime"] = _mtime_header(mtime_ns)
         if if_match is not None:
-            headers["If-Match"] = f'"{_strip_etag(if_match) or if_match}"'
+            headers["If-Match"] = f'"{normalize_etag(if_match) or if_match}"'
         if size >= self._threshold and size > 0:
             return await self._put_multipart(path, key, body, size, headers)
         url = self._url(key)
@@ -665,7 +648,7 @@ class S3Remote(Remote):
             response = await self._send(
                 "PUT", url, path=path, content=CountingBody(body, size), headers=headers
             )
-        return PutResult(etag=_strip_etag(response.headers.get("ETag")))
+        return PutResult(etag=normalize_etag(response.headers.get("ETag")))
 
     async def _read_all(
         self, body: AsyncIterable[bytes], size: int, url: str, path: str
@@ -877,7 +860,7 @@ class S3Remote(Remote):
                 headers=complete_headers,
             )
             done = self._xml(response, "CompleteMultipartUploadResult", path)
-            etag = _strip_etag(_text(done, "ETag") or response.headers.get("ETag"))
+            etag = normalize_etag(_text(done, "ETag") or response.headers.get("ETag"))
         except BaseException:
             # Parts cost storage until aborted; shield so a cancelled upload still cleans up.
             await asyncio.shield(self._abort_quietly(key, s3_upload_id, path))
@@ -885,7 +868,7 @@ class S3Remote(Remote):
         # The ETag Complete reports is not always the one HEAD and listings report later (rclone
         # recomputes a plain MD5), so ask once: the engine compares against listings.
         head = await self._send("HEAD", self._url(key), path=path, ok=(200, 404))
-        return PutResult(etag=_strip_etag(head.headers.get("ETag")) or etag)
+        return PutResult(etag=normalize_etag(head.headers.get("ETag")) or etag)
 
     async def _upload_parts(
         self,
@@ -913,7 +896,7 @@ class S3Remote(Remote):
                 response = await self._send(
                     "PUT", part_url, path=path, content=_pieces(data), headers=headers
                 )
-                etag = _strip_etag(response.headers.get("ETag"))
+                etag = normalize_etag(response.headers.get("ETag"))
                 if not etag:
                     raise RemoteProtocolError(
                         f"UploadPart {number} of {path!r}: no ETag in the answer", path=path

@@ -48,7 +48,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, replace
-from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import httpx
@@ -67,6 +66,8 @@ from syncapp.remotes._http import (
     CountingBody,
     guarded,
     make_client,
+    normalize_etag,
+    parse_http_date,
     redact,
     status_error,
     streamed_get,
@@ -98,33 +99,11 @@ PROPFIND_BODY = (
 _PROPFIND_HEADERS = {"Content-Type": 'application/xml; charset="utf-8"'}
 
 
-def normalize_etag(value: str | None) -> str | None:
-    """``W/"abc"`` / ``"abc"`` / ``abc`` → ``abc``; None for empty."""
-    if not value:
-        return None
-    v = value.strip()
-    if v.startswith(("W/", "w/")):
-        v = v[2:]
-    v = v.strip('"')
-    return v or None
-
-
 def _segments(path: str) -> list[str]:
     """The segments of a remote path; ``RemoteError`` for ``.``/``..`` (a server would resolve
     them and leave the root)."""
     clean = clean_path(path)
     return clean.split("/") if clean else []
-
-
-def _parse_mtime(text: str | None) -> int | None:
-    if not text:
-        return None
-    try:
-        when = parsedate_to_datetime(text.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    # Integer arithmetic: a float timestamp times 1e9 loses nanoseconds to rounding.
-    return int(when.timestamp()) * 1_000_000_000
 
 
 def _status_code(text: str | None) -> int | None:
@@ -292,7 +271,7 @@ class WebDAVRemote(Remote):
             length = prop.findtext(f"{DAV}getcontentlength")
             if length and length.strip().isdigit():
                 size = int(length.strip())
-            mtime_ns = _parse_mtime(prop.findtext(f"{DAV}getlastmodified")) or mtime_ns
+            mtime_ns = parse_http_date(prop.findtext(f"{DAV}getlastmodified")) or mtime_ns
             etag = normalize_etag(prop.findtext(f"{DAV}getetag")) or etag
         if is_dir is None:
             is_dir = href.rstrip().endswith("/")
@@ -493,7 +472,7 @@ class WebDAVRemote(Remote):
         if sent_mtime_ns is not None and (accepted or self.capabilities.server_mtime):
             mtime: int | None = sent_mtime_ns // 1_000_000_000 * 1_000_000_000
         else:
-            mtime = _http_date((moved or answer).headers.get("Date"))
+            mtime = parse_http_date((moved or answer).headers.get("Date"))
         etag = None
         if moved is None and sent_mtime_ns is None:
             etag = normalize_etag(answer.headers.get("ETag"))
@@ -936,11 +915,6 @@ def _slash_redirect(resp: httpx.Response, url: str) -> str | None:
         return None
     target = urljoin(url, location)
     return target if unquote(target) == unquote(url) + "/" else None
-
-
-def _http_date(text: str | None) -> int | None:
-    """An HTTP date header in nanoseconds since the epoch; None when absent or unreadable."""
-    return _parse_mtime(text)
 
 
 def _dav_error(resp: httpx.Response) -> str:

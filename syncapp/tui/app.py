@@ -418,6 +418,7 @@ class SyncApp(App[None]):
         self.workers.cancel_group(self, "demo")
         self.stop_demo()
         self.demo_folder = None
+        self.state_path = None  # the user's own state, not the demo's
         self.config = config
         self.sub_title = self._title_for(path)
         self.selected_folder = next(iter(config.folders), None)

@@ -1,6 +1,8 @@
-"""syncapp against ``rclone copy`` at its fastest, in one run, on one ``rclone serve webdav``.
+"""syncapp against ``rclone copy`` at its fastest, in one run, on one WebDAV server on loopback
+(``rclone serve webdav`` by default; ``--server nginx`` or ``apache`` from Debian's packages).
 
-    .venv/bin/python -m tests.bench.bench [--quick] [--only 1,3] [--profile DIR | --py-spy DIR]
+    .venv/bin/python -m tests.bench.bench [--quick] [--only 1,3] [--server nginx]
+                                          [--profile DIR | --py-spy DIR]
 
 Cases (issue 6): (1) first sync of 10,000 x 4 KiB files in 100 folders; (2) its no-change re-run;
 (3) one 1 GiB file, throughput and peak RSS; (4) no-change start of a 100,000-file tree, time and
@@ -842,10 +844,11 @@ def render(
         "",
         "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()) + ".",
         "",
-        "rclone: `rclone copy " + " ".join(RCLONE_FLAGS) + "`; server: `rclone serve webdav`"
-        " on loopback (`--dir-cache-time 100ms`), restarted before each timed run. syncapp:"
-        " `run --once` (atomic uploads on: PUT to a temporary name, then MOVE), fresh state dir"
-        " per case. Times are wall-clock from process spawn to exit; peak RSS is the kernel's"
+        "rclone: `rclone copy " + " ".join(RCLONE_FLAGS) + f"`; server: {SERVER_WORDS[args.server]}"
+        " on loopback, restarted before each timed run. syncapp: `run --once` (atomic uploads:"
+        " one PUT where the server was seen to stage uploads, else PUT to a temporary name then"
+        " MOVE; the server is learned once per fresh state dir, in the timed run), fresh state"
+        " dir per case. Times are wall-clock from process spawn to exit; peak RSS is the kernel's"
         " high-water mark (`wait4` ru_maxrss); CPU is user + system time. MB = 10^6 bytes."
         " syncapp's bytecode is compiled before the first run, as an installed package's is."
         f" Cases (1)-(3) and the burst in (5): median of {repeat} run(s) of each tool"
@@ -885,12 +888,44 @@ def parse_only(text: str) -> set[int]:
     return picked
 
 
+def _nginx(root: Path) -> ServerProcess:
+    from tests.servers.dav_httpd import nginx_dav_process
+
+    return nginx_dav_process(root)
+
+
+def _apache(root: Path) -> ServerProcess:
+    from tests.servers.dav_httpd import apache_dav_process
+
+    return apache_dav_process(root)
+
+
+SERVER_WORDS = {
+    "rclone": "`rclone serve webdav` (`--dir-cache-time 100ms`)",
+    "nginx": "nginx (dav + dav-ext, Debian's packages) as www-data",
+    "apache": "Apache httpd (mod_dav_fs, Debian's packages) as www-data",
+}
+
+#: The servers the bench can run on; each is restarted before every timed run.
+SERVERS: dict[str, Callable[[Path], ServerProcess]] = {
+    "rclone": lambda root: rclone_webdav_process(root),
+    "nginx": _nginx,
+    "apache": _apache,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m tests.bench.bench",
-        description="syncapp vs rclone copy on one local rclone serve webdav (issue 6).",
+        description="syncapp vs rclone copy on one WebDAV server on loopback.",
     )
     p.add_argument("--quick", action="store_true", help="scaled-down smoke run")
+    p.add_argument(
+        "--server",
+        choices=tuple(SERVERS),
+        default="rclone",
+        help="the WebDAV server both tools write to (default: rclone serve webdav)",
+    )
     p.add_argument(
         "--repeat",
         type=int,
@@ -1002,7 +1037,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = Report()
     t0 = time.perf_counter()
     with workspace(args) as work:
-        server = rclone_webdav_process(work / "served")
+        server = SERVERS[args.server](work / "served")
         try:
             server.start()
             bench = Bench(

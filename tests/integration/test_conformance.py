@@ -334,9 +334,15 @@ ODD_NAMES = [
 
 
 @pytest.mark.parametrize("name", ODD_NAMES)
-async def test_odd_names_round_trip(remote_backend: Backend, name: str) -> None:
+async def test_odd_names_round_trip(
+    remote_backend: Backend, name: str, request: pytest.FixtureRequest
+) -> None:
     if name in remote_backend.unsupported_names:
-        pytest.xfail(f"{remote_backend.name} cannot store {name!r}")
+        # A marker, not pytest.xfail(): the test still runs, and strict turns a server that
+        # learned to store the name (or a fix of ours) into a failure to notice.
+        request.applymarker(
+            pytest.mark.xfail(reason=f"{remote_backend.name} cannot store {name!r}", strict=True)
+        )
     data = name.encode() * 3
     async with remote_backend.remote() as r:
         await put_bytes(r, name, data)

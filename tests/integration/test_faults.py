@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import itertools
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -100,7 +101,8 @@ def test_fault_mix_converges_within_three_runs_never_torn(
         proxy.answer(429, share=0.03, retry_after=1)
         proxy.reset_request(share=0.03)
         proxy.reset_response(share=0.03)
-        proxy.stall(3.0, share=0.01)
+        # One stall for sure (a 1 % share was drawn in some runs and not in others).
+        proxy.stall(3.0, count=1, methods=["PUT"])
         cfg = write_config(tmp_path, proxy.url, folder, remote_extra="timeout = 1.5\n")
         watch = TornWatch(remote, expected)
         watch.start()
@@ -123,6 +125,9 @@ def test_fault_mix_converges_within_three_runs_never_torn(
     assert content(remote) == tree(folder)
     assert watch.torn == []
     assert sum(actions[a] for a in actions if a != "pass") > 0  # faults did happen
+    # Every kind of fault in the mix was served at least once (the proxy's draws are seeded).
+    kinds = ("answer 503", "answer 429", "reset_request", "reset_response", "stall")
+    assert all(actions[k] > 0 for k in kinds), dict(actions)
     # Bounded: a file costs about three requests (PUT, MOVE, PROPFIND); even with one request
     # in six failing, and each failure retried at most a few times, the total stays a small
     # multiple of the number of files, never a storm.
@@ -144,6 +149,10 @@ def test_failed_cleanup_leaves_no_staging_file(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stderr
         assert content(srv.root / "Docs") == tree(folder)
         assert staging_leftovers(srv.root) == []
+        # Both faults were served: the MOVE of the upload, then the DELETE of its staging name.
+        served = [(r.method, r.path) for r in proxy.records() if r.action == "answer 503"]
+        assert [m for m, _ in served] == ["MOVE", "DELETE"], served
+        assert os.path.basename(served[1][1]).startswith(".syncapp-tmp-"), served
 
 
 def test_one_503_on_the_first_listing_is_retried(tmp_path: Path) -> None:
@@ -155,6 +164,9 @@ def test_one_503_on_the_first_listing_is_retried(tmp_path: Path) -> None:
         res = syncapp("--config", str(cfg), "run", "--once")
         assert res.returncode == 0, res.stderr
         assert content(srv.root / "Docs") == tree(folder)
+        propfinds = proxy.records("PROPFIND")
+        assert propfinds[0].action == "answer 503", propfinds  # the first listing got the 503
+        assert proxy.actions()["answer 503"] == 1
 
 
 # -- spacing --------------------------------------------------------------------------------------
@@ -172,6 +184,7 @@ def test_retries_are_spaced(tmp_path: Path, status: int, retry_after: float | No
         assert content(srv.root / "Docs") == tree(folder)
         puts = proxy.records("PUT")
     assert len(puts) == 4  # three refused, one accepted
+    assert [r.action for r in puts] == [f"answer {status}"] * 3 + ["pass"], puts
     spacing = gaps(puts)
     shown = [round(g, 2) for g in spacing]
     print(f"\n{status} Retry-After {retry_after}: gaps between PUTs {shown}")
@@ -211,6 +224,7 @@ def test_507_stops_the_folder_without_a_retry_storm(tmp_path: Path) -> None:
         assert "507" in res.stderr and "folder docs" in res.stderr, res.stderr
         # The uploads already running when the first 507 came back, and nothing more.
         assert proxy.counts()["PUT"] <= 4, proxy.counts()
+        assert proxy.actions()["answer 507"] == proxy.counts()["PUT"] >= 1, proxy.actions()
 
         # Live: the folder shows the error and stays quiet.
         async def live() -> int:
@@ -219,6 +233,7 @@ def test_507_stops_the_folder_without_a_retry_storm(tmp_path: Path) -> None:
             async with SyncEngine(config, tmp_path / "live.db", live=True) as engine:
                 await _wait_state(engine, FolderState.ERROR)
                 assert "507" in engine.status()["docs"].reason
+                assert proxy.actions()["answer 507"] >= 1
                 settled = proxy.counts()["PUT"]
                 await asyncio.sleep(3.0)
                 assert engine.status()["docs"].state is FolderState.ERROR
@@ -447,6 +462,7 @@ async def test_server_wide_503_is_no_retry_storm(tmp_path: Path) -> None:
             await asyncio.sleep(3.0)
             during = sum(proxy.counts().values())
             print(f"\n{during} requests in 3 s of server-wide 503 for {files} files")
+            assert proxy.actions()["answer 503"] >= 1, proxy.actions()
             # One probe at a time while the server refuses everything: fewer requests than files.
             assert during <= files, during
             proxy.clear()

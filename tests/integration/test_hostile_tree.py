@@ -15,7 +15,6 @@ it, as for any user. Where that is not allowed (no CAP_SETPCAP) the test is skip
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import hashlib
 import os
 import random
@@ -31,7 +30,14 @@ import pytest
 
 from syncapp.config import parse_config
 from syncapp.engine import Event, FolderState, JobStarted, Op, PathSkipped, SyncEngine
-from tests.helpers import staging_leftovers, syncapp, tree, write_tree
+from tests.helpers import (
+    can_drop_dac,
+    staging_leftovers,
+    syncapp,
+    syncapp_without_dac,
+    tree,
+    write_tree,
+)
 from tests.servers.dav_httpd import WEBDAV_PROCESSES
 from tests.servers.webdav import ServerProcess, rclone_webdav_process
 
@@ -116,6 +122,7 @@ async def test_file_growing_while_it_uploads_ends_exact(
     big.write_bytes(rnd.randbytes(30 * MiB))
     remote = rclone.root / "Docs"
     seen: dict[int, str] = {}  # every version read remotely under the real name: size -> digest
+    sizes: set[int] = set()  # every size stat'ed remotely under the real name
     stop = threading.Event()
 
     def writer() -> None:
@@ -131,13 +138,14 @@ async def test_file_growing_while_it_uploads_ends_exact(
         while not stop.is_set():
             try:
                 st = (remote / big.name).stat()
+                sizes.add(st.st_size)
                 if st.st_mtime_ns != last:
                     last = st.st_mtime_ns
                     data = (remote / big.name).read_bytes()
                     seen[len(data)] = sha(data)
             except OSError:
                 pass
-            time.sleep(0.05)
+            time.sleep(0.002)
 
     cfg = webdav_target(rclone).config(tmp_path, folder)
     async with engine_for(cfg, tmp_path) as engine:
@@ -156,6 +164,11 @@ async def test_file_growing_while_it_uploads_ends_exact(
     # (a mix of old and new bytes would not be).
     for size, digest in seen.items():
         assert sha(final[:size]) == digest, f"remote version of {size} bytes is torn"
+    # A partial upload is a prefix too: but every complete version held at least the 30 MiB the
+    # file started with, so anything shorter under the real name is an upload in progress.
+    assert sizes, "the reader never saw the remote file"
+    partial = sorted(n for n in sizes | set(seen) if n < 30 * MiB)
+    assert not partial, f"partial uploads visible under the real name: {partial[:5]} bytes"
 
 
 async def test_file_deleted_while_it_uploads_leaves_nothing(
@@ -210,49 +223,8 @@ async def test_file_replaced_by_a_folder_and_back(tmp_path: Path, rclone: Server
 # -- unreadable --------------------------------------------------------------------------------
 
 
-def _drop_dac_capabilities() -> None:
-    """preexec_fn: drop CAP_DAC_OVERRIDE (1) and CAP_DAC_READ_SEARCH (2) from the bounding set,
-    so that after exec even uid 0 obeys file permissions."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (1, 2):
-        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-            raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP failed")
-
-
-def _run_without_dac(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "syncapp.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_drop_dac_capabilities if os.geteuid() == 0 else None,
-    )
-
-
-def _can_drop_dac() -> bool:
-    """Whether a child of ours can be kept from reading a ``chmod 0`` file of its own."""
-    if os.geteuid() != 0:
-        return True
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        probe = Path(d) / "probe"
-        probe.write_text("x")
-        probe.chmod(0)
-        try:
-            res = subprocess.run(
-                [sys.executable, "-c", f"open({str(probe)!r}).read()"],
-                capture_output=True,
-                preexec_fn=_drop_dac_capabilities,
-                timeout=30,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return False
-    return res.returncode != 0 and b"PermissionError" in res.stderr
-
-
 @pytest.mark.skipif(
-    not _can_drop_dac(), reason="root without CAP_SETPCAP: cannot make a file unreadable to syncapp"
+    not can_drop_dac(), reason="root without CAP_SETPCAP: cannot make a file unreadable to syncapp"
 )
 def test_unreadable_file_and_folder_are_reported_the_rest_syncs(
     tmp_path: Path, local_target: Target
@@ -266,8 +238,8 @@ def test_unreadable_file_and_folder_are_reported_the_rest_syncs(
     os.chmod(folder / "secret.txt", 0)
     os.chmod(folder / "locked", 0)
     try:
-        res = _run_without_dac("--config", str(cfg), "run", "--once")
-        why = _run_without_dac("--config", str(cfg), "why", "docs", "secret.txt")
+        res = syncapp_without_dac("--config", str(cfg), "run", "--once")
+        why = syncapp_without_dac("--config", str(cfg), "why", "docs", "secret.txt")
     finally:
         os.chmod(folder / "secret.txt", 0o644)
         os.chmod(folder / "locked", 0o755)

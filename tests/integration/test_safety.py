@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -294,11 +295,22 @@ def test_bandwidth_limit_is_a_lower_bound_on_duration(tmp_path: Path, dav: Serve
     (folder / "two-mib.bin").write_bytes(os.urandom(2 * 1024 * 1024))
     cfg = make_config(tmp_path, dav, folder)
     started = time.monotonic()
-    res = syncapp("--config", str(cfg), "run", "--once", "--bwlimit", "1MiB/s")
+    res = syncapp("--config", str(cfg), "run", "--once", "--json", "--bwlimit", "1MiB/s")
     took = time.monotonic() - started
     assert res.returncode == 0, res.stderr
     # 2 MiB at 1 MiB/s with a one-second burst allowance: at least about one second.
     assert took >= 0.9, took
+    # The limiter's own rate, from the engine's timing of the upload itself (not process
+    # start-up, which alone can take a second on a loaded machine): the first MiB may go as a
+    # burst, the second at 1 MiB/s. Unlimited, this upload takes a few ms on loopback.
+    done = [
+        e
+        for e in map(json.loads, res.stdout.splitlines())
+        if e["event"] == "JobFinished" and e["op"] == "upload"
+    ]
+    assert [e["path"] for e in done] == ["two-mib.bin"], res.stdout
+    seconds = done[0]["seconds"]
+    assert 0.9 <= seconds < 5.0, seconds
 
 
 # -- conflicts ------------------------------------------------------------------------------------

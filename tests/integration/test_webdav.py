@@ -15,10 +15,12 @@ from syncapp.config import WebDAVRemoteConfig
 from syncapp.davserver import DavServer
 from syncapp.errors import RemoteAuthError, RemoteError, RemoteUnavailable
 from syncapp.remotes import open_remote
+from syncapp.remotes._http import normalize_etag
 from syncapp.remotes.base import STAGING_PREFIX
-from syncapp.remotes.webdav import WebDAVRemote, normalize_etag
+from syncapp.remotes.webdav import WebDAVRemote
 from tests.servers import free_port
 from tests.servers.dav_httpd import EXPECTED, WEBDAV_PROCESSES, kind_of
+from tests.servers.faultproxy import FaultProxy
 from tests.servers.webdav import Auth, ServerProcess, wsgidav_process
 
 PASSWORD = "s3cret-Pa55word!"
@@ -223,20 +225,25 @@ async def test_send_mtime_off(server: ServerProcess) -> None:
 
 
 async def test_server_mode_puts_in_place(server: ServerProcess) -> None:
-    async with webdav(server.url, atomic_upload="server") as r:
-        first = await r.put("f", body(b"one"), size=3)
-        entry = await r.stat("f")
-        if not EXPECTED[kind_of(server)].file_etags:  # nginx: no ETag to be conditional on
-            await r.put("f", body(b"two!"), size=4)
+    with FaultProxy(server.port) as proxy:  # pass-through: it records every request
+        async with webdav(proxy.url, atomic_upload="server") as r:
+            first = await r.put("f", body(b"one"), size=3)
+            entry = await r.stat("f")
+            if EXPECTED[kind_of(server)].file_etags:
+                # A plain put returns the ETag of the PUT answer (nothing changed the file after
+                # it), or none; never one that differs from what the server lists.
+                assert entry is not None and entry.etag and first.etag in (None, entry.etag)
+                second = await r.put("f", body(b"two!"), size=4, if_match=entry.etag)
+                again = await r.stat("f")
+                assert again is not None and second.etag == again.etag
+            else:  # nginx: no ETag to be conditional on
+                await r.put("f", body(b"two!"), size=4)
             assert (server.root / "f").read_bytes() == b"two!"
-            return
-        # A plain put returns the ETag of the PUT answer (nothing changed the file after it),
-        # or none; never one that differs from what the server lists.
-        assert entry is not None and entry.etag and first.etag in (None, entry.etag)
-        second = await r.put("f", body(b"two!"), size=4, if_match=entry.etag)
-        again = await r.stat("f")
-        assert again is not None and second.etag == again.etag
-        assert (server.root / "f").read_bytes() == b"two!"
+        sent = [(rec.method, rec.path) for rec in proxy.records()]
+    # In place: each put is one PUT to the real name; no temporary name, no MOVE.
+    assert [p for m, p in sent if m == "PUT"] == ["/f", "/f"], sent
+    assert not [m for m, _ in sent if m in ("MOVE", "COPY")], sent
+    assert not [p for _, p in sent if STAGING_PREFIX in p], sent
 
 
 # -- the embedded server ------------------------------------------------------------------------

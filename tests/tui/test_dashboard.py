@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Label, RichLog
 
 from syncapp.engine import FolderState, SyncEngine
+from syncapp.engine.folder import FolderSync
 from syncapp.tui.activity import LogScreen
 from syncapp.tui.app import SyncApp
 from syncapp.tui.dialogs import ConfirmDialog
@@ -369,11 +370,19 @@ async def test_rescan(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
         original(self, name)
 
     monkeypatch.setattr(SyncEngine, "rescan", spy)
+    # A blind watcher (as when the kernel drops events): only a scan can find a new file.
+    monkeypatch.setattr(FolderSync, "_on_watch", lambda self, paths: None)
     app = SyncApp(setup.config())
     async with app.run_test(size=(80, 24)) as pilot:
         await up_to_date(pilot, app)
+        (setup.docs / "unseen.txt").write_text("only a rescan finds me")
+        await pilot.pause(0.5)
+        assert not (setup.remote_dir / "docs/unseen.txt").exists()  # the watcher is blind
         await pilot.press("r")
         assert calls == ["docs"]
+        await wait_for(
+            pilot, lambda: (setup.remote_dir / "docs/unseen.txt").exists(), "the rescan's upload"
+        )
         await up_to_date(pilot, app)
         await pilot.press("q")
 
