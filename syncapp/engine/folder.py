@@ -1641,11 +1641,20 @@ class FolderSync:
                 os.makedirs(os.path.join(self.root, path), exist_ok=True)
                 # Collect first: a listing must not hold a connection while files download.
                 listing = [e async for e in self.remote.list(self._rpath(path), recursive=True)]
+                listed: set[str] = set()
                 for e in listing:
+                    listed.add(self._rel(e.path))
                     if e.is_dir:
                         os.makedirs(os.path.join(self.root, self._rel(e.path)), exist_ok=True)
                     elif not self.rules.ignored(self._rel(e.path)):
                         wanted.append((e.path, e.size, e.mtime_ns))
+                # What we synced there but the listing left out (nginx's dav-ext hides names
+                # starting with a dot) is asked for by name: a restore must bring back all.
+                for rel in self.entries.below(path):
+                    if rel not in listed and not self.entries[rel].is_dir:
+                        found = await self.remote.stat(self._rpath(rel))
+                        if found is not None and not found.is_dir:
+                            wanted.append((found.path, found.size, found.mtime_ns))
             else:
                 found = await self.remote.stat(self._rpath(path))
                 if found is not None and not found.is_dir:
