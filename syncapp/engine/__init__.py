@@ -15,10 +15,13 @@ from syncapp.engine.events import (
     JobStarted,
     Op,
     PathSkipped,
+    PlanQueued,
     RemoteOffline,
     RemoteOnline,
     ScanFinished,
+    ScanProgressed,
     ScanStarted,
+    SyncProgress,
 )
 from syncapp.engine.folder import FolderStatus, FolderSync
 
@@ -38,10 +41,13 @@ __all__ = [
     "JobStarted",
     "Op",
     "PathSkipped",
+    "PlanQueued",
     "RemoteOffline",
     "RemoteOnline",
     "ScanFinished",
+    "ScanProgressed",
     "ScanStarted",
     "SyncEngine",
+    "SyncProgress",
     "default_state_path",
 ]

@@ -20,6 +20,7 @@ from syncapp.engine import (
     JobFinished,
     Op,
     PathSkipped,
+    PlanQueued,
     RemoteOffline,
     RemoteOnline,
     ScanFinished,
@@ -85,6 +86,15 @@ def format_event(ev: Event, palette: Palette = DARK) -> Text | None:
     if isinstance(ev, FolderStateChanged):
         reason = f" ({ev.reason})" if ev.reason else ""
         return _line(ev, ev.state.value + reason, "note", palette)
+    if isinstance(ev, PlanQueued):
+        parts = [f"{ev.uploads:,} to upload ({human_size(ev.bytes)})"] if ev.uploads else []
+        if ev.deletes:
+            parts.append(f"{ev.deletes:,} to delete")
+        if ev.moves:
+            parts.append(f"{ev.moves:,} to move")
+        if ev.mkdirs:
+            parts.append(f"{ev.mkdirs:,} folders to create")
+        return _line(ev, "planned " + ", ".join(parts), "muted", palette)
     if isinstance(ev, ScanFinished):
         return _line(
             ev,

@@ -14,6 +14,7 @@ from syncapp.engine import Event
 from syncapp.tui.activity import ActivityLog, Palette
 from syncapp.tui.folders import FolderList
 from syncapp.tui.messages import DashboardMounted
+from syncapp.tui.progress import TotalProgress
 from syncapp.tui.transfers import TransfersTable
 
 
@@ -42,6 +43,7 @@ class DashboardScreen(Screen[None]):
             with Container(id="side"):
                 yield TransfersTable()
                 yield ActivityLog()
+        yield TotalProgress()
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -66,6 +68,12 @@ class DashboardScreen(Screen[None]):
         self.folders.apply(batch)
         self.transfers.apply(batch)
         self.activity.apply(batch, palette)
+        self.show_total()
+
+    def show_total(self) -> None:
+        views = self.folders.views.values()
+        self.query_one(TotalProgress).show((v.progress for v in views), self._clock())
 
     def tick(self) -> None:
         self.folders.refresh_panels()
+        self.show_total()

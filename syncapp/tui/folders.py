@@ -26,9 +26,15 @@ from syncapp.engine import (
     Op,
     RemoteOffline,
     RemoteOnline,
+    ScanFinished,
+    ScanProgressed,
+    ScanStarted,
+    SyncProgress,
 )
+from syncapp.engine.progress import Totals
 from syncapp.tui.format import ago, human_rate, route
 from syncapp.tui.messages import FolderSelected
+from syncapp.tui.progress import FolderProgress, percent, progress_line
 
 STATE_CLASSES = {s: "-" + s.value.replace(" ", "-") for s in FolderState}
 
@@ -81,6 +87,7 @@ class FolderView:
     #: The tightest bandwidth limit on its transfers in bytes/s (0: none), from the engine.
     bwlimit: int = 0
     throughput: Throughput = field(default_factory=Throughput)
+    progress: FolderProgress = field(default_factory=FolderProgress)
     _progress: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -101,6 +108,15 @@ class FolderView:
                 self.last_sync = ev.at
             if ev.state is not FolderState.PAUSED:
                 self.guard = None
+        elif isinstance(ev, SyncProgress):
+            totals = Totals(ev.files_done, ev.files_total, ev.bytes_done, ev.bytes_total)
+            self.progress.update(ev.at, totals)
+        elif isinstance(ev, ScanStarted):
+            self.progress.scan_files = 0
+        elif isinstance(ev, ScanProgressed):
+            self.progress.scan_files = ev.files
+        elif isinstance(ev, ScanFinished):
+            self.progress.scan_files = None
         elif isinstance(ev, CountsChanged):
             self.in_sync, self.queued = ev.in_sync, ev.queued
             self.failed, self.in_flight = ev.failed, ev.in_flight
@@ -126,6 +142,24 @@ class FolderView:
     @property
     def shown_state(self) -> FolderState:
         return FolderState.ERROR if self.open_error else self.state
+
+    def state_text(self) -> str:
+        """``syncing 43%``, ``scanning 1,234 files``, or the state word."""
+        state = self.shown_state
+        if state is FolderState.SYNCING and self.progress.active():
+            return f"syncing {percent(self.progress.totals)}"
+        if state is FolderState.SCANNING and self.progress.scan_files:
+            return f"scanning · {self.progress.scan_files:,} files"
+        return state.value
+
+    def progress_text(self, now: float) -> str:
+        """The progress line while a round is under way (syncing, offline or paused in it)."""
+        if self.open_error or not self.progress.active():
+            return ""
+        if self.shown_state is FolderState.UP_TO_DATE:
+            return ""
+        p = self.progress
+        return progress_line(p.totals, p.rates(now), p.eta(now))
 
     def problem(self, now: float) -> tuple[str, bool]:
         """The line under the stats, and whether it is current (else an old error, muted)."""
@@ -170,6 +204,7 @@ class FolderPanel(Vertical, can_focus=True):
             yield Label("", classes="counts")
             yield Label("", classes="rate")
             yield Sparkline([0.0], classes="spark")
+        yield Label("", classes="progress", markup=False)
         yield Label("", classes="problem", markup=False)
 
     def on_mount(self) -> None:
@@ -192,8 +227,12 @@ class FolderPanel(Vertical, can_focus=True):
         state = v.shown_state
         problem, current = v.problem(now)
         series = v.throughput.series(now)
+        state_text = v.state_text()
+        progress = v.progress_text(now)
         rendered = (
             state,
+            state_text,
+            progress,
             route(v.cfg),
             v.in_sync,
             v.queued,
@@ -210,7 +249,11 @@ class FolderPanel(Vertical, can_focus=True):
         self._rendered = rendered
         for s, cls in STATE_CLASSES.items():
             self.set_class(s is state, cls)
-        set_text(self.query_one(".state", Label), state.value)
+        set_text(self.query_one(".state", Label), state_text)
+        progress_label = self.query_one(".progress", Label)
+        set_text(progress_label, progress)
+        if progress_label.display != bool(progress):
+            progress_label.display = bool(progress)
         set_text(self.query_one(".route", Label), route(v.cfg))
         counts = f"{v.in_sync:,} in sync · {v.queued:,} queued · {v.failed:,} failed"
         if v.in_flight:

@@ -52,3 +52,19 @@ def route(cfg: FolderConfig) -> str:
 
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def duration(seconds: float) -> str:
+    """``8 s``, ``2 min 05 s``, ``1 h 12 min``: the time left, short."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02} s"
+    return f"{s // 3600} h {s % 3600 // 60:02} min"
+
+
+def files_rate(per_second: float) -> str:
+    if per_second >= 10:
+        return f"{per_second:,.0f} files/s"
+    return f"{per_second:.1f} files/s"
