@@ -181,6 +181,19 @@ class ConflictKept(Event):
 @dataclass(frozen=True, slots=True)
 class RemoteOffline(Event):
     error: str
+    #: Wall-clock time of the next check of the server.
+    retry_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStillOffline(Event):
+    """A check of an offline server failed again; the next is at ``retry_at``."""
+
+    error: str
+    retry_at: float
+
+    def can_replace(self, other: Event) -> bool:
+        return isinstance(other, RemoteStillOffline) and other.folder == self.folder
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ from syncapp.engine.events import (
     PlanQueued,
     RemoteOffline,
     RemoteOnline,
+    RemoteStillOffline,
     ScanFinished,
     ScanProgressed,
     ScanStarted,
@@ -214,6 +215,12 @@ def _parent(path: str) -> str:
 
 class _Requeue(Exception):
     """The job's path changed under it: run it again after a short delay."""
+
+
+#: While offline, the server is checked after this long, then twice as long each time, up to
+#: PROBE_MAX seconds.
+PROBE_FIRST = 0.5
+PROBE_MAX = 4.0
 
 
 class FolderSync:
@@ -1160,14 +1167,14 @@ class FolderSync:
             return
         if not self.offline:
             self.offline = f"remote unreachable: {e}"
-            self.bus.publish(RemoteOffline(self.name, str(e)))
+            self.bus.publish(RemoteOffline(self.name, str(e), time.time() + PROBE_FIRST))
             self._update_state()
         if self._probe_task is None or self._probe_task.done():
             self._probe_task = asyncio.create_task(self._probe())
 
     async def _probe(self) -> None:
         """While offline, check the remote now and then; resume everything when it answers."""
-        delay = 0.5
+        delay = PROBE_FIRST
         tries = 0
         while True:
             await asyncio.sleep(delay)
@@ -1179,8 +1186,9 @@ class FolderSync:
                     if not self.live and tries >= self.max_attempts_once:
                         self._give_up_offline(str(e))
                         return
-                    delay = min(delay * 2, 4.0)
+                    delay = min(delay * 2, PROBE_MAX)
                     self.offline = f"remote unreachable: {e}"
+                    self.bus.publish(RemoteStillOffline(self.name, str(e), time.time() + delay))
                     continue
                 if e.fatal_for_folder:
                     self.offline = ""

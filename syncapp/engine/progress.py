@@ -115,32 +115,43 @@ class Rates:
 class RateMeter:
     """Rates over a sliding window of cumulative samples, and the time left from them.
 
-    The rate is what was done between the oldest sample inside the window (or the newest one
-    before it) and *now*: a stall brings it down instead of freezing the last good value. The
-    ETA counts both the bytes and the per-file cost: it is the longer of "files left at the
-    current files/s" and "bytes left at the current bytes/s", so 5,000 small files are paced
-    by files/s and one big file by bytes/s.
+    The window is the later half of the round so far, at most ``window`` seconds. The rate is
+    what was done between the oldest sample inside it (or the newest one before it) and *now*:
+    a stall brings it down instead of freezing the last good value. The ETA counts both the
+    bytes and the per-file cost: it is the longer of "files left at the current files/s" and
+    "bytes left at the current bytes/s", so 5,000 small files are paced by files/s and one big
+    file by bytes/s.
     """
 
     def __init__(self, window: float = 20.0, warmup: float = 2.0) -> None:
         self.window = window
         self.warmup = warmup
         self._samples: deque[tuple[float, int, int]] = deque()
+        self._round_start: float | None = None
 
     def reset(self) -> None:
         self._samples.clear()
+        self._round_start = None
 
     def sample(self, at: float, files_done: int, bytes_done: int) -> None:
         if self._samples:
             _, f, b = self._samples[-1]
             if files_done < f or bytes_done < b:
-                self._samples.clear()  # a new round
+                self.reset()  # a new round
             elif (files_done, bytes_done) == (f, b):
                 return  # nothing new: keep the older sample, it spans more time
+        if self._round_start is None:
+            self._round_start = at
         self._samples.append((at, files_done, bytes_done))
 
+    def span(self, now: float) -> float:
+        """The window in use: the later half of the round so far (a start-up that was slower or
+        faster than the rest fades out), at least ``warmup`` and at most ``window`` seconds."""
+        elapsed = now - (self._round_start if self._round_start is not None else now)
+        return min(self.window, max(self.warmup, elapsed / 2))
+
     def _prune(self, now: float) -> None:
-        start = now - self.window
+        start = now - self.span(now)
         while len(self._samples) > 1 and self._samples[1][0] <= start:
             self._samples.popleft()
 

@@ -25,7 +25,7 @@ from syncapp.engine import (
     RemoteOnline,
     ScanFinished,
 )
-from syncapp.tui.format import clock_time, human_size
+from syncapp.tui.format import clock_time, hide_staging, human_size, short_error
 
 #: Lines the dashboard's log keeps, and lines the full log keeps.
 RECENT_LINES = 200
@@ -44,8 +44,12 @@ def _line(ev: Event, body: str, tone: str, palette: Palette) -> Text:
     return text
 
 
-def format_change(ev: Event, palette: Palette = DARK) -> Text | None:
-    """A line for the activity log: what changed remotely, or failed to, and why."""
+def format_change(ev: Event, palette: Palette = DARK, *, short: bool = False) -> Text | None:
+    """A line for the activity log: what changed remotely, or failed to, and why.
+
+    ``short``: errors in the server's own few words (the dashboard); else the full text.
+    """
+    said = short_error if short else hide_staging
     if isinstance(ev, JobFinished):
         if ev.op is Op.UPLOAD:
             return _line(ev, f"uploaded {ev.path} ({human_size(ev.size)})", "", palette)
@@ -59,7 +63,8 @@ def format_change(ev: Event, palette: Palette = DARK) -> Text | None:
             return _line(ev, f"downloaded {ev.path}", "", palette)
     if isinstance(ev, JobFailed):
         tail = "; will retry" if ev.retry_at is not None else ""
-        return _line(ev, f"{ev.op.value} {ev.path} failed: {ev.error}{tail}", "error", palette)
+        body = f"{ev.op.value} {ev.path} failed: {said(ev.error)}{tail}"
+        return _line(ev, body, "error", palette)
     if isinstance(ev, GuardTripped):
         return _line(ev, f"delete guard: {ev.reason}", "error", palette)
     if isinstance(ev, ConflictKept):
@@ -72,7 +77,7 @@ def format_change(ev: Event, palette: Palette = DARK) -> Text | None:
     if isinstance(ev, PathSkipped):
         return _line(ev, f"skipped {ev.path}: {ev.reason}", "warning", palette)
     if isinstance(ev, RemoteOffline):
-        return _line(ev, f"remote offline: {ev.error}", "warning", palette)
+        return _line(ev, f"remote offline: {said(ev.error)}", "warning", palette)
     if isinstance(ev, RemoteOnline):
         return _line(ev, "remote back online", "success", palette)
     return None
@@ -134,7 +139,9 @@ class ActivityLog(RichLog):
         self.can_focus = True
 
     def apply(self, events: Iterable[Event], palette: Palette = DARK) -> None:
-        lines = [line for ev in events if (line := format_change(ev, palette)) is not None]
+        lines = [
+            line for ev in events if (line := format_change(ev, palette, short=True)) is not None
+        ]
         if not lines:
             return
         # In a burst only the newest lines can be seen (the full log, l, keeps them all).

@@ -26,13 +26,21 @@ from syncapp.engine import (
     Op,
     RemoteOffline,
     RemoteOnline,
+    RemoteStillOffline,
     ScanFinished,
     ScanProgressed,
     ScanStarted,
     SyncProgress,
 )
 from syncapp.engine.progress import Totals
-from syncapp.tui.format import ago, human_rate, route
+from syncapp.tui.format import (
+    ago,
+    hide_staging,
+    human_rate,
+    route,
+    seconds_until,
+    short_error,
+)
 from syncapp.tui.messages import FolderSelected
 from syncapp.tui.progress import FolderProgress, percent, progress_line
 
@@ -80,7 +88,11 @@ class FolderView:
     in_flight: int = 0
     last_sync: float | None = None
     last_error: str = ""
+    last_error_full: str = ""
     last_error_at: float | None = None
+    #: While the remote is offline: its last answer (or silence) and the next check.
+    offline_error: str = ""
+    offline_retry_at: float | None = None
     #: The engine could not open the folder at all (its panel says why; r tries again).
     open_error: str = ""
     guard: GuardTripped | None = None
@@ -106,6 +118,10 @@ class FolderView:
             self.state, self.reason = ev.state, ev.reason
             if ev.state is FolderState.UP_TO_DATE:
                 self.last_sync = ev.at
+                # Back in sync: an old error is history (the full log keeps it).
+                self.last_error, self.last_error_full, self.last_error_at = "", "", None
+            if ev.state is not FolderState.OFFLINE:
+                self.offline_error, self.offline_retry_at = "", None
             if ev.state is not FolderState.PAUSED:
                 self.guard = None
         elif isinstance(ev, SyncProgress):
@@ -128,13 +144,16 @@ class FolderView:
                 self.throughput.add(ev.at, ev.size - self._progress.pop(ev.path, 0))
         elif isinstance(ev, JobFailed):
             self._progress.pop(ev.path, None)
-            self.last_error = f"{ev.op.value} {ev.path}: {ev.error}"
+            self.last_error = f"{ev.op.value} {ev.path}: {short_error(ev.error)}"
+            self.last_error_full = f"{ev.op.value} {ev.path}: {hide_staging(ev.error)}"
             self.last_error_at = ev.at
-        elif isinstance(ev, RemoteOffline):
-            self.last_error = f"remote offline: {ev.error}"
+        elif isinstance(ev, RemoteOffline | RemoteStillOffline):
+            self.offline_error, self.offline_retry_at = ev.error, ev.retry_at
+            self.last_error = f"remote offline: {short_error(ev.error)}"
+            self.last_error_full = f"remote offline: {hide_staging(ev.error)}"
             self.last_error_at = ev.at
         elif isinstance(ev, RemoteOnline):
-            pass
+            self.offline_error, self.offline_retry_at = "", None
         elif isinstance(ev, GuardTripped):
             self.guard = ev
             self.reason = ev.reason
@@ -164,14 +183,25 @@ class FolderView:
     def problem(self, now: float) -> tuple[str, bool]:
         """The line under the stats, and whether it is current (else an old error, muted)."""
         if self.open_error:
-            return f"cannot open: {self.open_error} (r tries again)", True
-        if self.reason and self.state is not FolderState.UP_TO_DATE:
-            return self.reason, True
-        if self.reason:  # a watcher problem while up to date
-            return self.reason, True
+            return f"cannot open: {short_error(self.open_error)} (r tries again)", True
+        if self.state is FolderState.OFFLINE:
+            why = short_error(self.offline_error or self.reason)
+            retry = "retrying"
+            if self.offline_retry_at is not None:
+                retry += " " + seconds_until(self.offline_retry_at, now)
+            return f"offline — {retry} ({why})" if why else f"offline — {retry}", True
+        if self.reason:  # an error or pause, or a watcher problem while up to date
+            return short_error(self.reason), True
         if self.last_error:
             return f"last error {ago(self.last_error_at, now)}: {self.last_error}", False
         return "", False
+
+    def full_problem(self) -> str:
+        """The whole text behind the short line (the detail view shows it)."""
+        if self.open_error:
+            return hide_staging(f"cannot open: {self.open_error}")
+        text = self.offline_error if self.state is FolderState.OFFLINE else ""
+        return hide_staging(text or self.reason) or self.last_error_full
 
 
 class FolderPanel(Vertical, can_focus=True):

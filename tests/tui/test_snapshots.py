@@ -127,6 +127,7 @@ def all_states() -> list[Event]:
         RemoteOffline(
             "projects",
             "PROPFIND https://nas.example/remote.php/dav/files/alice/: connection refused",
+            NOW + 8,
             at=ago(30),
         ),
         FolderStateChanged(
