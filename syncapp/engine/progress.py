@@ -123,9 +123,12 @@ class RateMeter:
     file by bytes/s.
     """
 
-    def __init__(self, window: float = 20.0, warmup: float = 2.0) -> None:
+    def __init__(self, window: float = 20.0, warmup: float = 2.0, min_share: float = 0.05) -> None:
         self.window = window
         self.warmup = warmup
+        #: No ETA before this share of the work is done: the first files of a first sync
+        #: also create the folders and open connections, and say little about the rest.
+        self.min_share = min_share
         self._samples: deque[tuple[float, int, int]] = deque()
         self._round_start: float | None = None
 
@@ -171,6 +174,8 @@ class RateMeter:
         """Seconds left, or None when unknown (too early, or stalled)."""
         if totals.files_left == 0 and totals.bytes_left == 0:
             return 0.0 if totals.files_total else None
+        if totals.share < self.min_share:
+            return None
         rates = self.rates(now)
         if rates is None:
             return None

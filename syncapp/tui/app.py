@@ -35,7 +35,7 @@ from syncapp.tui.activity import DARK, History, LogScreen, Palette
 from syncapp.tui.commands import SyncCommands
 from syncapp.tui.configdoc import FolderDraft, RemoteDraft
 from syncapp.tui.dashboard import DashboardScreen
-from syncapp.tui.detail import FolderDetailScreen
+from syncapp.tui.detail import FolderDetailScreen, VersionsScreen
 from syncapp.tui.dialogs import ConfirmDialog, GuardDialog
 from syncapp.tui.format import date_time, human_size, plural
 from syncapp.tui.forms import FolderForm
@@ -260,7 +260,7 @@ class SyncApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, LogScreen):
                 screen.add_lines(lines)
-            elif isinstance(screen, FolderDetailScreen):
+            elif isinstance(screen, FolderDetailScreen | VersionsScreen):
                 screen.events_arrived(events)
         for ev in events:
             if isinstance(ev, GuardTripped):

@@ -25,7 +25,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label
 
-from syncapp.engine import Event, FolderState, JobProgressed
+from syncapp.engine import Event, FolderState, JobFinished, JobProgressed
 from syncapp.engine.state import Pending
 from syncapp.engine.versions import Version
 from syncapp.errors import SyncappError
@@ -432,6 +432,15 @@ class VersionsScreen(Screen[None]):
                 "folder, t writes it elsewhere."
             )
 
+    def events_arrived(self, batch: Iterable[Event]) -> None:
+        """The file was uploaded again (a restore syncs like any edit): list afresh, as what
+        the remote held is a version now."""
+        if any(
+            isinstance(ev, JobFinished) and ev.folder == self.folder and ev.path == self.path
+            for ev in batch
+        ):
+            self.load()
+
     def selected(self) -> Version | None:
         table = self.table
         if not table.row_count or not 0 <= table.cursor_row < len(self.versions):
@@ -468,6 +477,7 @@ class VersionsScreen(Screen[None]):
                 f"Write {self._describe(v)} {verb} {display_path(local)}?\n"
                 "It then syncs like any edit; what the remote holds now is kept as a version.",
                 "Restore",
+                default="confirm",  # the user chose this version to restore it
             ),
             answered,
         )
@@ -497,8 +507,10 @@ class VersionsScreen(Screen[None]):
             self._status(f"Restore failed: {e}", "error")
             return
         message = f"Restored {self._describe(v)} to {display_path(target)}"
-        self._status(message, "success")
         self.notify(message, title=self.folder)
+        # The remote now keeps what it held as a version: show the list as it is now.
+        await self.load().wait()
+        self._status(message, "success")
 
 
 class RestoreToDialog(ModalScreen[str | None]):
@@ -528,6 +540,7 @@ class RestoreToDialog(ModalScreen[str | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Restore  enter", id="restore", variant="primary")
                 yield Button("Cancel  esc", id="cancel")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#dest", Input).focus()

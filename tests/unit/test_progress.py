@@ -89,3 +89,10 @@ def test_a_new_round_starts_the_meter_afresh() -> None:
     assert m.rates(12.0) is None
     assert m.eta(Totals(5, 5, 50, 50), 12.0) == 0.0
     assert m.eta(Totals(), 12.0) is None
+
+
+def test_no_eta_before_a_share_of_the_work_is_done() -> None:
+    m = RateMeter(window=10, warmup=2, min_share=0.05)
+    feed_steady(m, 0.0, 5, files_per_s=10, size=1)
+    assert m.eta(Totals(50, 5000, 50, 5000), 5.0) is None  # 1 % done: too early to say
+    assert m.eta(Totals(300, 5000, 300, 5000), 5.0) is not None
