@@ -301,6 +301,7 @@ class SyncApp(App[None]):
     @on(FolderSelected)
     def _folder_selected(self, message: FolderSelected) -> None:
         self.selected_folder = message.name
+        self.dashboard.update_pause_label()
 
     @work(group="demo", exit_on_error=False)
     async def _drop_samples(self, folder: Path) -> None:
