@@ -34,6 +34,9 @@ HISTORY_LINES = 5000
 
 #: Tone → Rich colour; the app builds it from the theme so lines read well in light and dark.
 Palette = Mapping[str, str]
+#: The sign before how many times a line repeats ("skipped a/link … (times) 4").
+TIMES = "\N{MULTIPLICATION SIGN}"
+
 DARK: Palette = {"error": "#D17E92", "warning": "#FFC473", "success": "#8AD4A1", "note": "#57A5E2"}
 
 
@@ -111,6 +114,56 @@ def format_event(ev: Event, palette: Palette = DARK) -> Text | None:
     return None
 
 
+def _repeat_key(ev: Event) -> tuple[object, ...] | None:
+    """Events that say the same thing about different paths (skipped links, one error for many
+    files) share a key; they are shown as one line with a count."""
+    if isinstance(ev, PathSkipped):
+        return (ev.folder, "skipped", ev.reason)
+    if isinstance(ev, JobFailed):
+        return (ev.folder, "failed", ev.op, short_error(ev.error), ev.retry_at is not None)
+    return None
+
+
+def group_repeats(
+    events: Iterable[Event], palette: Palette = DARK, *, short: bool = True
+) -> list[Text]:
+    """Activity lines for a batch; repeats in it become one line with a count where the first
+    was: ``skipped a/link … (times 4): why``."""
+    slots: list[Event | list[Event]] = []
+    groups: dict[tuple[object, ...], list[Event]] = {}
+    for ev in events:
+        key = _repeat_key(ev)
+        if key is None:
+            slots.append(ev)
+        elif key in groups:
+            groups[key].append(ev)
+        else:
+            groups[key] = [ev]
+            slots.append(groups[key])
+    lines: list[Text] = []
+    for slot in slots:
+        if isinstance(slot, list) and len(slot) > 1:
+            lines.append(_repeated_line(slot, palette, short=short))
+            continue
+        line = format_change(slot[0] if isinstance(slot, list) else slot, palette, short=short)
+        if line is not None:
+            lines.append(line)
+    return lines
+
+
+def _repeated_line(run: list[Event], palette: Palette, *, short: bool) -> Text:
+    first, last = run[0], run[-1]
+    count = f"{TIMES}{len(run):,}"
+    if isinstance(first, PathSkipped):
+        body = f"skipped {first.path} … {count}: {first.reason}"
+        return _line(last, body, "warning", palette)
+    assert isinstance(first, JobFailed)
+    said = short_error if short else hide_staging
+    tail = "; will retry" if first.retry_at is not None else ""
+    body = f"{first.op.value} {first.path} … {count} failed: {said(first.error)}{tail}"
+    return _line(last, body, "error", palette)
+
+
 class History:
     """Everything the full log shows, kept while the dashboard runs."""
 
@@ -139,9 +192,7 @@ class ActivityLog(RichLog):
         self.can_focus = True
 
     def apply(self, events: Iterable[Event], palette: Palette = DARK) -> None:
-        lines = [
-            line for ev in events if (line := format_change(ev, palette, short=True)) is not None
-        ]
+        lines = group_repeats(events, palette)
         if not lines:
             return
         # In a burst only the newest lines can be seen (the full log, l, keeps them all).

@@ -71,7 +71,7 @@ class SyncApp(App[None]):
     CSS_PATH = css_path()
     COMMANDS: ClassVar = App.COMMANDS | {SyncCommands}
     BINDINGS = [Binding("q", "quit", "Quit")]
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide"), (180, "-xwide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
     def __init__(

@@ -19,6 +19,9 @@ from syncapp.engine import Event, JobFailed, JobFinished, JobProgressed, JobStar
 from syncapp.tui.format import human_rate, human_size
 
 BAR_WIDTH = 12
+#: The widest a size ("1023.9 MiB") and a rate ("1023.9 KiB/s") can be.
+SIZE_WIDTH = 10
+SPEED_WIDTH = 12
 
 OP_MARK = {
     Op.UPLOAD: "↑",
@@ -106,12 +109,13 @@ class TransfersTable(Widget):
             header_style="bold",
             show_edge=False,
         )
-        # Narrow: a shorter bar leaves the file name room to be read.
+        # Narrow: a shorter bar leaves the file name room to be read. The numbers keep their
+        # full width ("1023.9 MiB", "1023.9 KiB/s"): only the file name gives way.
         bar_width = BAR_WIDTH if self.content_size.width >= 70 else 5
-        table.add_column("File", ratio=1, no_wrap=True, overflow="ellipsis")
-        table.add_column("Size", width=9, no_wrap=True, justify="right")
+        table.add_column("File", ratio=1, no_wrap=True, overflow="ellipsis", min_width=8)
+        table.add_column("Size", width=SIZE_WIDTH, no_wrap=True, justify="right")
         table.add_column("Progress", width=bar_width + 5, no_wrap=True)
-        table.add_column("Speed", width=10, no_wrap=True, justify="right")
+        table.add_column("Speed", width=SPEED_WIDTH, no_wrap=True, justify="right")
         rows = max(0, self.content_size.height - 1)
         shown = list(self.transfers.values())
         more = len(shown) - rows
