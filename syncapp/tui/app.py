@@ -49,6 +49,7 @@ from syncapp.tui.messages import (
 )
 from syncapp.tui.relay import EventRelay
 from syncapp.tui.remotes import RemoteForm, RemotesScreen
+from syncapp.tui.theme import readable_themes
 from syncapp.tui.welcome import WelcomeScreen
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ class SyncApp(App[None]):
         ``config_path`` (default: the usual place). ``engine=False`` shows the UI without
         syncing (snapshot tests feed it events by hand)."""
         super().__init__()
+        for theme in readable_themes():
+            self.register_theme(theme)  # the same names: text colours that pass 4.5:1
+        # The stylesheet took the built-in theme's variables in App.__init__: take ours.
+        self.stylesheet.set_variables(self.get_css_variables())
         self.first_run = config is None
         self.config = config or configdoc.empty_config(config_path or find_config_path(None))
         self.sub_title = configdoc.display_path(self.config.path)

@@ -48,14 +48,17 @@ class Transfer:
         return f"{OP_MARK.get(self.op, '·')} {self.folder}: {name}"
 
 
-def progress_bar(done: int, size: int, color: str, width: int = BAR_WIDTH) -> Text:
+def progress_bar(
+    done: int, size: int, color: str, width: int = BAR_WIDTH, text_color: str = ""
+) -> Text:
     if size <= 0:
         return Text("─" * width, style="dim")
     share = min(1.0, max(0.0, done / size))
     filled = int(share * width)
     bar = Text("━" * filled, style=f"bold {color}")
     bar.append("━" * (width - filled), style="dim")
-    bar.append(f" {share * 100:3.0f}%")
+    # The percentage in the theme's text variant of the colour: readable on light themes too.
+    bar.append(f" {share * 100:3.0f}%", style=f"bold {text_color or color}")
     return bar
 
 
@@ -102,6 +105,7 @@ class TransfersTable(Widget):
 
     def render(self) -> RenderableType:
         color = self.app.theme_variables.get("accent", "blue")
+        text_color = self.app.theme_variables.get("text-accent", color)
         table = Table(
             box=None,
             expand=True,
@@ -127,7 +131,7 @@ class TransfersTable(Widget):
                 Text(t.label),
                 human_size(t.size) if t.size else "",
                 # Small files go in one piece: no progress to show.
-                progress_bar(t.done, t.size, color, bar_width) if t.done else "",
+                progress_bar(t.done, t.size, color, bar_width, text_color) if t.done else "",
                 human_rate(t.rate) if t.rate else "",
             )
         if more > 0:
