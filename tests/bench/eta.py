@@ -51,6 +51,7 @@ async def measure(files: int) -> None:
             app = SyncApp(load_config(cfg), state_path=base / "state.db")
             samples: list[tuple[float, float, float | None]] = []
             curve: list[tuple[float, int]] = []
+            all_done = 0.0
             async with app.run_test(size=(120, 36)) as pilot:
                 start = time.monotonic()
                 while True:
@@ -62,6 +63,8 @@ async def measure(files: int) -> None:
                             (now, view.progress.totals.share, view.progress.eta(app.clock()))
                         )
                         curve.append((now, view.progress.totals.files_done))
+                    if view.progress.totals.files_done == view.progress.totals.files_total > 0:
+                        all_done = all_done or now
                     if view.state is FolderState.UP_TO_DATE and samples:
                         break
                     if now - start > 900:
@@ -90,6 +93,8 @@ async def measure(files: int) -> None:
             shown.add(decile)
             print(f"{share * 100:4.0f}%  {at - first:7.1f} s  {eta:7.1f} s  {left:9.1f} s   "
                   f"{err * 100:+6.1f} %")
+    if all_done:
+        print(f"last file done {end - all_done:.2f} s before the folder said up to date")
     if os.environ.get("ETA_CURVE"):
         for at, n in curve[::4]:
             print(f"  {at - first:6.1f} s  {n:6} files")
