@@ -46,6 +46,16 @@ class Totals:
             parts.append(self.bytes_done / self.bytes_total)
         return min(1.0, max(0.0, sum(parts) / len(parts)))
 
+    @property
+    def furthest(self) -> float:
+        """The larger of the files and the bytes share done (one big file: its bytes)."""
+        shares = [0.0]
+        if self.files_total > 0:
+            shares.append(self.files_done / self.files_total)
+        if self.bytes_total > 0:
+            shares.append(self.bytes_done / self.bytes_total)
+        return min(1.0, max(shares))
+
 
 class RoundTally:
     """Uploads planned, started and finished since the folder was last up to date.
@@ -123,7 +133,7 @@ class RateMeter:
     file by bytes/s.
     """
 
-    def __init__(self, window: float = 20.0, warmup: float = 2.0, min_share: float = 0.05) -> None:
+    def __init__(self, window: float = 20.0, warmup: float = 3.0, min_share: float = 0.1) -> None:
         self.window = window
         self.warmup = warmup
         #: No ETA before this share of the work is done: the first files of a first sync
@@ -174,7 +184,7 @@ class RateMeter:
         """Seconds left, or None when unknown (too early, or stalled)."""
         if totals.files_left == 0 and totals.bytes_left == 0:
             return 0.0 if totals.files_total else None
-        if totals.share < self.min_share:
+        if totals.furthest < self.min_share:
             return None
         rates = self.rates(now)
         if rates is None:

@@ -35,7 +35,7 @@ def make_tree(root: Path, files: int, seed: int = 7) -> int:
     return total
 
 
-async def measure(files: int) -> None:
+async def measure(files: int, connections: int = 8) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         folder = base / "data"
@@ -46,6 +46,7 @@ async def measure(files: int) -> None:
             cfg = base / "config.toml"
             cfg.write_text(
                 f'[remotes.dav]\ntype = "webdav"\nurl = "{server.url}"\n'
+                f"connections = {connections}\n"
                 f'[folders.data]\npath = "{folder}"\nremote = "dav"\nremote_path = "data"\n'
             )
             app = SyncApp(load_config(cfg), state_path=base / "state.db")
@@ -98,6 +99,16 @@ async def measure(files: int) -> None:
     if os.environ.get("ETA_CURVE"):
         for at, n in curve[::4]:
             print(f"  {at - first:6.1f} s  {n:6} files")
+    judged = [
+        abs(eta - (end - at)) / (end - at)
+        for at, _, eta in samples
+        if eta is not None and end - at >= 0.1 * (end - first)
+    ]
+    if judged:
+        judged.sort()
+        inside = sum(1 for e in judged if e <= 0.3) / len(judged)
+        print(f"ETA within ±30 % of the time then left in {inside * 100:.0f} % of "
+              f"{len(judged)} readings; median error {judged[len(judged) // 2] * 100:.1f} %")
     first_eta = next((at for at, _, eta in samples if eta is not None), None)
     if first_eta is not None:
         print(f"first ETA after {first_eta - first:.1f} s; worst error while ≥10 % was left: "
@@ -108,8 +119,9 @@ async def measure(files: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=5000)
+    parser.add_argument("--connections", type=int, default=8, help="as a slower server")
     args = parser.parse_args()
-    asyncio.run(measure(args.files))
+    asyncio.run(measure(args.files, args.connections))
 
 
 if __name__ == "__main__":
