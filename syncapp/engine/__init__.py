@@ -15,10 +15,14 @@ from syncapp.engine.events import (
     JobStarted,
     Op,
     PathSkipped,
+    PlanQueued,
     RemoteOffline,
     RemoteOnline,
+    RemoteStillOffline,
     ScanFinished,
+    ScanProgressed,
     ScanStarted,
+    SyncProgress,
 )
 from syncapp.engine.folder import FolderStatus, FolderSync
 
@@ -38,10 +42,14 @@ __all__ = [
     "JobStarted",
     "Op",
     "PathSkipped",
+    "PlanQueued",
     "RemoteOffline",
     "RemoteOnline",
+    "RemoteStillOffline",
     "ScanFinished",
+    "ScanProgressed",
     "ScanStarted",
     "SyncEngine",
+    "SyncProgress",
     "default_state_path",
 ]

@@ -70,6 +70,45 @@ class ScanFinished(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ScanProgressed(Event):
+    """A scan is under way: entries seen so far (at most a few a second)."""
+
+    files: int
+    dirs: int
+
+    def can_replace(self, other: Event) -> bool:
+        return isinstance(other, ScanProgressed) and other.folder == self.folder
+
+
+@dataclass(frozen=True, slots=True)
+class PlanQueued(Event):
+    """A scan or a watcher batch found work: what was added to the queue."""
+
+    uploads: int
+    bytes: int
+    deletes: int = 0
+    moves: int = 0
+    mkdirs: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncProgress(Event):
+    """Done of total for the current round of work (from busy until up to date again).
+
+    ``bytes_done`` counts finished files and what in-flight uploads have sent. A new round
+    starts at zero once the folder was up to date.
+    """
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+
+    def can_replace(self, other: Event) -> bool:
+        return isinstance(other, SyncProgress) and other.folder == self.folder
+
+
+@dataclass(frozen=True, slots=True)
 class CountsChanged(Event):
     in_sync: int
     queued: int
@@ -142,6 +181,19 @@ class ConflictKept(Event):
 @dataclass(frozen=True, slots=True)
 class RemoteOffline(Event):
     error: str
+    #: Wall-clock time of the next check of the server.
+    retry_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStillOffline(Event):
+    """A check of an offline server failed again; the next is at ``retry_at``."""
+
+    error: str
+    retry_at: float
+
+    def can_replace(self, other: Event) -> bool:
+        return isinstance(other, RemoteStillOffline) and other.folder == self.folder
 
 
 @dataclass(frozen=True, slots=True)

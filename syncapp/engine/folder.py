@@ -23,7 +23,7 @@ import random
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -45,13 +45,18 @@ from syncapp.engine.events import (
     JobStarted,
     Op,
     PathSkipped,
+    PlanQueued,
     RemoteOffline,
     RemoteOnline,
+    RemoteStillOffline,
     ScanFinished,
+    ScanProgressed,
     ScanStarted,
+    SyncProgress,
 )
 from syncapp.engine.learned import learn_remote
 from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, ignored_path, under
+from syncapp.engine.progress import RoundTally, Totals
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import (
     LocalEntry,
@@ -214,6 +219,12 @@ class _Requeue(Exception):
     """The job's path changed under it: run it again after a short delay."""
 
 
+#: While offline, the server is checked after this long, then twice as long each time, up to
+#: PROBE_MAX seconds.
+PROBE_FIRST = 0.5
+PROBE_MAX = 4.0
+
+
 class FolderSync:
     def __init__(
         self,
@@ -310,6 +321,9 @@ class FolderSync:
         self._state_reason = ""
         self._counts_handle: asyncio.TimerHandle | None = None
         self._counts_last = 0.0
+        #: Uploads done of planned since the folder was last up to date (SyncProgress).
+        self.tally = RoundTally()
+        self._tally_sent = Totals()
         self._probe_task: asyncio.Task[None] | None = None
         self.last_sync: float | None = None
         self.guard_deletes: list[str] = []
@@ -326,7 +340,9 @@ class FolderSync:
         if not self.live:
             # The disk scan runs while the state loads (a live start has its watcher running
             # before it scans, so it cannot start this early).
-            self._prescan = asyncio.create_task(asyncio.to_thread(self._scan_with_root_id))
+            self._prescan = asyncio.create_task(
+                asyncio.to_thread(self._scan_with_root_id, self._scan_progress())
+            )
         try:
             record = self.state.open_folder(self.name, self.remote_id)
             self.entries = EntryMap(self.state.entries(self.name))
@@ -475,8 +491,37 @@ class FolderSync:
                 self.state.mark_synced(self.name)
                 self.state.flush()
             self.bus.publish(FolderStateChanged(self.name, word, reason))
+        if not self._busy_with_jobs() and not self.scanning:
+            self._end_round()
         self._publish_counts()
         self._check_idle()
+
+    def _end_round(self) -> None:
+        """Say the round's final totals at once (the last throttled update may not have gone
+        out), then start the next round from zero."""
+        totals = self.tally.totals()
+        if totals != Totals():
+            if totals != self._tally_sent:
+                self._publish_progress(totals)
+            self.tally.reset()
+        self._tally_sent = Totals()
+
+    def _publish_progress(self, totals: Totals) -> None:
+        self._tally_sent = totals
+        self.bus.publish(
+            SyncProgress(
+                self.name,
+                totals.files_done,
+                totals.files_total,
+                totals.bytes_done,
+                totals.bytes_total,
+            )
+        )
+
+    def _busy_with_jobs(self) -> bool:
+        return bool(
+            self._queue or self._running or self._delayed or self._held or self._parked
+        )
 
     def _publish_counts(self) -> None:
         # At most ten count updates a second: a sync of 10,000 files must not flood the UI.
@@ -492,6 +537,9 @@ class FolderSync:
             self.bus.publish(
                 CountsChanged(self.name, st.in_sync, st.queued, st.failed, st.in_flight)
             )
+            totals = self.tally.totals()
+            if totals != self._tally_sent and totals != Totals():
+                self._publish_progress(totals)
 
         self._counts_handle = asyncio.get_running_loop().call_later(delay, fire)
 
@@ -623,7 +671,11 @@ class FolderSync:
             result = await self._take_prescan()
             if result is None:
                 result = await asyncio.to_thread(
-                    scan_tree, self.root, self.rules, follow_symlinks=self.cfg.follow_symlinks
+                    scan_tree,
+                    self.root,
+                    self.rules,
+                    follow_symlinks=self.cfg.follow_symlinks,
+                    progress=self._scan_progress(),
                 )
             if remote_error is None and (self._first_run or self._unclean_start):
                 try:
@@ -638,7 +690,7 @@ class FolderSync:
                 self._remote_unusable(remote_error, plan)
             else:
                 self._remote_usable()
-                self._enqueue_plan(plan)
+                self._enqueue_plan(plan, result.entries)
                 await self._maybe_prune()
             dirs = sum(1 for e in result.entries.values() if e.is_dir)
             self.bus.publish(
@@ -655,13 +707,34 @@ class FolderSync:
             self._scan_done.set()
             self._update_state()
 
-    def _scan_with_root_id(self) -> tuple[tuple[int, int] | None, ScanResult]:
+    def _scan_with_root_id(
+        self, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[tuple[int, int] | None, ScanResult]:
         try:
             st = os.stat(self.root)
             root_id: tuple[int, int] | None = (st.st_dev, st.st_ino)
         except OSError:
             root_id = None
-        return root_id, scan_tree(self.root, self.rules, follow_symlinks=self.cfg.follow_symlinks)
+        result = scan_tree(
+            self.root, self.rules, follow_symlinks=self.cfg.follow_symlinks, progress=progress
+        )
+        return root_id, result
+
+    def _scan_progress(self) -> Callable[[int, int], None]:
+        """A callback for the scanner's thread: a ScanProgressed at most five times a second,
+        published in the engine's loop."""
+        loop = asyncio.get_running_loop()
+        last = 0.0
+
+        def report(files: int, dirs: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < 0.2:
+                return
+            last = now
+            loop.call_soon_threadsafe(self.bus.publish, ScanProgressed(self.name, files, dirs))
+
+        return report
 
     async def _take_prescan(self) -> ScanResult | None:
         """The scan started at entry, if it was of the root that passed the checks since."""
@@ -823,7 +896,24 @@ class FolderSync:
         if items:
             self.state.set_pending_many(self.name, items)
 
-    def _enqueue_plan(self, plan: Plan) -> None:
+    def _enqueue_plan(self, plan: Plan, local: Mapping[str, LocalEntry]) -> None:
+        planned_bytes = 0
+        for p in plan.uploads:
+            le = local.get(p)
+            size = le.size if le is not None else 0
+            planned_bytes += size
+            self.tally.planned(p, size)
+        if plan:
+            self.bus.publish(
+                PlanQueued(
+                    self.name,
+                    uploads=len(plan.uploads),
+                    bytes=planned_bytes,
+                    deletes=len(plan.deletes),
+                    moves=len(plan.moves),
+                    mkdirs=len(plan.mkdirs),
+                )
+            )
         self._forget_ignored(plan.forgets)
         for src, dst, is_dir in plan.moves:
             self._enqueue(Job(JobKind.MOVE, dst, src=src, is_dir=is_dir))
@@ -903,7 +993,7 @@ class FolderSync:
         if skipped:
             self._record_skipped(skipped)
         plan = diff(local, self.entries, scope, rules=self.rules)
-        self._enqueue_plan(plan)
+        self._enqueue_plan(plan, local)
 
     # -- queueing ---------------------------------------------------------------------------------
 
@@ -1065,6 +1155,10 @@ class FolderSync:
         finally:
             self._running.pop(job.path, None)
             self._mark_running(job, -1)
+            if job.path in self.tally and not (
+                job.path in self._queue or job.path in self._delayed or job.path in self._parked
+            ):
+                self.tally.dropped(job.path)  # not uploaded and not queued again: out of the round
             self.state.maybe_commit()
             self._wake.set()
             self._update_state()
@@ -1141,14 +1235,14 @@ class FolderSync:
             return
         if not self.offline:
             self.offline = remote_problem(e)
-            self.bus.publish(RemoteOffline(self.name, str(e)))
+            self.bus.publish(RemoteOffline(self.name, str(e), time.time() + PROBE_FIRST))
             self._update_state()
         if self._probe_task is None or self._probe_task.done():
             self._probe_task = asyncio.create_task(self._probe())
 
     async def _probe(self) -> None:
         """While offline, check the remote now and then; resume everything when it answers."""
-        delay = 0.5
+        delay = PROBE_FIRST
         tries = 0
         while True:
             await asyncio.sleep(delay)
@@ -1160,8 +1254,9 @@ class FolderSync:
                     if not self.live and tries >= self.max_attempts_once:
                         self._give_up_offline(remote_problem(e))
                         return
-                    delay = min(delay * 2, 4.0)
+                    delay = min(delay * 2, PROBE_MAX)
                     self.offline = remote_problem(e)
+                    self.bus.publish(RemoteStillOffline(self.name, str(e), time.time() + delay))
                     continue
                 if e.fatal_for_folder:
                     self.offline = ""
@@ -1377,6 +1472,7 @@ class FolderSync:
         rpath = self._rpath(path)
         if "/" in path:
             await self._ensure_dir(path.rsplit("/", 1)[0])
+        self.tally.started(path, le.size)
         self.bus.publish(JobStarted(self.name, Op.UPLOAD, path, le.size))
         started = time.monotonic()
         known = self.entries.get(path)
@@ -1416,6 +1512,7 @@ class FolderSync:
             raise _Requeue
         self._put_entry(self._uploaded(path, le, result))
         self.state.clear_pending(self.name, path)
+        self.tally.finished(path)
         self.bus.publish(
             JobFinished(self.name, Op.UPLOAD, path, le.size, time.monotonic() - started)
         )
@@ -1524,6 +1621,8 @@ class FolderSync:
                         self.bus.publish(
                             JobProgressed(self.name, Op.UPLOAD, path, done, size, rate)
                         )
+                        self.tally.sent(path, done)
+                        self._publish_counts()
         except FileNotFoundError:
             raise _Requeue from None
         except PermissionError:
@@ -1641,11 +1740,20 @@ class FolderSync:
                 os.makedirs(os.path.join(self.root, path), exist_ok=True)
                 # Collect first: a listing must not hold a connection while files download.
                 listing = [e async for e in self.remote.list(self._rpath(path), recursive=True)]
+                listed: set[str] = set()
                 for e in listing:
+                    listed.add(self._rel(e.path))
                     if e.is_dir:
                         os.makedirs(os.path.join(self.root, self._rel(e.path)), exist_ok=True)
                     elif not self.rules.ignored(self._rel(e.path)):
                         wanted.append((e.path, e.size, e.mtime_ns))
+                # What we synced there but the listing left out (nginx's dav-ext hides names
+                # starting with a dot) is asked for by name: a restore must bring back all.
+                for rel in self.entries.below(path):
+                    if rel not in listed and not self.entries[rel].is_dir:
+                        found = await self.remote.stat(self._rpath(rel))
+                        if found is not None and not found.is_dir:
+                            wanted.append((found.path, found.size, found.mtime_ns))
             else:
                 found = await self.remote.stat(self._rpath(path))
                 if found is not None and not found.is_dir:
@@ -1692,7 +1800,8 @@ class FolderSync:
         local = {path: le, **sub.entries}
         scope = {*local, *self.entries.below(path)}
         self._enqueue_plan(
-            diff(local, self.entries, scope, protected=sub.unreadable_dirs, rules=self.rules)
+            diff(local, self.entries, scope, protected=sub.unreadable_dirs, rules=self.rules),
+            local,
         )
 
     async def _move_by_copy(self, src: str, dst: str, is_dir: bool) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import stat as statmod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from syncapp.ignore import IgnoreRules
@@ -70,9 +70,14 @@ def scan_tree(
     *,
     start: str = "",
     follow_symlinks: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ScanResult:
-    """Everything below ``root/start`` (``start`` itself excluded), breadth-first."""
+    """Everything below ``root/start`` (``start`` itself excluded), breadth-first.
+
+    ``progress(files, dirs)`` is called after each listed folder with the counts so far.
+    """
     result = ScanResult()
+    dirs_seen = 0
     # Each queued directory carries the (dev, ino) of itself and its ancestors: a followed link
     # back up that chain is a loop, while two links to the same folder elsewhere are not.
     try:
@@ -126,7 +131,11 @@ def scan_tree(
                         result.skipped[rel] = "symbolic link loop (points at a folder above it)"
                         continue
                     queue.append((rel, chain | {key}))
+                if is_dir:
+                    dirs_seen += 1
                 result.entries[rel] = entry_from_stat(rel, st)
+        if progress is not None:
+            progress(len(result.entries) - dirs_seen, dirs_seen)
     return result
 
 

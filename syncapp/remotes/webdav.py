@@ -583,8 +583,11 @@ class WebDAVRemote(Remote):
             entry = await self.stat(path)
             if entry is None or not entry.is_dir:
                 raise
-            await self._request("DELETE", path, url=self._url(path, collection=True),
-                                ok=(200, 202, 204, 404))
+            await self._delete_collection(path)
+
+    async def _delete_collection(self, path: str) -> None:
+        await self._request("DELETE", path, url=self._url(path, collection=True),
+                            ok=(200, 202, 204, 404))
 
     async def _delete_file(self, path: str) -> None:
         await self._request("DELETE", path, ok=(200, 202, 204, 404))
@@ -675,16 +678,19 @@ class WebDAVRemote(Remote):
     async def _probe(self, where: str) -> DAVFacts | None:
         """Try the server inside ``where`` with staging names (never synced), then clean up.
 
-        Three questions: does it keep an X-OC-Mtime (header ``X-OC-MTime: accepted``, or the
-        mtime read back); does a MOVE to a name with ``?`` and ``;`` land there; is a PUT body
-        visible under its name before it is complete. A server that refuses a probe (no write
-        permission here) leaves everything at the safe defaults and is asked again next time;
-        a server that is down raises, like any other request.
+        Four questions: does it keep an X-OC-Mtime (header ``X-OC-MTime: accepted``, or the
+        mtime read back); does a listing show names starting with a dot (nginx's dav-ext
+        hides them); does a MOVE to a name with ``?`` and ``;`` land there; is a PUT body
+        visible under its name before it is complete. Everything happens in a collection of
+        its own, removed at the end. A server that refuses a probe (no write permission here)
+        leaves everything at the safe defaults and is asked again next time; a server that is
+        down raises, like any other request.
         """
-        stem = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}-probe"
-        first, odd = join(where, f"{stem}-a"), join(where, f"{stem}-p;q?r")
-        mangled, partial = join(where, f"{stem}-p"), join(where, f"{stem}-b")
+        box = join(where, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}-probe")
+        first, odd = join(box, ".a"), join(box, "p;q?r")
+        mangled, partial = join(box, "p"), join(box, "b")
         try:
+            await self.mkdir(box)
             sent = time.monotonic()
             answer = await self._request(
                 "PUT", first, ok=(200, 201, 204), content=_PROBE_BODY,
@@ -697,6 +703,7 @@ class WebDAVRemote(Remote):
             keeps = accepted or (
                 entry is not None and entry.mtime_ns == _PROBE_MTIME * 1_000_000_000
             )
+            dots = any([e.path == first async for e in self._children(box)])
             await self._move(first, odd)
             dest_ok = await self.stat(odd) is not None
             visible = await self._probe_partial_put(partial, rtt)
@@ -709,6 +716,7 @@ class WebDAVRemote(Remote):
         finally:
             for name in (first, odd, mangled, partial):
                 await _quietly(self._delete_file(name))
+            await _quietly(self._delete_collection(box))
         if not dest_ok:
             _log.warning(
                 "%s mishandles '?' and ';' in the Destination header; names with them are "
@@ -719,6 +727,7 @@ class WebDAVRemote(Remote):
             file_etags=entry is not None and entry.etag is not None,
             partial_visible=visible,
             destination_ok=dest_ok,
+            lists_dot_names=dots,
             server=answer.headers.get("Server", "")[:100],
             where=where,
             learned_at=time.time(),
@@ -804,6 +813,11 @@ class WebDAVRemote(Remote):
         if self._dest_ok is not None:
             word = "intact" if self._dest_ok else "mangled; such names are uploaded in place"
             lines.append(f"'?' and ';' in MOVE destinations: {word}")
+        if f is not None and not f.lists_dot_names:
+            lines.append(
+                "listings leave out names starting with a dot: such files sync, but a first "
+                "run uploads them again and restores ask for them by name"
+            )
         if f is not None and "apache" in f.server.lower():
             # mod_dav_fs removes the target before renaming onto it (~15 ms on 50 MiB).
             lines.append(
@@ -882,6 +896,8 @@ class DAVFacts:
     partial_visible: bool
     #: MOVE/COPY to a name with '?' or ';' lands on that name.
     destination_ok: bool
+    #: A listing shows names starting with a dot (nginx's dav-ext leaves them out).
+    lists_dot_names: bool
     #: The server's Server header, for humans.
     server: str
     where: str
@@ -896,7 +912,7 @@ class DAVFacts:
         except TypeError:
             return None
         bools = (facts.keeps_mtime, facts.file_etags, facts.partial_visible,
-                 facts.destination_ok)
+                 facts.destination_ok, facts.lists_dot_names)
         if not all(isinstance(b, bool) for b in bools) or not isinstance(
             facts.learned_at, int | float
         ):

@@ -20,11 +20,12 @@ from syncapp.engine import (
     JobFinished,
     Op,
     PathSkipped,
+    PlanQueued,
     RemoteOffline,
     RemoteOnline,
     ScanFinished,
 )
-from syncapp.tui.format import clock_time, human_size
+from syncapp.tui.format import clock_time, hide_staging, human_size, short_error
 
 #: Lines the dashboard's log keeps, and lines the full log keeps.
 RECENT_LINES = 200
@@ -33,6 +34,9 @@ HISTORY_LINES = 5000
 
 #: Tone → Rich colour; the app builds it from the theme so lines read well in light and dark.
 Palette = Mapping[str, str]
+#: The sign before how many times a line repeats ("skipped a/link … (times) 4").
+TIMES = "\N{MULTIPLICATION SIGN}"
+
 DARK: Palette = {"error": "#D17E92", "warning": "#FFC473", "success": "#8AD4A1", "note": "#57A5E2"}
 
 
@@ -43,8 +47,12 @@ def _line(ev: Event, body: str, tone: str, palette: Palette) -> Text:
     return text
 
 
-def format_change(ev: Event, palette: Palette = DARK) -> Text | None:
-    """A line for the activity log: what changed remotely, or failed to, and why."""
+def format_change(ev: Event, palette: Palette = DARK, *, short: bool = False) -> Text | None:
+    """A line for the activity log: what changed remotely, or failed to, and why.
+
+    ``short``: errors in the server's own few words (the dashboard); else the full text.
+    """
+    said = short_error if short else hide_staging
     if isinstance(ev, JobFinished):
         if ev.op is Op.UPLOAD:
             return _line(ev, f"uploaded {ev.path} ({human_size(ev.size)})", "", palette)
@@ -58,7 +66,8 @@ def format_change(ev: Event, palette: Palette = DARK) -> Text | None:
             return _line(ev, f"downloaded {ev.path}", "", palette)
     if isinstance(ev, JobFailed):
         tail = "; will retry" if ev.retry_at is not None else ""
-        return _line(ev, f"{ev.op.value} {ev.path} failed: {ev.error}{tail}", "error", palette)
+        body = f"{ev.op.value} {ev.path} failed: {said(ev.error)}{tail}"
+        return _line(ev, body, "error", palette)
     if isinstance(ev, GuardTripped):
         return _line(ev, f"delete guard: {ev.reason}", "error", palette)
     if isinstance(ev, ConflictKept):
@@ -71,7 +80,7 @@ def format_change(ev: Event, palette: Palette = DARK) -> Text | None:
     if isinstance(ev, PathSkipped):
         return _line(ev, f"skipped {ev.path}: {ev.reason}", "warning", palette)
     if isinstance(ev, RemoteOffline):
-        return _line(ev, f"remote offline: {ev.error}", "warning", palette)
+        return _line(ev, f"remote offline: {said(ev.error)}", "warning", palette)
     if isinstance(ev, RemoteOnline):
         return _line(ev, "remote back online", "success", palette)
     return None
@@ -85,6 +94,15 @@ def format_event(ev: Event, palette: Palette = DARK) -> Text | None:
     if isinstance(ev, FolderStateChanged):
         reason = f" ({ev.reason})" if ev.reason else ""
         return _line(ev, ev.state.value + reason, "note", palette)
+    if isinstance(ev, PlanQueued):
+        parts = [f"{ev.uploads:,} to upload ({human_size(ev.bytes)})"] if ev.uploads else []
+        if ev.deletes:
+            parts.append(f"{ev.deletes:,} to delete")
+        if ev.moves:
+            parts.append(f"{ev.moves:,} to move")
+        if ev.mkdirs:
+            parts.append(f"{ev.mkdirs:,} folders to create")
+        return _line(ev, "planned " + ", ".join(parts), "muted", palette)
     if isinstance(ev, ScanFinished):
         return _line(
             ev,
@@ -94,6 +112,56 @@ def format_event(ev: Event, palette: Palette = DARK) -> Text | None:
             palette,
         )
     return None
+
+
+def _repeat_key(ev: Event) -> tuple[object, ...] | None:
+    """Events that say the same thing about different paths (skipped links, one error for many
+    files) share a key; they are shown as one line with a count."""
+    if isinstance(ev, PathSkipped):
+        return (ev.folder, "skipped", ev.reason)
+    if isinstance(ev, JobFailed):
+        return (ev.folder, "failed", ev.op, short_error(ev.error), ev.retry_at is not None)
+    return None
+
+
+def group_repeats(
+    events: Iterable[Event], palette: Palette = DARK, *, short: bool = True
+) -> list[Text]:
+    """Activity lines for a batch; repeats in it become one line with a count where the first
+    was: ``skipped a/link … (times 4): why``."""
+    slots: list[Event | list[Event]] = []
+    groups: dict[tuple[object, ...], list[Event]] = {}
+    for ev in events:
+        key = _repeat_key(ev)
+        if key is None:
+            slots.append(ev)
+        elif key in groups:
+            groups[key].append(ev)
+        else:
+            groups[key] = [ev]
+            slots.append(groups[key])
+    lines: list[Text] = []
+    for slot in slots:
+        if isinstance(slot, list) and len(slot) > 1:
+            lines.append(_repeated_line(slot, palette, short=short))
+            continue
+        line = format_change(slot[0] if isinstance(slot, list) else slot, palette, short=short)
+        if line is not None:
+            lines.append(line)
+    return lines
+
+
+def _repeated_line(run: list[Event], palette: Palette, *, short: bool) -> Text:
+    first, last = run[0], run[-1]
+    count = f"{TIMES}{len(run):,}"
+    if isinstance(first, PathSkipped):
+        body = f"skipped {first.path} … {count}: {first.reason}"
+        return _line(last, body, "warning", palette)
+    assert isinstance(first, JobFailed)
+    said = short_error if short else hide_staging
+    tail = "; will retry" if first.retry_at is not None else ""
+    body = f"{first.op.value} {first.path} … {count} failed: {said(first.error)}{tail}"
+    return _line(last, body, "error", palette)
 
 
 class History:
@@ -124,7 +192,7 @@ class ActivityLog(RichLog):
         self.can_focus = True
 
     def apply(self, events: Iterable[Event], palette: Palette = DARK) -> None:
-        lines = [line for ev in events if (line := format_change(ev, palette)) is not None]
+        lines = group_repeats(events, palette)
         if not lines:
             return
         # In a burst only the newest lines can be seen (the full log, l, keeps them all).

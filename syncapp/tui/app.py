@@ -35,7 +35,7 @@ from syncapp.tui.activity import DARK, History, LogScreen, Palette
 from syncapp.tui.commands import SyncCommands
 from syncapp.tui.configdoc import FolderDraft, RemoteDraft
 from syncapp.tui.dashboard import DashboardScreen
-from syncapp.tui.detail import FolderDetailScreen
+from syncapp.tui.detail import FolderDetailScreen, VersionsScreen
 from syncapp.tui.dialogs import ConfirmDialog, DemoDialog, GuardDialog
 from syncapp.tui.format import date_time, human_size, plural
 from syncapp.tui.forms import FolderForm
@@ -49,6 +49,7 @@ from syncapp.tui.messages import (
 )
 from syncapp.tui.relay import EventRelay
 from syncapp.tui.remotes import RemoteForm, RemotesScreen
+from syncapp.tui.theme import readable_themes
 from syncapp.tui.welcome import WelcomeScreen
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class SyncApp(App[None]):
     CSS_PATH = css_path()
     COMMANDS: ClassVar = App.COMMANDS | {SyncCommands}
     BINDINGS = [Binding("q", "quit", "Quit")]
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide"), (180, "-xwide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
     def __init__(
@@ -90,6 +91,10 @@ class SyncApp(App[None]):
         ``config_path`` (default: the usual place). ``engine=False`` shows the UI without
         syncing (snapshot tests feed it events by hand)."""
         super().__init__()
+        for theme in readable_themes():
+            self.register_theme(theme)  # the same names: text colours that pass 4.5:1
+        # The stylesheet took the built-in theme's variables in App.__init__: take ours.
+        self.stylesheet.set_variables(self.get_css_variables())
         self.first_run = config is None
         self.config = config or configdoc.empty_config(config_path or find_config_path(None))
         self.demo_folder = demo_folder
@@ -268,7 +273,7 @@ class SyncApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, LogScreen):
                 screen.add_lines(lines)
-            elif isinstance(screen, FolderDetailScreen):
+            elif isinstance(screen, FolderDetailScreen | VersionsScreen):
                 screen.events_arrived(events)
         for ev in events:
             if isinstance(ev, GuardTripped):
@@ -309,6 +314,7 @@ class SyncApp(App[None]):
     @on(FolderSelected)
     def _folder_selected(self, message: FolderSelected) -> None:
         self.selected_folder = message.name
+        self.dashboard.update_pause_label()
 
     @work(group="demo", exit_on_error=False)
     async def _drop_samples(self, folder: Path) -> None:

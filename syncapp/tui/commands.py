@@ -1,4 +1,8 @@
-"""The command palette's provider: the dashboard's actions, by name and per folder."""
+"""The command palette's provider: what works on the screen it was opened from.
+
+On the dashboard: its actions, by name and per folder. In a folder's details: that folder's.
+Elsewhere (forms, the remotes screen, the log): only what applies anywhere (the theme).
+"""
 
 from __future__ import annotations
 
@@ -12,19 +16,41 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 class SyncCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         from syncapp.tui.app import SyncApp
+        from syncapp.tui.dashboard import DashboardScreen
+        from syncapp.tui.detail import FolderDetailScreen
 
         app = self.app
         if not isinstance(app, SyncApp):
             return []
+        theme = (
+            "Toggle light/dark theme",
+            "switch between the light and dark theme",
+            app.action_toggle_theme,
+        )
+        screen = self.screen
+        if isinstance(screen, FolderDetailScreen):
+            name = screen.folder
+            return [
+                self._pause_command(app, name),
+                (
+                    f"Retry failed paths in {name}",
+                    "ctrl+r: try the failed paths again now",
+                    partial(app.retry_failed, name),
+                ),
+                (
+                    f"Rescan {name}",
+                    "compare the folder with what was synced",
+                    partial(app.rescan, name),
+                ),
+                theme,
+            ]
+        if not isinstance(screen, DashboardScreen):
+            return [theme]
         out: list[tuple[str, str, Callable[[], Any]]] = [
             ("Add folder", "a: add a folder to sync", app.action_add_folder),
             ("Manage remotes", "m: add, edit, test or remove remotes", app.action_remotes),
             ("Full log", "l: every event this session", app.action_log),
-            (
-                "Toggle light/dark theme",
-                "switch between the light and dark theme",
-                app.action_toggle_theme,
-            ),
+            theme,
         ]
         for name in app.config.folders:
             out += [
@@ -38,7 +64,7 @@ class SyncCommands(Provider):
                     "d: stop syncing it (deletes no file)",
                     partial(app.remove_folder, name),
                 ),
-                (f"Pause or resume {name}", "p", partial(app.toggle_pause, name)),
+                self._pause_command(app, name),
                 (
                     f"Details of {name}",
                     "enter: every path not in sync and why; versions of a file",
@@ -56,6 +82,15 @@ class SyncCommands(Provider):
                 ),
             ]
         return out
+
+    @staticmethod
+    def _pause_command(app: Any, name: str) -> tuple[str, str, Callable[[], Any]]:
+        from syncapp.engine import FolderState
+
+        view = app.dashboard.folders.views.get(name)
+        paused = view is not None and view.state is FolderState.PAUSED
+        verb = "Resume" if paused else "Pause"
+        return (f"{verb} {name}", f"p: {verb.lower()} syncing it", partial(app.toggle_pause, name))
 
     async def discover(self) -> Hits:
         for title, help_text, callback in self._commands():

@@ -25,13 +25,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label
 
-from syncapp.engine import Event, JobProgressed
+from syncapp.engine import Event, FolderState, JobFinished, JobProgressed
 from syncapp.engine.state import Pending
 from syncapp.engine.versions import Version
 from syncapp.errors import SyncappError
 from syncapp.tui.configdoc import display_path
 from syncapp.tui.dialogs import ConfirmDialog
-from syncapp.tui.format import date_time, human_size, plural, route
+from syncapp.tui.format import date_time, hide_staging, human_size, plural, route
 from syncapp.tui.forms import show, tone
 
 if TYPE_CHECKING:
@@ -98,14 +98,29 @@ def matches(row: Row, needle: str) -> bool:
     return not needle or needle in row[0].lower() or needle in row[2].lower()
 
 
-def make_rows(pending: Iterable[Pending], now: float) -> list[Row]:
+def retry_note(p: Pending, now: float, server_check: float | None) -> str:
+    """When a retrying path goes next. While the server is down, that is when it answers:
+    never "now" while it does not."""
+    if server_check is not None:
+        if server_check - now < 1:
+            return "when the server answers; checking it"
+        return f"when the server answers; next check {until(server_check, now)}"
+    return f"next try {until(p.retry_at, now)}"
+
+
+def make_rows(
+    pending: Iterable[Pending], now: float, *, offline: bool = False,
+    server_check: float | None = None,
+) -> list[Row]:
+    """``offline``: the folder's remote is down; ``server_check`` the time of its next check."""
+    check = (server_check if server_check is not None else now) if offline else None
     rows = [
         (
             p.path,
             p.status,
-            f"{p.reason} (next try {until(p.retry_at, now)}, attempt {p.attempts + 1})"
-            if p.status == "retrying" and p.retry_at is not None
-            else p.reason,
+            f"{hide_staging(p.reason)} ({retry_note(p, now, check)}, attempt {p.attempts + 1})"
+            if p.status == "retrying" and (p.retry_at is not None or offline)
+            else hide_staging(p.reason),
         )
         for p in pending
     ]
@@ -149,6 +164,7 @@ class FolderDetailScreen(Screen[None]):
                 yield Label(self.folder, id="detail-name", markup=False)
                 yield Label("", id="detail-route", markup=False)
                 yield Label("", id="detail-state")
+            yield Label("", id="detail-problem", markup=False)
             yield Input(
                 placeholder="type to filter by path or reason", id="filter", compact=True
             )
@@ -189,7 +205,14 @@ class FolderDetailScreen(Screen[None]):
     def reload(self) -> None:
         started = time.monotonic()
         self._dirty = False
-        self.rows = make_rows(self._load(self.show_all), _sync_app(self).clock())
+        view = _sync_app(self).dashboard.folders.views.get(self.folder)
+        offline = view is not None and view.shown_state is FolderState.OFFLINE
+        self.rows = make_rows(
+            self._load(self.show_all),
+            _sync_app(self).clock(),
+            offline=offline,
+            server_check=view.offline_retry_at if view is not None else None,
+        )
         self._counts = Counter(r[1] for r in self.rows)
         self._show_head()
         self._show_rows()
@@ -203,6 +226,11 @@ class FolderDetailScreen(Screen[None]):
         self.query_one("#detail-route", Label).update(route(view.cfg))
         state = self.query_one("#detail-state", Label)
         state.update(view.shown_state.value)
+        problem = self.query_one("#detail-problem", Label)
+        full = view.full_problem()
+        if str(problem.content) != full:
+            problem.update(full)
+        problem.display = bool(full)
         for s in ("error", "paused", "offline", "up-to-date"):
             state.set_class(view.shown_state.value.replace(" ", "-") == s, f"-{s}")
 
@@ -404,6 +432,15 @@ class VersionsScreen(Screen[None]):
                 "folder, t writes it elsewhere."
             )
 
+    def events_arrived(self, batch: Iterable[Event]) -> None:
+        """The file was uploaded again (a restore syncs like any edit): list afresh, as what
+        the remote held is a version now."""
+        if any(
+            isinstance(ev, JobFinished) and ev.folder == self.folder and ev.path == self.path
+            for ev in batch
+        ):
+            self.load()
+
     def selected(self) -> Version | None:
         table = self.table
         if not table.row_count or not 0 <= table.cursor_row < len(self.versions):
@@ -440,6 +477,7 @@ class VersionsScreen(Screen[None]):
                 f"Write {self._describe(v)} {verb} {display_path(local)}?\n"
                 "It then syncs like any edit; what the remote holds now is kept as a version.",
                 "Restore",
+                default="confirm",  # the user chose this version to restore it
             ),
             answered,
         )
@@ -469,8 +507,10 @@ class VersionsScreen(Screen[None]):
             self._status(f"Restore failed: {e}", "error")
             return
         message = f"Restored {self._describe(v)} to {display_path(target)}"
-        self._status(message, "success")
         self.notify(message, title=self.folder)
+        # The remote now keeps what it held as a version: show the list as it is now.
+        await self.load().wait()
+        self._status(message, "success")
 
 
 class RestoreToDialog(ModalScreen[str | None]):
@@ -500,6 +540,7 @@ class RestoreToDialog(ModalScreen[str | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Restore  enter", id="restore", variant="primary")
                 yield Button("Cancel  esc", id="cancel")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#dest", Input).focus()

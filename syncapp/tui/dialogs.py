@@ -7,35 +7,45 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 from syncapp.engine import GuardTripped
 
 
 class ConfirmDialog(ModalScreen[bool]):
-    """A yes/no question; escape or n says no."""
+    """A yes/no question; escape or n says no, y says yes; its keys in its own footer.
 
-    BINDINGS = [
-        Binding("escape,n", "answer(False)", "Cancel"),
-        Binding("y", "answer(True)", "Yes"),
-    ]
+    ``default`` is the button enter presses: "cancel" for a question the app asks before
+    something the user may not want (remove), "confirm" for the step the user asked for
+    (restore this version).
+    """
 
-    def __init__(self, title: str, message: str, confirm: str = "OK") -> None:
+    BINDINGS = [Binding("escape,n", "answer(False)", "Cancel")]
+
+    def __init__(
+        self, title: str, message: str, confirm: str = "OK", *, default: str = "cancel"
+    ) -> None:
         super().__init__(classes="dialog-screen")
         self._title = title
         self._message = message
         self._confirm = confirm
+        self.default = default
+        self._bindings.bind("y", "answer(True)", confirm)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="title")
             yield Static(self._message, classes="message", markup=False)
             with Horizontal(classes="buttons"):
-                yield Button(self._confirm, id="confirm", variant="error")
+                if self.default == "confirm":
+                    yield Button(self._confirm, id="confirm", variant="primary")
+                else:
+                    yield Button(self._confirm, id="confirm", variant="error")
                 yield Button("Cancel", id="cancel")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        self.query_one(f"#{self.default}", Button).focus()
 
     @on(Button.Pressed, "#confirm")
     def _confirmed(self) -> None:
@@ -84,6 +94,7 @@ class GuardDialog(ModalScreen[str]):
                 yield Button(f"Delete {ev.deletes:,} on remote", id="delete", variant="error")
                 yield Button("Restore the files locally", id="restore", variant="success")
                 yield Button("Keep paused", id="keep", variant="primary")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#keep", Button).focus()

@@ -26,9 +26,23 @@ from syncapp.engine import (
     Op,
     RemoteOffline,
     RemoteOnline,
+    RemoteStillOffline,
+    ScanFinished,
+    ScanProgressed,
+    ScanStarted,
+    SyncProgress,
 )
-from syncapp.tui.format import ago, human_rate, route
+from syncapp.engine.progress import Totals
+from syncapp.tui.format import (
+    ago,
+    hide_staging,
+    human_rate,
+    route,
+    seconds_until,
+    short_error,
+)
 from syncapp.tui.messages import FolderSelected
+from syncapp.tui.progress import FolderProgress, percent, progress_line
 
 STATE_CLASSES = {s: "-" + s.value.replace(" ", "-") for s in FolderState}
 
@@ -74,13 +88,18 @@ class FolderView:
     in_flight: int = 0
     last_sync: float | None = None
     last_error: str = ""
+    last_error_full: str = ""
     last_error_at: float | None = None
+    #: While the remote is offline: its last answer (or silence) and the next check.
+    offline_error: str = ""
+    offline_retry_at: float | None = None
     #: The engine could not open the folder at all (its panel says why; r tries again).
     open_error: str = ""
     guard: GuardTripped | None = None
     #: The tightest bandwidth limit on its transfers in bytes/s (0: none), from the engine.
     bwlimit: int = 0
     throughput: Throughput = field(default_factory=Throughput)
+    progress: FolderProgress = field(default_factory=FolderProgress)
     _progress: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -99,8 +118,21 @@ class FolderView:
             self.state, self.reason = ev.state, ev.reason
             if ev.state is FolderState.UP_TO_DATE:
                 self.last_sync = ev.at
+                # Back in sync: an old error is history (the full log keeps it).
+                self.last_error, self.last_error_full, self.last_error_at = "", "", None
+            if ev.state is not FolderState.OFFLINE:
+                self.offline_error, self.offline_retry_at = "", None
             if ev.state is not FolderState.PAUSED:
                 self.guard = None
+        elif isinstance(ev, SyncProgress):
+            totals = Totals(ev.files_done, ev.files_total, ev.bytes_done, ev.bytes_total)
+            self.progress.update(ev.at, totals)
+        elif isinstance(ev, ScanStarted):
+            self.progress.scan_files = 0
+        elif isinstance(ev, ScanProgressed):
+            self.progress.scan_files = ev.files
+        elif isinstance(ev, ScanFinished):
+            self.progress.scan_files = None
         elif isinstance(ev, CountsChanged):
             self.in_sync, self.queued = ev.in_sync, ev.queued
             self.failed, self.in_flight = ev.failed, ev.in_flight
@@ -112,13 +144,16 @@ class FolderView:
                 self.throughput.add(ev.at, ev.size - self._progress.pop(ev.path, 0))
         elif isinstance(ev, JobFailed):
             self._progress.pop(ev.path, None)
-            self.last_error = f"{ev.op.value} {ev.path}: {ev.error}"
+            self.last_error = f"{ev.op.value} {ev.path}: {short_error(ev.error)}"
+            self.last_error_full = f"{ev.op.value} {ev.path}: {hide_staging(ev.error)}"
             self.last_error_at = ev.at
-        elif isinstance(ev, RemoteOffline):
-            self.last_error = f"remote offline: {ev.error}"
+        elif isinstance(ev, RemoteOffline | RemoteStillOffline):
+            self.offline_error, self.offline_retry_at = ev.error, ev.retry_at
+            self.last_error = f"remote offline: {short_error(ev.error)}"
+            self.last_error_full = f"remote offline: {hide_staging(ev.error)}"
             self.last_error_at = ev.at
         elif isinstance(ev, RemoteOnline):
-            pass
+            self.offline_error, self.offline_retry_at = "", None
         elif isinstance(ev, GuardTripped):
             self.guard = ev
             self.reason = ev.reason
@@ -127,17 +162,46 @@ class FolderView:
     def shown_state(self) -> FolderState:
         return FolderState.ERROR if self.open_error else self.state
 
+    def state_text(self) -> str:
+        """``syncing 43%``, ``scanning 1,234 files``, or the state word."""
+        state = self.shown_state
+        if state is FolderState.SYNCING and self.progress.active():
+            return f"syncing {percent(self.progress.totals)}"
+        if state is FolderState.SCANNING and self.progress.scan_files:
+            return f"scanning · {self.progress.scan_files:,} files"
+        return state.value
+
+    def progress_text(self, now: float) -> str:
+        """The progress line while a round is under way (syncing, offline or paused in it)."""
+        if self.open_error or not self.progress.active():
+            return ""
+        if self.shown_state is FolderState.UP_TO_DATE:
+            return ""
+        p = self.progress
+        return progress_line(p.totals, p.rates(now), p.eta(now))
+
     def problem(self, now: float) -> tuple[str, bool]:
         """The line under the stats, and whether it is current (else an old error, muted)."""
         if self.open_error:
-            return f"cannot open: {self.open_error} (r tries again)", True
-        if self.reason and self.state is not FolderState.UP_TO_DATE:
-            return self.reason, True
-        if self.reason:  # a watcher problem while up to date
-            return self.reason, True
+            return f"cannot open: {short_error(self.open_error)} (r tries again)", True
+        if self.state is FolderState.OFFLINE:
+            why = short_error(self.offline_error or self.reason)
+            retry = "retrying"
+            if self.offline_retry_at is not None:
+                retry += " " + seconds_until(self.offline_retry_at, now)
+            return f"offline — {retry} ({why})" if why else f"offline — {retry}", True
+        if self.reason:  # an error or pause, or a watcher problem while up to date
+            return short_error(self.reason), True
         if self.last_error:
             return f"last error {ago(self.last_error_at, now)}: {self.last_error}", False
         return "", False
+
+    def full_problem(self) -> str:
+        """The whole text behind the short line (the detail view shows it)."""
+        if self.open_error:
+            return hide_staging(f"cannot open: {self.open_error}")
+        text = self.offline_error if self.state is FolderState.OFFLINE else ""
+        return hide_staging(text or self.reason) or self.last_error_full
 
 
 class FolderPanel(Vertical, can_focus=True):
@@ -170,6 +234,7 @@ class FolderPanel(Vertical, can_focus=True):
             yield Label("", classes="counts")
             yield Label("", classes="rate")
             yield Sparkline([0.0], classes="spark")
+        yield Label("", classes="progress", markup=False)
         yield Label("", classes="problem", markup=False)
 
     def on_mount(self) -> None:
@@ -192,8 +257,12 @@ class FolderPanel(Vertical, can_focus=True):
         state = v.shown_state
         problem, current = v.problem(now)
         series = v.throughput.series(now)
+        state_text = v.state_text()
+        progress = v.progress_text(now)
         rendered = (
             state,
+            state_text,
+            progress,
             route(v.cfg),
             v.in_sync,
             v.queued,
@@ -210,7 +279,11 @@ class FolderPanel(Vertical, can_focus=True):
         self._rendered = rendered
         for s, cls in STATE_CLASSES.items():
             self.set_class(s is state, cls)
-        set_text(self.query_one(".state", Label), state.value)
+        set_text(self.query_one(".state", Label), state_text)
+        progress_label = self.query_one(".progress", Label)
+        set_text(progress_label, progress)
+        if progress_label.display != bool(progress):
+            progress_label.display = bool(progress)
         set_text(self.query_one(".route", Label), route(v.cfg))
         counts = f"{v.in_sync:,} in sync · {v.queued:,} queued · {v.failed:,} failed"
         if v.in_flight:

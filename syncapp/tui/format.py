@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from syncapp.config import FolderConfig
@@ -52,3 +53,50 @@ def route(cfg: FolderConfig) -> str:
 
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def duration(seconds: float) -> str:
+    """``8 s``, ``2 min 05 s``, ``1 h 12 min``: the time left, short."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02} s"
+    return f"{s // 3600} h {s % 3600 // 60:02} min"
+
+
+def files_rate(per_second: float) -> str:
+    if per_second >= 10:
+        return f"{per_second:,.0f} files/s"
+    return f"{per_second:.1f} files/s"
+
+
+#: What the engine puts before a remote's own words: our wrapping, then "METHOD url: ".
+_WRAPPING = re.compile(
+    r"^(?:(?:remote unreachable|waiting for the remote|remote unusable"
+    r"|waiting to retry after): )*"
+)
+_REQUEST = re.compile(r"^[A-Z]+ \S+(?: → \S+)?: ")
+#: Our upload staging names (``.syncapp-tmp-<id>``) mean nothing to a user.
+_STAGING = re.compile(r"/?\.syncapp-tmp-[A-Za-z0-9_-]+")
+
+
+def hide_staging(text: str) -> str:
+    """The full text of an error, without our temporary upload names."""
+    return _STAGING.sub(" (temporary upload name)", text)
+
+
+def short_error(text: str) -> str:
+    """``connection refused`` from ``remote unreachable: PROPFIND https://…: connection
+    refused``: the server's own words, without our wrapping, the request or staging names."""
+    short = _REQUEST.sub("", _WRAPPING.sub("", text.strip()), count=1)
+    return hide_staging(short) or text
+
+
+def seconds_until(then: float | None, now: float) -> str:
+    """``in 8 s`` / ``in 2 min``, or ``now`` once due."""
+    if then is None or then - now < 1:
+        return "now"
+    if then - now < 60:
+        return f"in {then - now:.0f} s"
+    return f"in {(then - now) // 60:.0f} min"

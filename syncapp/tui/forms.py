@@ -11,10 +11,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widget import Widget
-from textual.widgets import Button, DirectoryTree, Input, Label, Select, Switch
+from textual.widgets import Button, Checkbox, DirectoryTree, Footer, Input, Label, Select, Switch
 
 from syncapp.config import Config, FolderConfig
 from syncapp.tui.configdoc import (
@@ -72,6 +73,17 @@ def tone(widget: Widget, name: str) -> str:
 
 def split_patterns(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+class TickBox(Checkbox):
+    """A checkbox whose box is empty when unticked (Textual's shows a dim X either way, which
+    reads as ticked) and holds a tick when ticked."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "✓" if self.value else " "
+        button: Content = Checkbox._button.fget(self)  # type: ignore[attr-defined]
+        return button
 
 
 def field_row(label: str, *widgets: Widget, field: str) -> ComposeResult:
@@ -144,7 +156,7 @@ class FolderForm(ModalScreen[str | None]):
                     "Ignore",
                     Input(
                         ", ".join(e.ignore) if e else "",
-                        placeholder="*.tmp, .cache/, build/",
+                        placeholder="nothing ignored (e.g. *.tmp, .cache/)",
                         id="ignore",
                         compact=True,
                     ),
@@ -160,6 +172,7 @@ class FolderForm(ModalScreen[str | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Save  ctrl+s", id="save", variant="primary")
                 yield Button("Cancel  esc", id="cancel")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
@@ -315,6 +328,7 @@ class DirectoryPicker(ModalScreen[Path | None]):
                 yield Button("Choose  ctrl+s", id="choose", variant="primary")
                 yield Button("Parent  ⌫", id="up")
                 yield Button("Cancel  esc", id="cancel")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#tree", DirectoryTree).focus()

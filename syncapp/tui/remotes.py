@@ -25,7 +25,7 @@ from syncapp.tui.configdoc import (
     remote_problems,
 )
 from syncapp.tui.dialogs import ConfirmDialog
-from syncapp.tui.forms import field_row, show, tone
+from syncapp.tui.forms import TickBox, field_row, show, tone
 
 if TYPE_CHECKING:
     from syncapp.tui.app import SyncApp
@@ -149,7 +149,7 @@ class RemoteForm(ModalScreen[str | None]):
                                 field=f"{t}-{key}",
                             )
                         if t == "webdav":
-                            yield Checkbox(
+                            yield TickBox(
                                 "store password in config (else set the env variable)",
                                 draft.store_password if draft and draft.type == t else False,
                                 id="store_password",
@@ -161,6 +161,7 @@ class RemoteForm(ModalScreen[str | None]):
                 yield Button("Save  ctrl+s", id="save", variant="primary")
                 yield Button("Test connection  ctrl+t", id="test")
                 yield Button("Cancel  esc", id="cancel")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._show_type(self.rtype)

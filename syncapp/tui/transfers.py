@@ -19,6 +19,9 @@ from syncapp.engine import Event, JobFailed, JobFinished, JobProgressed, JobStar
 from syncapp.tui.format import human_rate, human_size
 
 BAR_WIDTH = 12
+#: The widest a size ("1023.9 MiB") and a rate ("1023.9 KiB/s") can be.
+SIZE_WIDTH = 10
+SPEED_WIDTH = 12
 
 OP_MARK = {
     Op.UPLOAD: "↑",
@@ -45,14 +48,17 @@ class Transfer:
         return f"{OP_MARK.get(self.op, '·')} {self.folder}: {name}"
 
 
-def progress_bar(done: int, size: int, color: str, width: int = BAR_WIDTH) -> Text:
+def progress_bar(
+    done: int, size: int, color: str, width: int = BAR_WIDTH, text_color: str = ""
+) -> Text:
     if size <= 0:
         return Text("─" * width, style="dim")
     share = min(1.0, max(0.0, done / size))
     filled = int(share * width)
     bar = Text("━" * filled, style=f"bold {color}")
     bar.append("━" * (width - filled), style="dim")
-    bar.append(f" {share * 100:3.0f}%")
+    # The percentage in the theme's text variant of the colour: readable on light themes too.
+    bar.append(f" {share * 100:3.0f}%", style=f"bold {text_color or color}")
     return bar
 
 
@@ -99,6 +105,7 @@ class TransfersTable(Widget):
 
     def render(self) -> RenderableType:
         color = self.app.theme_variables.get("accent", "blue")
+        text_color = self.app.theme_variables.get("text-accent", color)
         table = Table(
             box=None,
             expand=True,
@@ -106,12 +113,13 @@ class TransfersTable(Widget):
             header_style="bold",
             show_edge=False,
         )
-        # Narrow: a shorter bar leaves the file name room to be read.
+        # Narrow: a shorter bar leaves the file name room to be read. The numbers keep their
+        # full width ("1023.9 MiB", "1023.9 KiB/s"): only the file name gives way.
         bar_width = BAR_WIDTH if self.content_size.width >= 70 else 5
-        table.add_column("File", ratio=1, no_wrap=True, overflow="ellipsis")
-        table.add_column("Size", width=9, no_wrap=True, justify="right")
+        table.add_column("File", ratio=1, no_wrap=True, overflow="ellipsis", min_width=8)
+        table.add_column("Size", width=SIZE_WIDTH, no_wrap=True, justify="right")
         table.add_column("Progress", width=bar_width + 5, no_wrap=True)
-        table.add_column("Speed", width=10, no_wrap=True, justify="right")
+        table.add_column("Speed", width=SPEED_WIDTH, no_wrap=True, justify="right")
         rows = max(0, self.content_size.height - 1)
         shown = list(self.transfers.values())
         more = len(shown) - rows
@@ -123,7 +131,7 @@ class TransfersTable(Widget):
                 Text(t.label),
                 human_size(t.size) if t.size else "",
                 # Small files go in one piece: no progress to show.
-                progress_bar(t.done, t.size, color, bar_width) if t.done else "",
+                progress_bar(t.done, t.size, color, bar_width, text_color) if t.done else "",
                 human_rate(t.rate) if t.rate else "",
             )
         if more > 0:

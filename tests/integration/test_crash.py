@@ -160,11 +160,12 @@ def committed() -> set[str]:
 
 
 def remote_files(storage: Path) -> set[str]:
-    """Files under their real names (no staging names)."""
+    """Files under their real names: neither our staging names nor a server's own temporary
+    files (rclone serve s3 writes ``.rclone_temp_put_*`` beside the object)."""
     return {
         k
         for k, v in tree(storage).items()
-        if v != "<dir>" and not os.path.basename(k).startswith(".syncapp-tmp-")
+        if v != "<dir>" and not os.path.basename(k).startswith((".syncapp-tmp-", ".rclone_temp"))
     }
 
 

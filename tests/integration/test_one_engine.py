@@ -93,7 +93,8 @@ def test_start_runs_in_the_background_and_stop_ends_it(tmp_path: Path) -> None:
         stopped = syncapp("--config", str(cfg), "stop", timeout=90)
     assert stopped.returncode == 0, stopped.stderr
     assert f"stopped (pid {pid})" in stopped.stdout
-    assert running_pid(_state()) is None and _gone(pid)
+    assert running_pid(_state()) is None  # the lock goes last, after the state is flushed
+    assert wait_for(lambda: _gone(pid), timeout=20)
     assert "not running" in syncapp("--config", str(cfg), "stop").stdout
 
 

@@ -343,12 +343,20 @@ async def test_remove_folder_asks_and_deletes_no_file(setup: Setup) -> None:
         await pilot.press("q")
 
 
+def footer_labels(app: SyncApp) -> list[str]:
+    return [b.description for _, b, enabled, _ in app.screen.active_bindings.values() if enabled]
+
+
 async def test_pause_and_resume(setup: Setup) -> None:
     app = SyncApp(setup.config())
     async with app.run_test(size=(80, 24)) as pilot:
         await up_to_date(pilot, app)
+        assert "Pause" in footer_labels(app) and "Resume" not in footer_labels(app)
         await pilot.press("p")
         await wait_for(pilot, lambda: state(app, "docs") is FolderState.PAUSED, "paused")
+        # p now says what it will do for the selected folder.
+        await wait_for(pilot, lambda: "Resume" in footer_labels(app), "Resume label")
+        assert "Pause" not in footer_labels(app)
         panel = app.dashboard.folders.panel("docs")
         assert panel is not None
         assert "paused by the user" in str(panel.query_one(".problem", Label).content)
@@ -463,7 +471,30 @@ async def test_command_palette_offers_the_actions(
         await wait_for(pilot, lambda: app.screen.query_one(CommandList).option_count, "hits")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, FolderForm), "form from palette")
+        # On a form, the palette offers only what works there: no folder actions behind it.
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "docs")
+        await pilot.pause(0.3)
+        assert app.screen.query_one(CommandList).option_count == 0
+        await pilot.press("escape")
+        await pilot.pause()
         await pilot.press("escape", "q")
+
+
+async def test_palette_pause_entry_names_what_it_does(setup: Setup) -> None:
+    from syncapp.tui.commands import SyncCommands
+
+    app = SyncApp(setup.config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await up_to_date(pilot, app)
+        provider = SyncCommands(app.dashboard)
+        titles = [t for t, _, _ in provider._commands()]
+        assert "Pause docs" in titles and "Resume docs" not in titles
+        await pilot.press("p")
+        await wait_for(pilot, lambda: state(app, "docs") is FolderState.PAUSED, "paused")
+        titles = [t for t, _, _ in SyncCommands(app.dashboard)._commands()]
+        assert "Resume docs" in titles
+        await pilot.press("q")
 
 
 async def test_theme_toggle(setup: Setup) -> None:

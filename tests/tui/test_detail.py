@@ -127,10 +127,14 @@ async def test_versions_of_an_edited_file_and_restore(setup: Setup) -> None:
         # Restore the kept version (the content before the edit) into the folder.
         await pilot.press("down", "enter")
         assert isinstance(app.screen, ConfirmDialog)
-        await pilot.press("y")
+        # The user opened the dialog to restore: enter restores (Cancel is not the default).
+        assert app.screen.focused is app.screen.query_one("#confirm")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: (setup.docs / "a.txt").read_text() == "alpha", "restored")
-        # It then syncs like any edit.
+        # It then syncs like any edit, and the list shows the remote as it is now.
         await wait_for(pilot, lambda: remote.read_text() == "alpha", "restore synced")
+        await wait_for(pilot, lambda: table.row_count == 3, "the list refreshed")
+        assert cells(table, 1)[0] == "5 B"
 
         # And to a file of one's choosing.
         out = setup.root / "kept-copy.txt"

@@ -30,6 +30,9 @@ from syncapp.engine import (
     JobStarted,
     Op,
     RemoteOffline,
+    ScanProgressed,
+    ScanStarted,
+    SyncProgress,
 )
 from syncapp.engine.state import Pending
 from syncapp.tui.app import SyncApp
@@ -101,6 +104,10 @@ def syncing(name: str) -> list[Event]:
         ),
         JobStarted(name, Op.MOVE, "old name.txt", 0, "new name.txt", at=ago(0)),
         CountsChanged(name, 310, 42, 0, 3, at=ago(0)),
+        # The round: 352 files, 1.2 GB planned; 60 files and 90 MB in the last 20 s.
+        SyncProgress(name, 10, 352, 12_000_000, 1_200_000_000, at=ago(40)),
+        SyncProgress(name, 250, 352, 300_000_000, 1_200_000_000, at=ago(20)),
+        SyncProgress(name, 310, 352, 390_000_000, 1_200_000_000, at=ago(0)),
         JobFinished(name, Op.DELETE, "2022/duplicate.jpg", at=ago(3)),
         JobFinished(name, Op.MOVE, "drafts/a.txt", 0, 0.01, "final/a.txt", at=ago(2)),
     ]
@@ -112,12 +119,15 @@ def all_states() -> list[Event]:
         *up_to_date("docs", 1204),
         *syncing("photos"),
         FolderStateChanged("music", FolderState.SCANNING, at=ago(3)),
+        ScanStarted("music", at=ago(3)),
+        ScanProgressed("music", 12_345, 678, at=ago(1)),
         *up_to_date("notes", 88),
         FolderStateChanged("notes", FolderState.PAUSED, "paused by the user", at=ago(60)),
         *up_to_date("projects", 5120),
         RemoteOffline(
             "projects",
             "PROPFIND https://nas.example/remote.php/dav/files/alice/: connection refused",
+            NOW + 8,
             at=ago(30),
         ),
         FolderStateChanged(
@@ -176,6 +186,14 @@ def test_dashboard_80x24(snap_compare: SnapCompare) -> None:
         app.dashboard.folders.refresh_panels()
 
     assert snap_compare(make_app(config), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_dashboard_80x24_light(snap_compare: SnapCompare) -> None:
+    config = make_config(ALL_FOLDERS[1], ALL_FOLDERS[0])
+    events = [*syncing("photos"), *up_to_date("docs", 1204)]
+    app = make_app(config)
+    run_before = feed(events, theme="textual-light")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_dashboard_every_state_200x60(snap_compare: SnapCompare) -> None:
