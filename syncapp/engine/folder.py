@@ -316,6 +316,7 @@ class FolderSync:
         # Until the first scan has run, the folder is "scanning", never "up to date".
         self.scanning = True
         self._root_ready = False
+        self._learned = False
         self.watch_problem = ""
         self._state_word: FolderState | None = None
         self._state_reason = ""
@@ -811,8 +812,16 @@ class FolderSync:
             self.rescan()
 
     async def _ensure_remote_root(self) -> None:
-        """Create the folder's ``remote_path`` (and its parents) remotely, once per session."""
+        """Create the folder's ``remote_path`` (and its parents) remotely, once per session,
+        and know what the server does (kept from an earlier run, or tried there now)."""
+
+        async def learn() -> None:
+            await learn_remote(self.remote, self.state, self.remote_root)
+            self._learned = True
+
         if self._root_ready:
+            if not self._learned:  # a known root: the kept facts cost no request
+                await self._retrying(learn)
             return
 
         async def make() -> None:
@@ -822,7 +831,7 @@ class FolderSync:
                     await self.remote.mkdir("/".join(parts[:i]))
             else:
                 await self.remote.stat(self.remote_root)
-            await learn_remote(self.remote, self.state, self.remote_root)
+            await learn()
 
         await self._retrying(make)
         self._root_ready = True
