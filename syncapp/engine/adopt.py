@@ -99,25 +99,38 @@ async def adopt(
     *,
     now: float,
 ) -> list[Entry]:
-    """``adoptable``, then proof where timing is all it rests on (the server keeps no mtime):
-    an MD5 ETag (S3 single-part uploads) is checked against the local file, and a file up to
-    ``COMPARE_MAX`` is downloaded and compared. What differs is left out, so it is uploaded
-    (and what it replaces kept as a version); larger files keep the timing rule."""
+    """What a first run records as already synced, without an upload.
+
+    Folders by kind. A file of the same size whose kept mtime is the same is adopted as it is
+    (the rule rsync and rclone use). Every other file of the same size needs proof: an MD5
+    ETag (S3 single-part uploads) checked against the local file, or, up to ``COMPARE_MAX``, a
+    download compared byte for byte. A larger one without proof is adopted only by the timing
+    rule where the server keeps no mtimes (its copy was written after the local edit). What
+    differs is uploaded, and what it replaces kept as a version.
+    """
     server_mtime = remote.capabilities.server_mtime
-    found = adoptable(local, tree, known, server_mtime=server_mtime, now=now)
-    if server_mtime:
-        return found
+    by_timing = {e.path for e in adoptable(local, tree, known, server_mtime=server_mtime, now=now)}
+    sure: list[Entry] = []
+    unproven: list[Entry] = []
+    for rel, le in local.items():
+        r = tree.entries.get(rel)
+        if r is None or rel in known or r.is_dir != le.is_dir:
+            continue
+        if le.is_dir:
+            sure.append(Entry(rel, True, 0, le.mtime_ns, le.ino, None, now))
+        elif r.size == le.size:
+            # What the server reports now is what a later edit there is told from.
+            e = Entry(rel, False, le.size, le.mtime_ns, le.ino, r.etag, now, r.mtime_ns)
+            (sure if server_mtime and rel in by_timing else unproven).append(e)
     limit = asyncio.Semaphore(8)
 
     async def same(e: Entry) -> bool:
-        if e.is_dir:
-            return True
         path = os.path.join(root, e.path)
         async with limit:
             if e.etag and _MD5_ETAG.match(e.etag):
                 return await asyncio.to_thread(_md5_of, path) == e.etag
             if e.size > COMPARE_MAX:
-                return True
+                return e.path in by_timing
             try:
                 async with remote.get(join(prefix, e.path)) as chunks:
                     theirs = b"".join([c async for c in chunks])
@@ -126,8 +139,8 @@ async def adopt(
                 return False  # unproven: uploaded (the remote copy is kept as a version)
             return theirs == ours
 
-    verdicts = await asyncio.gather(*(same(e) for e in found))
-    return [e for e, ok in zip(found, verdicts, strict=True) if ok]
+    verdicts = await asyncio.gather(*(same(e) for e in unproven))
+    return sure + [e for e, ok in zip(unproven, verdicts, strict=True) if ok]
 
 
 def _md5_of(path: str) -> str | None:
@@ -149,10 +162,11 @@ def _read(path: str, limit: int) -> bytes:
 def remote_changed(known: Entry, remote: RemoteEntry, *, server_mtime: bool) -> bool:
     """Whether the remote file is no longer what we last synced (someone else wrote it).
 
-    Compared with what the server itself reported after our upload: its ETag where we have
-    one, else its size and modification time: the one we sent where the server keeps it, else
-    its own clock at our upload, which a later write by anyone cannot precede. Records from
-    before that was kept fall back to our clock at the time of the sync.
+    Compared with what the server itself reported for our upload (or for the copy a first
+    run adopted): its ETag where we have one; else its size and modification time, which is
+    the mtime we sent where the server keeps it (whole seconds), or its own clock when it
+    answered our upload, which no later write by anyone can precede. Records from before that
+    was kept fall back to the local mtime, or our clock at the time of the sync, with slack.
     """
     if remote.size != known.size:
         return True
@@ -160,8 +174,10 @@ def remote_changed(known: Entry, remote: RemoteEntry, *, server_mtime: bool) -> 
         return known.etag != remote.etag
     if remote.mtime_ns is None:
         return False
+    if known.remote_mtime_ns is not None:
+        if server_mtime:
+            return abs(remote.mtime_ns - known.remote_mtime_ns) >= MTIME_SLACK_NS
+        return remote.mtime_ns > known.remote_mtime_ns
     if server_mtime:
         return abs(remote.mtime_ns - known.mtime_ns) >= 2 * MTIME_SLACK_NS
-    if known.remote_mtime_ns is not None:
-        return remote.mtime_ns > known.remote_mtime_ns + MTIME_SLACK_NS
     return remote.mtime_ns > known.synced_at * 1e9 + 2 * MTIME_SLACK_NS
