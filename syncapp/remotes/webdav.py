@@ -144,6 +144,8 @@ class WebDAVRemote(Remote):
         # Whether MOVE/COPY destinations with '?' or ';' arrive intact (see _destination_ok).
         self._dest_ok: bool | None = None
         self._probe_lock = asyncio.Lock()
+        #: The server gave a weak ETag (Apache, for a file just written): no If-Match header.
+        self._weak_etags = False
         #: What the server was seen to do (``learn``); None until then.
         self.facts: DAVFacts | None = None
         self.capabilities = Capabilities(
@@ -272,7 +274,10 @@ class WebDAVRemote(Remote):
             if length and length.strip().isdigit():
                 size = int(length.strip())
             mtime_ns = parse_http_date(prop.findtext(f"{DAV}getlastmodified")) or mtime_ns
-            etag = normalize_etag(prop.findtext(f"{DAV}getetag")) or etag
+            raw_etag = prop.findtext(f"{DAV}getetag")
+            if raw_etag and raw_etag.lstrip()[:2] in ("W/", "w/"):
+                self._weak_etags = True  # If-Match compares strongly: a weak one never matches
+            etag = normalize_etag(raw_etag) or etag
         if is_dir is None:
             is_dir = href.rstrip().endswith("/")
         return RemoteEntry(
@@ -352,6 +357,19 @@ class WebDAVRemote(Remote):
 
     async def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
         want = clean_path(path)
+        try:
+            async for entry in self._list(want, recursive):
+                yield entry
+        except RemoteError as e:
+            # A file addressed as a collection ("f/"): Apache answers 400. Below a file there
+            # is nothing; anything else is a real error.
+            if e.status != 400 or not want:
+                raise
+            found = await self.stat(want)
+            if found is not None and found.is_dir:
+                raise
+
+    async def _list(self, want: str, recursive: bool) -> AsyncIterator[RemoteEntry]:
         if not recursive:
             async for entry in self._children(want):
                 yield entry
@@ -428,7 +446,8 @@ class WebDAVRemote(Remote):
         if self._direct_put or not await self._destination_ok(path):
             if if_match is not None:
                 await self._check_etag(path, if_match)
-                headers["If-Match"] = f'"{if_match}"'
+                if not self._weak_etags:
+                    headers["If-Match"] = f'"{if_match}"'
             answer = await self._put_body(path, self._url(path), body, size, headers)
         else:
             staging = staging_name(path, upload_id or uuid.uuid4().hex)
@@ -501,8 +520,11 @@ class WebDAVRemote(Remote):
             ) from None
         except RemoteUnavailable as e:
             # A server may answer 409 and hang up before reading a big body; we then only see
-            # a broken connection. Tell "parent missing" (fatal for this file) from a real outage.
-            if e.status is not None or counting.sent == size:
+            # a broken connection. nginx answers 500 when the parent is missing. Tell "parent
+            # missing" (fatal for this file) from a real outage.
+            if e.status is not None and e.status != 500:
+                raise
+            if e.status is None and counting.sent == size:
                 raise
             try:
                 parent_entry = await self.stat(parent(path))
@@ -554,16 +576,17 @@ class WebDAVRemote(Remote):
         try:
             await self._request("MKCOL", path, url=url, ok=(200, 201))
         except RemoteError as e:
-            if e.status == 405:  # "only on an unmapped URL": something is there
+            if e.status in (400, 405):
+                # "Only on an unmapped URL" (405); Apache says 400 for a file named "x/".
                 entry = await self.stat(path)
                 if entry is not None and entry.is_dir:
                     return
-                raise RemoteConflict(f"MKCOL {redact(url)}: a file is in the way", status=405,
-                                     path=path) from None
+                raise RemoteConflict(f"MKCOL {redact(url)}: a file is in the way",
+                                     status=e.status, path=path) from None
             if e.status == 404:
                 raise RemoteConflict(e.message, status=404, path=path) from None
-            if e.status is not None and e.status >= 500:
-                # WsgiDAV answers 500 when a concurrent MKCOL made the folder first.
+            if e.status is not None and (e.status == 403 or e.status >= 500):
+                # A concurrent MKCOL made the folder first: WsgiDAV answers 500, Apache 403.
                 entry = await self.stat(path)
                 if entry is not None and entry.is_dir:
                     return
@@ -644,6 +667,12 @@ class WebDAVRemote(Remote):
                 raise
             # The source exists (checked above): a 404 here means the destination's parent.
             raise RemoteConflict(e.message, status=e.status, path=d) from None
+        except RemoteUnavailable as e:
+            # Apache answers 500 to a MOVE into a missing collection.
+            if e.status != 500 or not parent(d) or await self.stat(parent(d)) is not None:
+                raise
+            raise RemoteConflict(f"{e.message} (destination parent missing)", status=e.status,
+                                 path=d) from None
 
     # -- what the server does --------------------------------------------------------------------
 
@@ -661,7 +690,12 @@ class WebDAVRemote(Remote):
         self._direct_put = mode == "server"
         if facts is not None:
             self._dest_ok = facts.destination_ok
-        self.capabilities = replace(self.capabilities, server_mtime=keeps)
+        self.capabilities = replace(
+            self.capabilities,
+            server_mtime=keeps,
+            # If-Match needs ETags (nginx gives none); unknown until seen.
+            conditional_put=facts.file_etags if facts is not None else True,
+        )
 
     async def learn(
         self, where: str, *, kept: Mapping[str, object] | None = None, probe: bool = True
