@@ -67,7 +67,11 @@ async def test_folder_syncs_and_panel_reaches_up_to_date(setup: Setup) -> None:
         assert app.focused is panel
         assert str(panel.query_one(".state", Label).content) == "up to date"
         assert "docs → box:/docs" in str(panel.query_one(".route", Label).content)
-        assert "2 in sync · 0 queued · 0 failed" in str(panel.query_one(".counts", Label).content)
+        # Counts arrive rate-limited, a moment after the state word.
+        counts = panel.query_one(".counts", Label)
+        await wait_for(
+            pilot, lambda: "2 in sync · 0 queued · 0 failed" in str(counts.content), "counts"
+        )
         await wait_for(pilot, lambda: app.dashboard.activity.lines, "activity lines")
         assert any("uploaded a.txt" in line.text for line in app.dashboard.activity.lines)
         # A live change shows up too.
