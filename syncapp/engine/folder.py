@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import heapq
 import logging
 import math
@@ -32,6 +31,7 @@ import aiofiles
 
 from syncapp.config import FolderConfig, parse_duration
 from syncapp.engine.adopt import adopt, list_remote_tree, remote_changed, same_mtime
+from syncapp.engine.entries import EntryMap as EntryMap  # re-exported
 from syncapp.engine.events import (
     ConflictKept,
     CountsChanged,
@@ -55,7 +55,7 @@ from syncapp.engine.events import (
     SyncProgress,
 )
 from syncapp.engine.learned import learn_remote
-from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, ignored_path, under
+from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, ignored_path
 from syncapp.engine.progress import RoundTally, Totals
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import (
@@ -123,96 +123,6 @@ class FolderStatus:
     failed: int
     in_flight: int
     last_sync: float | None
-
-
-class EntryMap(dict[str, Entry]):
-    """What was synced, by path, with a running count of files (status is asked often) and an
-    index of children, so "everything under this folder" is a walk of that folder, not a pass
-    over every known path. The index links every path to its parent even when the parent
-    itself is not an entry (object stores have no folders of their own)."""
-
-    def __init__(self, items: dict[str, Entry] | None = None) -> None:
-        super().__init__(items or {})
-        self.files = sum(1 for e in self.values() if not e.is_dir)
-        # Built on first use: a start with nothing to do never needs it.
-        self._children: dict[str, set[str]] | None = None
-
-    def __setitem__(self, key: str, value: Entry) -> None:
-        old = self.get(key)
-        if old is None:
-            if self._children is not None:
-                self._link(key)
-        elif not old.is_dir:
-            self.files -= 1
-        if not value.is_dir:
-            self.files += 1
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        if not self[key].is_dir:
-            self.files -= 1
-        super().__delitem__(key)
-        if self._children is not None:
-            self._unlink(key)
-
-    def pop(self, key: str, default: object = None) -> Entry | None:  # type: ignore[override]
-        if key in self:
-            value = self[key]
-            del self[key]
-            return value
-        return None
-
-    def _link(self, key: str) -> None:
-        assert self._children is not None
-        while key:
-            kids = self._children.setdefault(_parent(key), set())
-            if key in kids:
-                return
-            kids.add(key)
-            key = _parent(key)
-
-    def _unlink(self, key: str) -> None:
-        # A path still leading to entries below it stays linked; an empty link left behind by
-        # a parent that is not an entry goes too.
-        assert self._children is not None
-        while key and key not in self and not self._children.get(key):
-            self._children.pop(key, None)
-            parent = _parent(key)
-            kids = self._children.get(parent)
-            if kids is None:
-                return
-            kids.discard(key)
-            key = parent
-
-    def files_deleted(self, deletes: Iterable[tuple[str, bool]]) -> int:
-        """How many synced files the deletes (path, is_dir) take away, each counted once."""
-        deletes = list(deletes)
-        dirs = {p for p, is_dir in deletes if is_dir}
-        gone = {p for p, is_dir in deletes if not is_dir}
-        for d in dirs:
-            if not any(a in dirs for a in parents(d)):  # a folder inside another is walked once
-                gone.update(k for k in self.below(d) if not self[k].is_dir)
-        return len(gone)
-
-    def below(self, path: str) -> list[str]:
-        """Every known path under ``path`` (not ``path`` itself); all of them for the root."""
-        if self._children is None:
-            self._children = {}
-            for k in self:
-                self._link(k)
-        children = self._children
-        out: list[str] = []
-        stack = [path]
-        while stack:
-            for k in children.get(stack.pop(), ()):
-                if k in self:
-                    out.append(k)
-                stack.append(k)
-        return out
-
-
-def _parent(path: str) -> str:
-    return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
 class _Requeue(Exception):
@@ -1856,7 +1766,7 @@ class FolderSync:
             await self._resync(dst)
             self._forget(src, job.is_dir)
             return
-        self.entries = EntryMap(_rekey(self.entries, src, dst))
+        self.entries.move(src, dst)
         self.state.move_entries(self.name, src, dst)
         self.state.clear_pending(self.name, src)
         self.state.clear_pending(self.name, dst)
@@ -1888,21 +1798,6 @@ def conflict_name(path: str, ts: float) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(ts))
     new = f"{stem}.conflict-{stamp}{dot}{ext}"
     return f"{head}/{new}" if head else new
-
-
-def _rekey(entries: dict[str, Entry], src: str, dst: str) -> dict[str, Entry]:
-    out: dict[str, Entry] = {}
-    for k, e in entries.items():
-        if k == src:
-            nk = dst
-        elif under(k, src):
-            nk = dst + k[len(src) :]
-        elif k == dst or under(k, dst):
-            continue
-        else:
-            nk = k
-        out[nk] = dataclasses.replace(e, path=nk)
-    return out
 
 
 def _read_small(path: str, size: int) -> bytes:
