@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import math
 import os
 import random
 import time
 import uuid
-from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -54,6 +52,9 @@ from syncapp.engine.events import (
     ScanStarted,
     SyncProgress,
 )
+from syncapp.engine.jobqueue import Job as Job  # re-exported
+from syncapp.engine.jobqueue import JobKind as JobKind  # re-exported
+from syncapp.engine.jobqueue import JobQueue
 from syncapp.engine.learned import learn_remote
 from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, ignored_path
 from syncapp.engine.progress import RoundTally, Totals
@@ -90,27 +91,6 @@ CHUNK = 1024 * 1024
 PRUNE_EVERY = 3600.0
 #: Statuses that speak for the whole server, not for one file.
 REMOTE_WIDE = frozenset({429, 502, 503, 504})
-
-
-class JobKind:
-    SYNC = "sync"
-    DELETE = "delete"
-    MOVE = "move"
-
-
-@dataclass(slots=True)
-class Job:
-    kind: str
-    path: str
-    src: str = ""  # for moves
-    is_dir: bool = False  # for deletes and moves
-    attempts: int = 0
-    first_seen: float = field(default_factory=time.monotonic)
-    started: float = 0.0
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        return (self.src, self.path) if self.kind == JobKind.MOVE else (self.path,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,17 +156,7 @@ class FolderSync:
         )
 
         self.entries = EntryMap()
-        self._queue: OrderedDict[str, Job] = OrderedDict()
-        self._delayed: dict[str, tuple[float, Job]] = {}
-        # Jobs waiting for a job on one of their ancestors (a folder replacing a file, a moved
-        # folder) to end: parked, not polled, so the ancestor cannot be starved by them.
-        self._parked: dict[str, Job] = {}
-        self._parked_on: dict[str, list[str]] = {}
-        self._delay_heap: list[tuple[float, int, str]] = []
-        self._seq = 0
-        self._running: dict[str, Job] = {}
-        self._running_paths: Counter[str] = Counter()
-        self._running_below: Counter[str] = Counter()
+        self.jobs = JobQueue(time.monotonic)
         self._held: dict[str, bool] = {}  # deletes waiting for the guard: path -> is_dir
         self._held_timer: asyncio.TimerHandle | None = None
         self._failed: set[str] = set()
@@ -369,9 +339,9 @@ class FolderSync:
             state=self._compute_state()[0],
             reason=self._compute_state()[1],
             in_sync=self.entries.files,
-            queued=len(self._queue) + len(self._delayed) + len(self._held) + len(self._parked),
+            queued=self.jobs.waiting + len(self._held),
             failed=len(self._failed),
-            in_flight=len(self._running),
+            in_flight=len(self.jobs.running),
             last_sync=self.last_sync,
         )
 
@@ -386,7 +356,7 @@ class FolderSync:
             return FolderState.OFFLINE, self.offline
         if self.scanning:
             return FolderState.SCANNING, ""
-        if self._queue or self._running or self._delayed or self._held or self._parked:
+        if self.jobs.busy() or self._held:
             return FolderState.SYNCING, ""
         if self._failed:
             return FolderState.ERROR, f"{len(self._failed)} path(s) failed to sync"
@@ -429,9 +399,7 @@ class FolderSync:
         )
 
     def _busy_with_jobs(self) -> bool:
-        return bool(
-            self._queue or self._running or self._delayed or self._held or self._parked
-        )
+        return self.jobs.busy() or bool(self._held)
 
     def _publish_counts(self) -> None:
         # At most ten count updates a second: a sync of 10,000 files must not flood the UI.
@@ -457,15 +425,12 @@ class FolderSync:
         busy = (
             not self._scan_done.is_set()
             or self.scanning
-            or self._queue
-            or self._running
-            or self._delayed
-            or self._parked
+            or self.jobs.busy()
             or (self._held and not self.paused and not self.error)
             or not self._watch_batches.empty()
         )
         if self.paused or self.error:
-            busy = self.scanning or bool(self._running)
+            busy = self.scanning or bool(self.jobs.running)
         if busy:
             self._idle.clear()
         else:
@@ -910,126 +875,43 @@ class FolderSync:
     def _enqueue(self, job: Job, delay: float = 0.0) -> None:
         key = job.path
         self._failed.discard(key)
-        parked = self._parked.pop(key, None)
-        if parked is not None and parked.kind == JobKind.MOVE and job.kind == JobKind.SYNC:
-            self._parked[key] = parked  # the move re-syncs its destination afterwards anyway
+        if not self.jobs.put(job, delay):
             return
-        old_delayed = self._delayed.pop(key, None)
-        if (
-            old_delayed is not None
-            and job.kind == JobKind.SYNC
-            and old_delayed[1].kind == JobKind.SYNC
-        ):
-            job.attempts = old_delayed[1].attempts
-            job.first_seen = old_delayed[1].first_seen
-        existing = self._queue.get(key)
-        if existing is not None and existing.kind == JobKind.MOVE and job.kind == JobKind.SYNC:
-            return  # the move re-syncs its destination afterwards anyway
-        if delay > 0:
-            self._queue.pop(key, None)
-            when = time.monotonic() + delay
-            self._delayed[key] = (when, job)
-            self._seq += 1
-            heapq.heappush(self._delay_heap, (when, self._seq, key))
-        else:
-            self._queue[key] = job
-            self._queue.move_to_end(key)
         self._idle.clear()
         self._wake.set()
 
     def _persist_queue_reasons(self, only: Iterable[str] | None = None) -> None:
-        keys = (
-            list(only) if only is not None else [*self._queue, *self._delayed, *self._parked]
-        )
+        keys = list(only) if only is not None else self.jobs.keys()
         if keys:
             self.state.set_pending_many(
                 self.name, (Pending(k, "queued", "queued for upload") for k in keys)
             )
-
-    def _conflicts(self, job: Job) -> bool:
-        # Ancestors need no check here: a job under a pending ancestor is parked before this.
-        return any(self._running_paths[p] or self._running_below[p] for p in job.paths)
-
-    def _path_pending(self, path: str) -> bool:
-        return path in self._queue or path in self._delayed or bool(self._running_paths[path])
-
-    def _pending_ancestor(self, job: Job) -> str | None:
-        """The nearest ancestor of the job's paths that has a job queued, waiting or running."""
-        for p in job.paths:
-            for a in parents(p):
-                if self._path_pending(a):
-                    return a
-        return None
-
-    def _park(self, ancestor: str, key: str, job: Job) -> None:
-        self._parked[key] = job
-        self._parked_on.setdefault(ancestor, []).append(key)
-
-    def _unpark_ready(self) -> None:
-        """Jobs whose ancestor has nothing pending any more go back to the front of the queue."""
-        for ancestor in [a for a in self._parked_on if not self._path_pending(a)]:
-            for key in reversed(self._parked_on.pop(ancestor)):
-                job = self._parked.pop(key, None)
-                if job is None or key in self._queue or key in self._delayed:
-                    continue  # superseded by a newer job for the same path
-                self._queue[key] = job
-                self._queue.move_to_end(key, last=False)
-
-    def _mark_running(self, job: Job, delta: int) -> None:
-        for p in job.paths:
-            self._running_paths[p] += delta
-            for a in parents(p):
-                self._running_below[a] += delta
 
     async def _dispatch(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             now = time.monotonic()
-            while self._delay_heap and self._delay_heap[0][0] <= now:
-                when, _, key = heapq.heappop(self._delay_heap)
-                item = self._delayed.get(key)
-                if item is not None and item[0] == when:
-                    del self._delayed[key]
-                    if key not in self._queue:
-                        self._queue[key] = item[1]
+            self.jobs.release_due(now)
             if self.paused or self.error or self.offline or now < self._hold_until:
                 self._arm_delay_wakeup()
                 self._update_state()
                 continue
-            if self._parked_on:
-                self._unpark_ready()
+            self.jobs.unpark_ready()
             # While probing after a server-wide "not now", one job at a time.
             limit = 1 if self._probing else self.concurrency
-            skipped: list[tuple[str, Job]] = []
-            while self._queue and len(self._running) < limit:
-                key, job = self._queue.popitem(last=False)
-                ancestor = self._pending_ancestor(job)
-                if ancestor is not None:
-                    self._park(ancestor, key, job)
-                    continue
-                if self._conflicts(job):
-                    skipped.append((key, job))
-                    if len(skipped) > 4 * self.concurrency:
-                        break
-                    continue
+            for job in self.jobs.take(limit, max_skipped=4 * self.concurrency):
                 self._start(job)
-            # Jobs that had to wait for a related path go back to the front, in order.
-            for key, job in reversed(skipped):
-                self._queue[key] = job
-                self._queue.move_to_end(key, last=False)
             self._arm_delay_wakeup()
             self._update_state()
 
     def _arm_delay_wakeup(self) -> None:
-        if self._delay_heap:
-            delay = max(0.0, self._delay_heap[0][0] - time.monotonic())
+        due = self.jobs.next_due()
+        if due is not None:
+            delay = max(0.0, due - time.monotonic())
             asyncio.get_running_loop().call_later(delay, self._wake.set)
 
     def _start(self, job: Job) -> None:
-        job.started = time.monotonic()
-        self._running[job.path] = job
-        self._mark_running(job, +1)
         task = asyncio.create_task(self._run(job), name=f"{self.name} {job.kind} {job.path}")
         self._job_tasks.add(task)
         task.add_done_callback(self._job_tasks.discard)
@@ -1063,11 +945,8 @@ class FolderSync:
                 self._job_tasks.add(task)
                 task.add_done_callback(self._job_tasks.discard)
         finally:
-            self._running.pop(job.path, None)
-            self._mark_running(job, -1)
-            if job.path in self.tally and not (
-                job.path in self._queue or job.path in self._delayed or job.path in self._parked
-            ):
+            self.jobs.finish(job)
+            if job.path in self.tally and not self.jobs.holds(job.path):
                 self.tally.dropped(job.path)  # not uploaded and not queued again: out of the round
             self.state.maybe_commit()
             self._wake.set()
@@ -1091,7 +970,7 @@ class FolderSync:
                 # Try again much later by itself; the user can retry at once with resume.
                 asyncio.get_running_loop().call_later(300, self._clear_fatal, str(e))
             return
-        if isinstance(e, RemoteConflict) and self._pending_ancestor(job) is not None:
+        if isinstance(e, RemoteConflict) and self.jobs.pending_ancestor(job) is not None:
             # A file is still where our folder should be: its own job (replace the file with
             # the folder) came after this one started. Wait for it (parked) instead of failing.
             self._enqueue(job)
@@ -1118,7 +997,7 @@ class FolderSync:
             self._hold_until = max(self._hold_until, time.monotonic() + delay)
             self._probing = True
             self._enqueue(job)
-            self._queue.move_to_end(job.path, last=False)
+            self.jobs.to_front(job.path)
             asyncio.get_running_loop().call_later(delay, self._wake.set)
         else:
             delay = backoff(job.attempts, e.retry_after)
@@ -1183,23 +1062,13 @@ class FolderSync:
         if not self._root_ready or self._scan_failed:
             self.rescan()
         # Everything waiting to retry goes now.
-        for key, (_, job) in list(self._delayed.items()):
-            del self._delayed[key]
-            self._queue[key] = job
-        self._delay_heap.clear()
+        self.jobs.release_all_delayed()
         self._wake.set()
         self._update_state()
 
     def _give_up_offline(self, error: str) -> None:
-        for key, (_, job) in list(self._delayed.items()):
-            del self._delayed[key]
+        for job in self.jobs.drain():
             self._fail(job, error)
-        for job in [*self._queue.values(), *self._parked.values()]:
-            self._fail(job, error)
-        self._queue.clear()
-        self._parked.clear()
-        self._parked_on.clear()
-        self._delay_heap.clear()
         self.offline = ""
         self.error = error
         self._update_state()
