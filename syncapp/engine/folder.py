@@ -17,7 +17,6 @@ import contextlib
 import logging
 import math
 import os
-import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -56,6 +55,14 @@ from syncapp.engine.jobqueue import Job as Job  # re-exported
 from syncapp.engine.jobqueue import JobKind as JobKind  # re-exported
 from syncapp.engine.jobqueue import JobQueue
 from syncapp.engine.learned import learn_remote
+from syncapp.engine.pacer import (
+    PROBE_FIRST,
+    REMOTE_WIDE,
+    Pacer,
+    backoff,
+    folder_retry_delay,
+    probe_delays,
+)
 from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, ignored_path
 from syncapp.engine.progress import RoundTally, Totals
 from syncapp.engine.ratelimit import RateLimit, limited
@@ -89,8 +96,6 @@ SMALL_FILE = 256 * 1024
 TINY_FILE = 64 * 1024
 CHUNK = 1024 * 1024
 PRUNE_EVERY = 3600.0
-#: Statuses that speak for the whole server, not for one file.
-REMOTE_WIDE = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +114,6 @@ class _Requeue(Exception):
     """The job's path changed under it: run it again after a short delay."""
 
 
-#: While offline, the server is checked after this long, then twice as long each time, up to
-#: PROBE_MAX seconds.
-PROBE_FIRST = 0.5
-PROBE_MAX = 4.0
 
 
 class FolderSync:
@@ -164,11 +165,7 @@ class FolderSync:
         self._uploads_in_flight: dict[str, str] = {}  # upload_id -> remote path
         self._stale_uploads: dict[str, str] = {}  # failed attempts whose staging may remain
         self._discarding = False
-        # Server-wide backoff after 429/503: no job starts before _hold_until; then one probes.
-        self._hold_until = 0.0
-        self._hold_set_at = 0.0
-        self._hold_failures = 0
-        self._probing = False
+        self.pacer = Pacer(time.monotonic)
 
         self._tasks: list[asyncio.Task[None]] = []
         self._job_tasks: set[asyncio.Task[None]] = set()
@@ -653,11 +650,9 @@ class FolderSync:
         (a broken answer, 401, 507). Say what it was and rescan by itself after a capped
         backoff; a rescan or a new local change tries at once."""
         self._remote_failures += 1
-        if e.fatal_for_folder:
-            # The user has to act (password, quota): try now and then, never in a storm.
-            delay = max(30.0, backoff(self._remote_failures, e.retry_after, cap=300.0))
-        else:
-            delay = max(1.0, backoff(self._remote_failures, e.retry_after, cap=60.0))
+        delay = folder_retry_delay(
+            self._remote_failures, e.retry_after, fatal=e.fatal_for_folder
+        )
         self._remote_error = f"{remote_problem(e)}; retrying in {math.ceil(delay)} s"
         self.error = self._remote_error
         self._remote_failed_at = time.monotonic()
@@ -893,13 +888,12 @@ class FolderSync:
             self._wake.clear()
             now = time.monotonic()
             self.jobs.release_due(now)
-            if self.paused or self.error or self.offline or now < self._hold_until:
+            if self.paused or self.error or self.offline or self.pacer.held(now):
                 self._arm_delay_wakeup()
                 self._update_state()
                 continue
             self.jobs.unpark_ready()
-            # While probing after a server-wide "not now", one job at a time.
-            limit = 1 if self._probing else self.concurrency
+            limit = self.pacer.limit(self.concurrency)
             for job in self.jobs.take(limit, max_skipped=4 * self.concurrency):
                 self._start(job)
             self._arm_delay_wakeup()
@@ -936,9 +930,7 @@ class FolderSync:
             log.exception("job %s %s failed", job.kind, job.path)
             self._fail(job, f"internal error: {e}")
         else:
-            if self._probing or self._hold_failures:
-                self._probing = False
-                self._hold_failures = 0
+            self.pacer.succeeded()
             if self._stale_uploads and not self._discarding:
                 self._discarding = True
                 task = asyncio.create_task(self._discard_stale_once())
@@ -987,15 +979,8 @@ class FolderSync:
             self._fail(job, f"gave up after {job.attempts} attempts: {e}", op=op)
             return
         if e.status in REMOTE_WIDE:
-            # The server as a whole says "not now": hold every job, not just this one, then let
-            # a single request probe before the rest follow (no retry storm).
-            # Jobs already in flight when the hold began fail together: count that as one.
-            if job.started >= self._hold_set_at:
-                self._hold_failures += 1
-                self._hold_set_at = time.monotonic()
-            delay = backoff(self._hold_failures, e.retry_after, cap=15.0)
-            self._hold_until = max(self._hold_until, time.monotonic() + delay)
-            self._probing = True
+            # The server as a whole says "not now": every job waits, not just this one.
+            delay = self.pacer.hold(job.started, e.retry_after)
             self._enqueue(job)
             self.jobs.to_front(job.path)
             asyncio.get_running_loop().call_later(delay, self._wake.set)
@@ -1031,7 +1016,8 @@ class FolderSync:
 
     async def _probe(self) -> None:
         """While offline, check the remote now and then; resume everything when it answers."""
-        delay = PROBE_FIRST
+        delays = probe_delays()
+        delay = next(delays)
         tries = 0
         while True:
             await asyncio.sleep(delay)
@@ -1043,7 +1029,7 @@ class FolderSync:
                     if not self.live and tries >= self.max_attempts_once:
                         self._give_up_offline(remote_problem(e))
                         return
-                    delay = min(delay * 2, PROBE_MAX)
+                    delay = next(delays)
                     self.offline = remote_problem(e)
                     self.bus.publish(RemoteStillOffline(self.name, str(e), time.time() + delay))
                     continue
@@ -1675,12 +1661,3 @@ def _read_small(path: str, size: int) -> bytes:
     if len(data) != size:
         raise _Requeue
     return data
-
-
-def backoff(attempts: int, retry_after: float | None = None, *, cap: float = 60.0) -> float:
-    """Capped exponential backoff with jitter; a server's Retry-After is a floor."""
-    base = min(cap, 0.5 * 2 ** max(0, attempts - 1))
-    delay: float = base * random.uniform(0.5, 1.0)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, 300.0))
-    return delay
