@@ -51,6 +51,7 @@ from syncapp.engine.events import (
     ScanStarted,
     SyncProgress,
 )
+from syncapp.engine.guard import DeleteGuard
 from syncapp.engine.jobqueue import Job as Job  # re-exported
 from syncapp.engine.jobqueue import JobKind as JobKind  # re-exported
 from syncapp.engine.jobqueue import JobQueue
@@ -63,7 +64,7 @@ from syncapp.engine.pacer import (
     folder_retry_delay,
     probe_delays,
 )
-from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, ignored_path
+from syncapp.engine.plan import Plan, diff, ignored_path
 from syncapp.engine.progress import RoundTally, Totals
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import (
@@ -141,9 +142,8 @@ class FolderSync:
         self.live = live
         self.concurrency = max(1, concurrency)
         self.limits = list(limits)
-        self.allow_mass_delete = allow_mass_delete
-        #: The user confirmed the currently held deletes once (UI "Delete on remote").
-        self.allow_mass_delete_once = False
+        # Deletes wait here, briefly, then for the user if there are too many.
+        self.guard = DeleteGuard(allow_mass_delete=allow_mass_delete)
         self.delete_hold = delete_hold if live else 0.0
         self.max_attempts_once = max_attempts_once
         self.rules = IgnoreRules(cfg.ignore)
@@ -158,7 +158,6 @@ class FolderSync:
 
         self.entries = EntryMap()
         self.jobs = JobQueue(time.monotonic)
-        self._held: dict[str, bool] = {}  # deletes waiting for the guard: path -> is_dir
         self._held_timer: asyncio.TimerHandle | None = None
         self._failed: set[str] = set()
         self._dir_futures: dict[str, asyncio.Future[None]] = {}
@@ -305,7 +304,7 @@ class FolderSync:
 
     def release_guard(self) -> None:
         """Let the held deletes go through once (the user confirmed them)."""
-        self.allow_mass_delete_once = True
+        self.guard.allow_once = True
         self.paused = False
         self.pause_reason = ""
         self.guard_deletes = []
@@ -336,7 +335,7 @@ class FolderSync:
             state=self._compute_state()[0],
             reason=self._compute_state()[1],
             in_sync=self.entries.files,
-            queued=self.jobs.waiting + len(self._held),
+            queued=self.jobs.waiting + len(self.guard),
             failed=len(self._failed),
             in_flight=len(self.jobs.running),
             last_sync=self.last_sync,
@@ -353,7 +352,7 @@ class FolderSync:
             return FolderState.OFFLINE, self.offline
         if self.scanning:
             return FolderState.SCANNING, ""
-        if self.jobs.busy() or self._held:
+        if self.jobs.busy() or self.guard.held:
             return FolderState.SYNCING, ""
         if self._failed:
             return FolderState.ERROR, f"{len(self._failed)} path(s) failed to sync"
@@ -396,7 +395,7 @@ class FolderSync:
         )
 
     def _busy_with_jobs(self) -> bool:
-        return self.jobs.busy() or bool(self._held)
+        return self.jobs.busy() or bool(self.guard.held)
 
     def _publish_counts(self) -> None:
         # At most ten count updates a second: a sync of 10,000 files must not flood the UI.
@@ -423,7 +422,7 @@ class FolderSync:
             not self._scan_done.is_set()
             or self.scanning
             or self.jobs.busy()
-            or (self._held and not self.paused and not self.error)
+            or (self.guard.held and not self.paused and not self.error)
             or not self._watch_batches.empty()
         )
         if self.paused or self.error:
@@ -1068,7 +1067,7 @@ class FolderSync:
                 self._forget(path, is_dir)
             return
         for path, is_dir in deletes:
-            self._held[path] = is_dir
+            self.guard.hold(path, is_dir)
             self.state.set_pending(
                 self.name, Pending(path, "queued", "deleted locally; delete held briefly")
             )
@@ -1081,9 +1080,9 @@ class FolderSync:
 
     def _release_held(self) -> None:
         self._held_timer = None
-        if not self._held:
+        if not self.guard.held:
             return
-        held = dict(self._held)
+        held = dict(self.guard.held)
         # A path back on disk is no longer a delete.
         for p, is_dir in list(held.items()):
             if self._ignored(p, is_dir):
@@ -1091,31 +1090,22 @@ class FolderSync:
                 self._forget_ignored([(p, is_dir)])
             elif os.path.lexists(os.path.join(self.root, p)):
                 del held[p]
-                self._held.pop(p, None)
+                self.guard.drop(p)
                 self._enqueue(Job(JobKind.SYNC, p))
-        files = self.entries.files_deleted(held.items())
-        known = self.entries.files
-        tripped = guard_tripped(self.cfg.max_delete, files, known)
-        if (
-            tripped
-            and not self.allow_mass_delete
-            and not self.allow_mass_delete_once
-        ):
-            reason = f"{guard_reason(files, known)}; deletes are held until you confirm"
-            self.guard_deletes = sorted(held)
-            self.pause(reason)
+        trip = self.guard.review(self.entries, held, self.cfg.max_delete)
+        if trip is not None:
+            self.guard_deletes = list(trip.paths)
+            self.pause(trip.reason)
             for p in held:
-                self.state.set_pending(self.name, Pending(p, "guard", reason))
+                self.state.set_pending(self.name, Pending(p, "guard", trip.reason))
             self.bus.publish(
-                GuardTripped(self.name, reason, files, known, tuple(sorted(held)[:10]))
+                GuardTripped(self.name, trip.reason, trip.files, trip.known, trip.paths[:10])
             )
             return
-        self.allow_mass_delete_once = False
-        self._held.clear()
+        self.guard.release()
         for p, is_dir in held.items():
             self._enqueue(Job(JobKind.DELETE, p, is_dir=is_dir))
         self._update_state()
-
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -1134,7 +1124,7 @@ class FolderSync:
         for path, is_dir in paths:
             if path not in self.entries:
                 continue
-            self._held.pop(path, None)
+            self.guard.drop(path)
             self._failed.discard(path)
             self._forget(path, is_dir)
             m = self.rules.match(path, is_dir=is_dir)
@@ -1500,7 +1490,7 @@ class FolderSync:
     async def restore_held(self) -> int:
         """Guard released by restoring: download the held deletes back into the folder."""
         wanted: list[tuple[str, int, int | None]] = []  # (remote path, size, mtime_ns)
-        for path, is_dir in self._held.items():
+        for path, is_dir in self.guard.held.items():
             if is_dir:
                 os.makedirs(os.path.join(self.root, path), exist_ok=True)
                 # Collect first: a listing must not hold a connection while files download.
@@ -1538,10 +1528,10 @@ class FolderSync:
                 # seconds at best), so the restored file matches the state and is not re-sent.
                 mtime_ns = known.mtime_ns
             await self.versions.download(rpath, os.path.join(self.root, rel), mtime_ns=mtime_ns)
-        for path in self._held:
+        for path in self.guard.held:
             # No longer held; the rescan gives whatever still differs its own reason.
             self.state.clear_pending(self.name, path)
-        self._held.clear()
+        self.guard.held.clear()
         self.guard_deletes = []
         self.paused = False
         self.pause_reason = ""
