@@ -60,14 +60,13 @@ from syncapp.engine.pacer import (
     folder_retry_delay,
     probe_delays,
 )
-from syncapp.engine.plan import Plan, diff, ignored_path
+from syncapp.engine.plan import Plan, ignored_path
+from syncapp.engine.planner import Planner
 from syncapp.engine.progress import RoundTally, Totals
 from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.scanner import (
     LocalEntry,
     ScanResult,
-    lstat_entry,
-    parents,
     printable,
     scan_tree,
 )
@@ -102,10 +101,6 @@ class FolderStatus:
     last_sync: float | None
 
 
-
-
-
-
 class FolderSync:
     def __init__(
         self,
@@ -136,6 +131,7 @@ class FolderSync:
         self.delete_hold = delete_hold if live else 0.0
         self.max_attempts_once = max_attempts_once
         self.rules = IgnoreRules(cfg.ignore)
+        self.planner = Planner(str(cfg.path), self.rules, follow_symlinks=cfg.follow_symlinks)
         self.remote_root = cfg.remote_path.strip("/")
         self.versions = Versions(
             remote,
@@ -550,9 +546,7 @@ class FolderSync:
                     await self._retrying(lambda: self._reconcile_with_remote(result))
                 except RemoteError as e:
                     remote_error = e
-            plan = diff(
-                result.entries, self.entries, protected=result.unreadable_dirs, rules=self.rules
-            )
+            plan = self.planner.full(result, self.entries).plan
             self._record_skipped(result.skipped)
             if remote_error is not None:
                 self._remote_unusable(remote_error, plan)
@@ -826,40 +820,10 @@ class FolderSync:
             if not await self._root_ok():
                 return
             paths.discard("")
-        local: dict[str, LocalEntry] = {}
-        scope: set[str] = set()
-        skipped: dict[str, str] = {}
-        subtree_roots: list[str] = []
-        for p in paths:
-            if self.rules.ignored(p) or any(self.rules.ignored(a, is_dir=True) for a in parents(p)):
-                continue
-            scope.add(p)
-            le, why = lstat_entry(self.root, p, self.rules, self.cfg.follow_symlinks)
-            if why:
-                skipped[printable(p)] = why
-                continue
-            if le is None:
-                known = self.entries.get(p)
-                if known is not None and known.is_dir:
-                    scope.update(self.entries.below(p))
-                continue
-            local[p] = le
-            if le.is_dir:
-                known = self.entries.get(p)
-                if known is None or not known.is_dir:
-                    subtree_roots.append(p)
-        for d in subtree_roots:
-            sub = await asyncio.to_thread(
-                scan_tree, self.root, self.rules, start=d, follow_symlinks=self.cfg.follow_symlinks
-            )
-            local.update(sub.entries)
-            skipped.update(sub.skipped)
-            scope.update(sub.entries)
-            scope.update(self.entries.below(d))
-        if skipped:
-            self._record_skipped(skipped)
-        plan = diff(local, self.entries, scope, rules=self.rules)
-        self._enqueue_plan(plan, local)
+        planned = await self.planner.batch(paths, self.entries)
+        if planned.skipped:
+            self._record_skipped(planned.skipped)
+        self._enqueue_plan(planned.plan, planned.local)
 
     # -- queueing ---------------------------------------------------------------------------------
 
@@ -1209,22 +1173,12 @@ class FolderSync:
 
     async def _resync(self, path: str) -> None:
         """Plan ``path`` afresh against the state; for a folder, everything under it too."""
-        le, _ = lstat_entry(self.root, path, self.rules, self.cfg.follow_symlinks)
-        if le is None or not le.is_dir:
+        planned = await self.planner.subtree(path, self.entries)
+        if planned is None:
             self._enqueue(Job(JobKind.SYNC, path))
             return
-        sub = await asyncio.to_thread(
-            scan_tree, self.root, self.rules, start=path, follow_symlinks=self.cfg.follow_symlinks
-        )
-        self._record_skipped(sub.skipped)
-        local = {path: le, **sub.entries}
-        scope = {*local, *self.entries.below(path)}
-        self._enqueue_plan(
-            diff(local, self.entries, scope, protected=sub.unreadable_dirs, rules=self.rules),
-            local,
-        )
-
-
+        self._record_skipped(planned.skipped)
+        self._enqueue_plan(planned.plan, planned.local)
 
 
 def remote_problem(e: RemoteError) -> str:
