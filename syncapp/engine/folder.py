@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -33,18 +32,16 @@ from syncapp.engine.events import (
     FolderState,
     FolderStateChanged,
     GuardTripped,
-    JobFailed,
-    Op,
     PathSkipped,
     PlanQueued,
-    RemoteOffline,
     RemoteOnline,
-    RemoteStillOffline,
     ScanFinished,
     ScanProgressed,
     ScanStarted,
     SyncProgress,
 )
+from syncapp.engine.failures import Failures
+from syncapp.engine.failures import remote_problem as remote_problem  # re-exported
 from syncapp.engine.guard import DeleteGuard
 from syncapp.engine.jobqueue import Job as Job  # re-exported
 from syncapp.engine.jobqueue import JobKind as JobKind  # re-exported
@@ -53,12 +50,8 @@ from syncapp.engine.learned import learn_remote
 from syncapp.engine.operations import Operations, _Requeue
 from syncapp.engine.operations import conflict_name as conflict_name  # re-exported
 from syncapp.engine.pacer import (
-    PROBE_FIRST,
-    REMOTE_WIDE,
     Pacer,
     backoff,
-    folder_retry_delay,
-    probe_delays,
 )
 from syncapp.engine.plan import Plan, ignored_path
 from syncapp.engine.planner import Planner
@@ -75,11 +68,8 @@ from syncapp.engine.versions import Version, Versions, pick
 from syncapp.engine.watcher import Watcher
 from syncapp.errors import (
     LocalError,
-    RemoteConflict,
     RemoteError,
     RemoteNotFound,
-    RemoteProtocolError,
-    RemoteUnavailable,
 )
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes.base import Remote
@@ -159,14 +149,6 @@ class FolderSync:
         self.pause_reason = "paused by the user" if cfg.paused else ""
         self.error: str = ""
         self.offline: str = ""
-        # An error a whole-folder remote step set (live): retried by itself with capped backoff,
-        # at once on a rescan or a new local change; cleared by the next scan that gets through.
-        self._remote_error = ""
-        self._remote_failures = 0
-        self._remote_retry: asyncio.TimerHandle | None = None
-        self._remote_failed_at = 0.0
-        # The last scan could not plan against the remote: the next answer must rescan.
-        self._scan_failed = False
         # Remote files the state knew nothing of (first run, lost state) that differ from the
         # local file: from the one listing, so an overwrite keeps them without asking per file.
         self._unrecorded_remote: set[str] = set()
@@ -181,9 +163,9 @@ class FolderSync:
         #: Uploads done of planned since the folder was last up to date (SyncProgress).
         self.tally = RoundTally()
         self._tally_sent = Totals()
-        self._probe_task: asyncio.Task[None] | None = None
         self.last_sync: float | None = None
         self.guard_deletes: list[str] = []
+        self.failures = Failures(self)
         self._root_id: tuple[int, int] | None = None
         self._prescan: asyncio.Task[tuple[tuple[int, int] | None, ScanResult]] | None = None
         self.ops = Operations(
@@ -249,8 +231,8 @@ class FolderSync:
         tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._job_tasks]
         if self._prescan is not None:
             tasks.append(self._prescan)
-        if self._probe_task:
-            tasks.append(self._probe_task)
+        if self.failures.probe_task:
+            tasks.append(self.failures.probe_task)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -264,8 +246,8 @@ class FolderSync:
                     await self.ops.discard_stale()
         if self._held_timer:
             self._held_timer.cancel()
-        if self._remote_retry:
-            self._remote_retry.cancel()
+        if self.failures.remote_retry:
+            self.failures.remote_retry.cancel()
         if self._counts_handle:
             self._counts_handle.cancel()
         self._persist_queue_reasons()
@@ -286,7 +268,7 @@ class FolderSync:
         self.paused = False
         self.pause_reason = ""
         self.error = ""
-        self._remote_error = ""
+        self.failures.remote_error = ""
         self.guard_deletes = []
         self._wake.set()
         self.rescan()
@@ -549,9 +531,9 @@ class FolderSync:
             plan = self.planner.full(result, self.entries).plan
             self._record_skipped(result.skipped)
             if remote_error is not None:
-                self._remote_unusable(remote_error, plan)
+                self.failures.remote_unusable(remote_error, plan)
             else:
-                self._remote_usable()
+                self.failures.remote_usable()
                 self._enqueue_plan(plan, result.entries)
                 await self._maybe_prune()
             dirs = sum(1 for e in result.entries.values() if e.is_dir)
@@ -610,66 +592,6 @@ class FolderSync:
             return None
         return result if root_id == (st.st_dev, st.st_ino) else None
 
-    def _remote_unusable(self, e: RemoteError, plan: Plan) -> None:
-        """The remote failed before anything could be planned against it.
-
-        Every change waits with the error as its reason (so `why` can say so). Live mode goes
-        offline and rescans when the remote answers again; --once stops the folder.
-        """
-        self._forget_ignored(plan.forgets)
-        paths = [*plan.mkdirs, *plan.uploads, *(d for _, d, _ in plan.moves)]
-        paths += [p for p, _ in plan.deletes]
-        retry_at = None if not self.live else time.time() + 5.0
-        status = "retrying" if self.live else "failed"
-        reason = f"waiting for the remote: {e}" if self.live else f"remote unusable: {e}"
-        self.state.set_pending_many(
-            self.name, (Pending(p, status, reason, 1, retry_at) for p in paths)
-        )
-        self._scan_failed = True
-        if not self.live:
-            self.error = remote_problem(e)
-            self._failed.update(paths)
-            return
-        if e.fatal_for_folder or not e.retryable:
-            self._remote_failed(e)
-            return
-        self._note_remote_failure(e)
-
-    def _remote_failed(self, e: RemoteError) -> None:
-        """Live: a whole-folder remote step failed in a way waiting offline would not cure
-        (a broken answer, 401, 507). Say what it was and rescan by itself after a capped
-        backoff; a rescan or a new local change tries at once."""
-        self._remote_failures += 1
-        delay = folder_retry_delay(
-            self._remote_failures, e.retry_after, fatal=e.fatal_for_folder
-        )
-        self._remote_error = f"{remote_problem(e)}; retrying in {math.ceil(delay)} s"
-        self.error = self._remote_error
-        self._remote_failed_at = time.monotonic()
-        if self._remote_retry is not None:
-            self._remote_retry.cancel()
-        self._remote_retry = asyncio.get_running_loop().call_later(delay, self.rescan)
-        log.warning("%s: %s", self.name, self._remote_error)
-        self._update_state()
-
-    def _remote_usable(self) -> None:
-        """A scan got through to the remote: an error a failed one set is over."""
-        self._scan_failed = False
-        if self._remote_retry is not None:
-            self._remote_retry.cancel()
-            self._remote_retry = None
-        if self._remote_error and self.error == self._remote_error:
-            self.error = ""
-            self._wake.set()
-        self._remote_error = ""
-
-    def _retry_remote_now(self) -> None:
-        """A new local change while a remote error holds the folder: try again at once, but
-        not more than once every few seconds (a busy folder must not hammer a broken server)."""
-        if self._remote_error and time.monotonic() - self._remote_failed_at >= 5.0:
-            self._remote_failed_at = time.monotonic()
-            self.rescan()
-
     async def _ensure_remote_root(self) -> None:
         """Create the folder's ``remote_path`` (and its parents) remotely, once per session."""
         if self._root_ready:
@@ -686,7 +608,7 @@ class FolderSync:
 
         await self._retrying(make)
         self._root_ready = True
-        self._remote_failures = 0
+        self.failures.remote_failures = 0
         if self.offline:
             self.offline = ""
             self.bus.publish(RemoteOnline(self.name))
@@ -746,7 +668,7 @@ class FolderSync:
                     self.entries[rel] = Entry(rel, is_dir, 0, 0, 0, None, now)
         self._first_run = False
         self._unclean_start = False
-        self._remote_failures = 0
+        self.failures.remote_failures = 0
 
     def _record_skipped(self, skipped: dict[str, str]) -> None:
         items = []
@@ -815,7 +737,7 @@ class FolderSync:
             self._check_idle()
 
     async def _plan_paths(self, paths: set[str]) -> None:
-        self._retry_remote_now()
+        self.failures.retry_remote_now()
         if "" in paths:
             if not await self._root_ok():
                 return
@@ -881,14 +803,14 @@ class FolderSync:
         except _Requeue:
             self._enqueue(Job(job.kind, job.path, job.src, job.is_dir), delay=0.05)
         except RemoteError as e:
-            self._handle_remote_error(job, e)
+            self.failures.job_failed(job, e)
         except LocalError as e:
-            self._fail(job, e.problem)
+            self.failures.fail(job, e.problem)
         except asyncio.CancelledError:
             raise
         except Exception as e:
             log.exception("job %s %s failed", job.kind, job.path)
-            self._fail(job, f"internal error: {e}")
+            self.failures.fail(job, f"internal error: {e}")
         else:
             self.pacer.succeeded()
             if self.ops.stale_uploads and not self.ops.discarding:
@@ -903,121 +825,6 @@ class FolderSync:
             self.state.maybe_commit()
             self._wake.set()
             self._update_state()
-
-    # -- failures ---------------------------------------------------------------------------------
-
-    def _fail(self, job: Job, reason: str, *, op: Op = Op.UPLOAD) -> None:
-        self._failed.add(job.path)
-        self.state.set_pending(self.name, Pending(job.path, "failed", reason, job.attempts))
-        self.bus.publish(JobFailed(self.name, op, job.path, reason, None))
-
-    def _handle_remote_error(self, job: Job, e: RemoteError) -> None:
-        op = {JobKind.DELETE: Op.DELETE, JobKind.MOVE: Op.MOVE}.get(job.kind, Op.UPLOAD)
-        if e.fatal_for_folder:
-            self.error = str(e)
-            self._enqueue(job)  # kept for when the problem is fixed
-            self.bus.publish(JobFailed(self.name, op, job.path, str(e), None))
-            self.state.set_pending(self.name, Pending(job.path, "failed", str(e), job.attempts))
-            if self.live:
-                # Try again much later by itself; the user can retry at once with resume.
-                asyncio.get_running_loop().call_later(300, self._clear_fatal, str(e))
-            return
-        if isinstance(e, RemoteConflict) and self.jobs.pending_ancestor(job) is not None:
-            # A file is still where our folder should be: its own job (replace the file with
-            # the folder) came after this one started. Wait for it (parked) instead of failing.
-            self._enqueue(job)
-            self.state.set_pending(
-                self.name,
-                Pending(job.path, "queued", f"waiting for its parent folder to be synced: {e}"),
-            )
-            return
-        if not e.retryable:
-            self._fail(job, str(e), op=op)
-            return
-        job.attempts += 1
-        if not self.live and job.attempts >= self.max_attempts_once:
-            self._fail(job, f"gave up after {job.attempts} attempts: {e}", op=op)
-            return
-        if e.status in REMOTE_WIDE:
-            # The server as a whole says "not now": every job waits, not just this one.
-            delay = self.pacer.hold(job.started, e.retry_after)
-            self._enqueue(job)
-            self.jobs.to_front(job.path)
-            asyncio.get_running_loop().call_later(delay, self._wake.set)
-        else:
-            delay = backoff(job.attempts, e.retry_after)
-            self._enqueue(job, delay=delay)
-        retry_at = time.time() + delay
-        self.state.set_pending(
-            self.name,
-            Pending(job.path, "retrying", f"waiting to retry after: {e}", job.attempts, retry_at),
-        )
-        self.bus.publish(JobFailed(self.name, op, job.path, str(e), retry_at))
-        if isinstance(e, RemoteUnavailable) and e.status is None:
-            self._note_remote_failure(e)
-
-    def _clear_fatal(self, message: str) -> None:
-        if self.error == message:
-            self.error = ""
-            self._wake.set()
-            self._update_state()
-
-    def _note_remote_failure(self, e: RemoteError) -> None:
-        if e.fatal_for_folder:
-            self.error = str(e)
-            self._update_state()
-            return
-        if not self.offline:
-            self.offline = remote_problem(e)
-            self.bus.publish(RemoteOffline(self.name, str(e), time.time() + PROBE_FIRST))
-            self._update_state()
-        if self._probe_task is None or self._probe_task.done():
-            self._probe_task = asyncio.create_task(self._probe())
-
-    async def _probe(self) -> None:
-        """While offline, check the remote now and then; resume everything when it answers."""
-        delays = probe_delays()
-        delay = next(delays)
-        tries = 0
-        while True:
-            await asyncio.sleep(delay)
-            tries += 1
-            try:
-                await self.remote.stat(self.remote_root)
-            except RemoteError as e:
-                if e.retryable:
-                    if not self.live and tries >= self.max_attempts_once:
-                        self._give_up_offline(remote_problem(e))
-                        return
-                    delay = next(delays)
-                    self.offline = remote_problem(e)
-                    self.bus.publish(RemoteStillOffline(self.name, str(e), time.time() + delay))
-                    continue
-                if e.fatal_for_folder:
-                    self.offline = ""
-                    if self.live:
-                        self._remote_failed(e)
-                    else:
-                        self.error = str(e)
-                        self._update_state()
-                    return
-            break
-        self.offline = ""
-        self.bus.publish(RemoteOnline(self.name))
-        # A scan that ran while the remote was gone planned nothing: run it again.
-        if not self._root_ready or self._scan_failed:
-            self.rescan()
-        # Everything waiting to retry goes now.
-        self.jobs.release_all_delayed()
-        self._wake.set()
-        self._update_state()
-
-    def _give_up_offline(self, error: str) -> None:
-        for job in self.jobs.drain():
-            self._fail(job, error)
-        self.offline = ""
-        self.error = error
-        self._update_state()
 
     # -- the delete guard -------------------------------------------------------------------------
 
@@ -1179,18 +986,3 @@ class FolderSync:
             return
         self._record_skipped(planned.skipped)
         self._enqueue_plan(planned.plan, planned.local)
-
-
-def remote_problem(e: RemoteError) -> str:
-    """What went wrong, in words: "unreachable" only when the server did not answer."""
-    if e.fatal_for_folder:
-        return str(e)
-    if isinstance(e, RemoteUnavailable) and e.status is None:
-        return f"remote unreachable: {e}"
-    if isinstance(e, RemoteProtocolError):
-        return f"remote answered something syncapp cannot read: {e}"
-    return f"remote error: {e}"
-
-
-
-
