@@ -10,9 +10,10 @@ from typing import TextIO
 from syncapp.config import Config
 from syncapp.engine import default_state_path
 from syncapp.engine.adopt import adopt, list_remote_tree
-from syncapp.engine.folder import EntryMap
+from syncapp.engine.entries import EntryMap
+from syncapp.engine.guard import check, guard_reason
 from syncapp.engine.learned import learn_remote
-from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped
+from syncapp.engine.plan import Plan, diff
 from syncapp.engine.scanner import scan_tree
 from syncapp.engine.state import Entry, StateDB, open_state
 from syncapp.ignore import IgnoreRules
@@ -29,13 +30,11 @@ def guard_note(
     deletes = list(plan.deletes)
     if not renames:
         deletes += [(src, is_dir) for src, _, is_dir in plan.moves]
-    synced = EntryMap(known)
-    gone = synced.files_deleted(deletes)
-    files = synced.files
-    if not guard_tripped(max_delete, gone, files):
+    trip = check(EntryMap(known), deletes, max_delete)  # the real run's rule
+    if trip is None:
         return None
     return (
-        f"delete guard: {guard_reason(gone, files)}; a real run holds these deletes"
+        f"delete guard: {guard_reason(trip.files, trip.known)}; a real run holds these deletes"
         " (exit 1) unless given --allow-mass-delete"
     )
 

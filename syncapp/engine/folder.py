@@ -4,65 +4,62 @@ Entering it checks the root, starts the watcher (live mode), scans, and starts t
 that feeds a bounded number of transfer jobs. Leaving it cancels everything, discards the
 staging of in-flight uploads (nothing half-written becomes visible) and marks the state clean.
 
-Jobs are keyed by path; a newer change to a queued path replaces the older one (the last one
-wins). What to do for a path is decided when its job runs, from the disk and the state database
-at that moment, so a burst of changes to one file costs one upload. Jobs whose paths are the
-same or nested never run at the same time. Every delete passes the delete guard first.
+It coordinates the rooms of the pipeline: watcher/scanner → planner (``plan.diff``) → delete
+guard (``guard``, every delete passes it first) → job queue (``jobqueue``: merging per path,
+delays, parking, path locks) → operations (``operations``: what a job does, decided when it
+runs from the disk and the entry index, ``entries``) → remote. The pacer (``pacer``) says when
+jobs may go after failures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import heapq
 import logging
-import math
 import os
-import random
 import time
-import uuid
-from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-import aiofiles
-
 from syncapp.config import FolderConfig, parse_duration
-from syncapp.engine.adopt import adopt, list_remote_tree, remote_changed, same_mtime
+from syncapp.engine.adopt import adopt, list_remote_tree
+from syncapp.engine.entries import EntryMap as EntryMap  # re-exported
 from syncapp.engine.events import (
-    ConflictKept,
     CountsChanged,
     EventBus,
     FolderState,
     FolderStateChanged,
     GuardTripped,
-    JobFailed,
-    JobFinished,
-    JobProgressed,
-    JobStarted,
-    Op,
     PathSkipped,
     PlanQueued,
-    RemoteOffline,
     RemoteOnline,
-    RemoteStillOffline,
     ScanFinished,
     ScanProgressed,
     ScanStarted,
     SyncProgress,
 )
+from syncapp.engine.failures import Failures
+from syncapp.engine.failures import remote_problem as remote_problem  # re-exported
+from syncapp.engine.guard import DeleteGuard
+from syncapp.engine.jobqueue import Job as Job  # re-exported
+from syncapp.engine.jobqueue import JobKind as JobKind  # re-exported
+from syncapp.engine.jobqueue import JobQueue
 from syncapp.engine.learned import learn_remote
-from syncapp.engine.plan import Plan, diff, guard_reason, guard_tripped, ignored_path, under
+from syncapp.engine.operations import Operations, _Requeue
+from syncapp.engine.operations import conflict_name as conflict_name  # re-exported
+from syncapp.engine.pacer import (
+    Pacer,
+    backoff,
+)
+from syncapp.engine.plan import Plan, ignored_path
+from syncapp.engine.planner import Planner
 from syncapp.engine.progress import RoundTally, Totals
-from syncapp.engine.ratelimit import RateLimit, limited
+from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.scanner import (
     LocalEntry,
     ScanResult,
-    lstat_entry,
-    parents,
     printable,
     scan_tree,
 )
@@ -71,46 +68,15 @@ from syncapp.engine.versions import Version, Versions, pick
 from syncapp.engine.watcher import Watcher
 from syncapp.errors import (
     LocalError,
-    RemoteConflict,
     RemoteError,
     RemoteNotFound,
-    RemoteProtocolError,
-    RemoteUnavailable,
 )
 from syncapp.ignore import IgnoreRules
-from syncapp.remotes.base import PutResult, Remote, join
+from syncapp.remotes.base import Remote
 
 log = logging.getLogger(__name__)
 
-SMALL_FILE = 256 * 1024
-#: Files this small are read in the loop: a page-cache read of a few KiB costs less than the
-#: thread hop aiofiles would make (measured: the hop was a tenth of a small file's CPU cost).
-TINY_FILE = 64 * 1024
-CHUNK = 1024 * 1024
 PRUNE_EVERY = 3600.0
-#: Statuses that speak for the whole server, not for one file.
-REMOTE_WIDE = frozenset({429, 502, 503, 504})
-
-
-class JobKind:
-    SYNC = "sync"
-    DELETE = "delete"
-    MOVE = "move"
-
-
-@dataclass(slots=True)
-class Job:
-    kind: str
-    path: str
-    src: str = ""  # for moves
-    is_dir: bool = False  # for deletes and moves
-    attempts: int = 0
-    first_seen: float = field(default_factory=time.monotonic)
-    started: float = 0.0
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        return (self.src, self.path) if self.kind == JobKind.MOVE else (self.path,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,106 +89,6 @@ class FolderStatus:
     failed: int
     in_flight: int
     last_sync: float | None
-
-
-class EntryMap(dict[str, Entry]):
-    """What was synced, by path, with a running count of files (status is asked often) and an
-    index of children, so "everything under this folder" is a walk of that folder, not a pass
-    over every known path. The index links every path to its parent even when the parent
-    itself is not an entry (object stores have no folders of their own)."""
-
-    def __init__(self, items: dict[str, Entry] | None = None) -> None:
-        super().__init__(items or {})
-        self.files = sum(1 for e in self.values() if not e.is_dir)
-        # Built on first use: a start with nothing to do never needs it.
-        self._children: dict[str, set[str]] | None = None
-
-    def __setitem__(self, key: str, value: Entry) -> None:
-        old = self.get(key)
-        if old is None:
-            if self._children is not None:
-                self._link(key)
-        elif not old.is_dir:
-            self.files -= 1
-        if not value.is_dir:
-            self.files += 1
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        if not self[key].is_dir:
-            self.files -= 1
-        super().__delitem__(key)
-        if self._children is not None:
-            self._unlink(key)
-
-    def pop(self, key: str, default: object = None) -> Entry | None:  # type: ignore[override]
-        if key in self:
-            value = self[key]
-            del self[key]
-            return value
-        return None
-
-    def _link(self, key: str) -> None:
-        assert self._children is not None
-        while key:
-            kids = self._children.setdefault(_parent(key), set())
-            if key in kids:
-                return
-            kids.add(key)
-            key = _parent(key)
-
-    def _unlink(self, key: str) -> None:
-        # A path still leading to entries below it stays linked; an empty link left behind by
-        # a parent that is not an entry goes too.
-        assert self._children is not None
-        while key and key not in self and not self._children.get(key):
-            self._children.pop(key, None)
-            parent = _parent(key)
-            kids = self._children.get(parent)
-            if kids is None:
-                return
-            kids.discard(key)
-            key = parent
-
-    def files_deleted(self, deletes: Iterable[tuple[str, bool]]) -> int:
-        """How many synced files the deletes (path, is_dir) take away, each counted once."""
-        deletes = list(deletes)
-        dirs = {p for p, is_dir in deletes if is_dir}
-        gone = {p for p, is_dir in deletes if not is_dir}
-        for d in dirs:
-            if not any(a in dirs for a in parents(d)):  # a folder inside another is walked once
-                gone.update(k for k in self.below(d) if not self[k].is_dir)
-        return len(gone)
-
-    def below(self, path: str) -> list[str]:
-        """Every known path under ``path`` (not ``path`` itself); all of them for the root."""
-        if self._children is None:
-            self._children = {}
-            for k in self:
-                self._link(k)
-        children = self._children
-        out: list[str] = []
-        stack = [path]
-        while stack:
-            for k in children.get(stack.pop(), ()):
-                if k in self:
-                    out.append(k)
-                stack.append(k)
-        return out
-
-
-def _parent(path: str) -> str:
-    return path.rsplit("/", 1)[0] if "/" in path else ""
-
-
-class _Requeue(Exception):
-    """The job's path changed under it: run it again after a short delay."""
-
-
-#: While offline, the server is checked after this long, then twice as long each time, up to
-#: PROBE_MAX seconds.
-PROBE_FIRST = 0.5
-PROBE_MAX = 4.0
 
 
 class FolderSync:
@@ -250,12 +116,12 @@ class FolderSync:
         self.live = live
         self.concurrency = max(1, concurrency)
         self.limits = list(limits)
-        self.allow_mass_delete = allow_mass_delete
-        #: The user confirmed the currently held deletes once (UI "Delete on remote").
-        self.allow_mass_delete_once = False
+        # Deletes wait here, briefly, then for the user if there are too many.
+        self.guard = DeleteGuard(allow_mass_delete=allow_mass_delete)
         self.delete_hold = delete_hold if live else 0.0
         self.max_attempts_once = max_attempts_once
         self.rules = IgnoreRules(cfg.ignore)
+        self.planner = Planner(str(cfg.path), self.rules, follow_symlinks=cfg.follow_symlinks)
         self.remote_root = cfg.remote_path.strip("/")
         self.versions = Versions(
             remote,
@@ -266,29 +132,10 @@ class FolderSync:
         )
 
         self.entries = EntryMap()
-        self._queue: OrderedDict[str, Job] = OrderedDict()
-        self._delayed: dict[str, tuple[float, Job]] = {}
-        # Jobs waiting for a job on one of their ancestors (a folder replacing a file, a moved
-        # folder) to end: parked, not polled, so the ancestor cannot be starved by them.
-        self._parked: dict[str, Job] = {}
-        self._parked_on: dict[str, list[str]] = {}
-        self._delay_heap: list[tuple[float, int, str]] = []
-        self._seq = 0
-        self._running: dict[str, Job] = {}
-        self._running_paths: Counter[str] = Counter()
-        self._running_below: Counter[str] = Counter()
-        self._held: dict[str, bool] = {}  # deletes waiting for the guard: path -> is_dir
+        self.jobs = JobQueue(time.monotonic)
         self._held_timer: asyncio.TimerHandle | None = None
         self._failed: set[str] = set()
-        self._dir_futures: dict[str, asyncio.Future[None]] = {}
-        self._uploads_in_flight: dict[str, str] = {}  # upload_id -> remote path
-        self._stale_uploads: dict[str, str] = {}  # failed attempts whose staging may remain
-        self._discarding = False
-        # Server-wide backoff after 429/503: no job starts before _hold_until; then one probes.
-        self._hold_until = 0.0
-        self._hold_set_at = 0.0
-        self._hold_failures = 0
-        self._probing = False
+        self.pacer = Pacer(time.monotonic)
 
         self._tasks: list[asyncio.Task[None]] = []
         self._job_tasks: set[asyncio.Task[None]] = set()
@@ -302,14 +149,6 @@ class FolderSync:
         self.pause_reason = "paused by the user" if cfg.paused else ""
         self.error: str = ""
         self.offline: str = ""
-        # An error a whole-folder remote step set (live): retried by itself with capped backoff,
-        # at once on a rescan or a new local change; cleared by the next scan that gets through.
-        self._remote_error = ""
-        self._remote_failures = 0
-        self._remote_retry: asyncio.TimerHandle | None = None
-        self._remote_failed_at = 0.0
-        # The last scan could not plan against the remote: the next answer must rescan.
-        self._scan_failed = False
         # Remote files the state knew nothing of (first run, lost state) that differ from the
         # local file: from the one listing, so an overwrite keeps them without asking per file.
         self._unrecorded_remote: set[str] = set()
@@ -325,11 +164,23 @@ class FolderSync:
         #: Uploads done of planned since the folder was last up to date (SyncProgress).
         self.tally = RoundTally()
         self._tally_sent = Totals()
-        self._probe_task: asyncio.Task[None] | None = None
         self.last_sync: float | None = None
         self.guard_deletes: list[str] = []
+        self.failures = Failures(self)
         self._root_id: tuple[int, int] | None = None
         self._prescan: asyncio.Task[tuple[tuple[int, int] | None, ScanResult]] | None = None
+        self.ops = Operations(
+            self,
+            cfg,
+            remote,
+            state,
+            bus,
+            rules=self.rules,
+            versions=self.versions,
+            tally=self.tally,
+            limits=self.limits,
+            concurrency=self.concurrency,
+        )
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -381,27 +232,27 @@ class FolderSync:
         tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._job_tasks]
         if self._prescan is not None:
             tasks.append(self._prescan)
-        if self._probe_task:
-            tasks.append(self._probe_task)
+        if self.failures.probe_task:
+            tasks.append(self.failures.probe_task)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         # Abandon in-flight uploads: their staging names must not linger on the remote.
-        self._stale_uploads.update(self._uploads_in_flight)
-        self._uploads_in_flight.clear()
-        if self._stale_uploads:
+        self.ops.stale_uploads.update(self.ops.uploads_in_flight)
+        self.ops.uploads_in_flight.clear()
+        if self.ops.stale_uploads:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5.0):
-                    await self._discard_stale()
+                    await self.ops.discard_stale()
         if self._held_timer:
             self._held_timer.cancel()
-        if self._remote_retry:
-            self._remote_retry.cancel()
+        if self.failures.remote_retry:
+            self.failures.remote_retry.cancel()
         if self._counts_handle:
             self._counts_handle.cancel()
         self._persist_queue_reasons()
-        if self._stale_uploads:
+        if self.ops.stale_uploads:
             # Cleanup could not finish: stay "unclean" so the next start sweeps the remote.
             self.state.flush()
         else:
@@ -418,7 +269,7 @@ class FolderSync:
         self.paused = False
         self.pause_reason = ""
         self.error = ""
-        self._remote_error = ""
+        self.failures.remote_error = ""
         self.guard_deletes = []
         self._wake.set()
         self.rescan()
@@ -429,7 +280,7 @@ class FolderSync:
 
     def release_guard(self) -> None:
         """Let the held deletes go through once (the user confirmed them)."""
-        self.allow_mass_delete_once = True
+        self.guard.allow_once = True
         self.paused = False
         self.pause_reason = ""
         self.guard_deletes = []
@@ -460,9 +311,9 @@ class FolderSync:
             state=self._compute_state()[0],
             reason=self._compute_state()[1],
             in_sync=self.entries.files,
-            queued=len(self._queue) + len(self._delayed) + len(self._held) + len(self._parked),
+            queued=self.jobs.waiting + len(self.guard),
             failed=len(self._failed),
-            in_flight=len(self._running),
+            in_flight=len(self.jobs.running),
             last_sync=self.last_sync,
         )
 
@@ -477,7 +328,7 @@ class FolderSync:
             return FolderState.OFFLINE, self.offline
         if self.scanning:
             return FolderState.SCANNING, ""
-        if self._queue or self._running or self._delayed or self._held or self._parked:
+        if self.jobs.busy() or self.guard.held:
             return FolderState.SYNCING, ""
         if self._failed:
             return FolderState.ERROR, f"{len(self._failed)} path(s) failed to sync"
@@ -520,9 +371,7 @@ class FolderSync:
         )
 
     def _busy_with_jobs(self) -> bool:
-        return bool(
-            self._queue or self._running or self._delayed or self._held or self._parked
-        )
+        return self.jobs.busy() or bool(self.guard.held)
 
     def _publish_counts(self) -> None:
         # At most ten count updates a second: a sync of 10,000 files must not flood the UI.
@@ -548,15 +397,12 @@ class FolderSync:
         busy = (
             not self._scan_done.is_set()
             or self.scanning
-            or self._queue
-            or self._running
-            or self._delayed
-            or self._parked
-            or (self._held and not self.paused and not self.error)
+            or self.jobs.busy()
+            or (self.guard.held and not self.paused and not self.error)
             or not self._watch_batches.empty()
         )
         if self.paused or self.error:
-            busy = self.scanning or bool(self._running)
+            busy = self.scanning or bool(self.jobs.running)
         if busy:
             self._idle.clear()
         else:
@@ -683,14 +529,12 @@ class FolderSync:
                     await self._retrying(lambda: self._reconcile_with_remote(result))
                 except RemoteError as e:
                     remote_error = e
-            plan = diff(
-                result.entries, self.entries, protected=result.unreadable_dirs, rules=self.rules
-            )
+            plan = self.planner.full(result, self.entries).plan
             self._record_skipped(result.skipped)
             if remote_error is not None:
-                self._remote_unusable(remote_error, plan)
+                self.failures.remote_unusable(remote_error, plan)
             else:
-                self._remote_usable()
+                self.failures.remote_usable()
                 self._enqueue_plan(plan, result.entries)
                 await self._maybe_prune()
             dirs = sum(1 for e in result.entries.values() if e.is_dir)
@@ -749,68 +593,6 @@ class FolderSync:
             return None
         return result if root_id == (st.st_dev, st.st_ino) else None
 
-    def _remote_unusable(self, e: RemoteError, plan: Plan) -> None:
-        """The remote failed before anything could be planned against it.
-
-        Every change waits with the error as its reason (so `why` can say so). Live mode goes
-        offline and rescans when the remote answers again; --once stops the folder.
-        """
-        self._forget_ignored(plan.forgets)
-        paths = [*plan.mkdirs, *plan.uploads, *(d for _, d, _ in plan.moves)]
-        paths += [p for p, _ in plan.deletes]
-        retry_at = None if not self.live else time.time() + 5.0
-        status = "retrying" if self.live else "failed"
-        reason = f"waiting for the remote: {e}" if self.live else f"remote unusable: {e}"
-        self.state.set_pending_many(
-            self.name, (Pending(p, status, reason, 1, retry_at) for p in paths)
-        )
-        self._scan_failed = True
-        if not self.live:
-            self.error = remote_problem(e)
-            self._failed.update(paths)
-            return
-        if e.fatal_for_folder or not e.retryable:
-            self._remote_failed(e)
-            return
-        self._note_remote_failure(e)
-
-    def _remote_failed(self, e: RemoteError) -> None:
-        """Live: a whole-folder remote step failed in a way waiting offline would not cure
-        (a broken answer, 401, 507). Say what it was and rescan by itself after a capped
-        backoff; a rescan or a new local change tries at once."""
-        self._remote_failures += 1
-        if e.fatal_for_folder:
-            # The user has to act (password, quota): try now and then, never in a storm.
-            delay = max(30.0, backoff(self._remote_failures, e.retry_after, cap=300.0))
-        else:
-            delay = max(1.0, backoff(self._remote_failures, e.retry_after, cap=60.0))
-        self._remote_error = f"{remote_problem(e)}; retrying in {math.ceil(delay)} s"
-        self.error = self._remote_error
-        self._remote_failed_at = time.monotonic()
-        if self._remote_retry is not None:
-            self._remote_retry.cancel()
-        self._remote_retry = asyncio.get_running_loop().call_later(delay, self.rescan)
-        log.warning("%s: %s", self.name, self._remote_error)
-        self._update_state()
-
-    def _remote_usable(self) -> None:
-        """A scan got through to the remote: an error a failed one set is over."""
-        self._scan_failed = False
-        if self._remote_retry is not None:
-            self._remote_retry.cancel()
-            self._remote_retry = None
-        if self._remote_error and self.error == self._remote_error:
-            self.error = ""
-            self._wake.set()
-        self._remote_error = ""
-
-    def _retry_remote_now(self) -> None:
-        """A new local change while a remote error holds the folder: try again at once, but
-        not more than once every few seconds (a busy folder must not hammer a broken server)."""
-        if self._remote_error and time.monotonic() - self._remote_failed_at >= 5.0:
-            self._remote_failed_at = time.monotonic()
-            self.rescan()
-
     async def _ensure_remote_root(self) -> None:
         """Create the folder's ``remote_path`` (and its parents) remotely, once per session,
         and know what the server does (kept from an earlier run, or tried there now)."""
@@ -835,7 +617,7 @@ class FolderSync:
 
         await self._retrying(make)
         self._root_ready = True
-        self._remote_failures = 0
+        self.failures.remote_failures = 0
         if self.offline:
             self.offline = ""
             self.bus.publish(RemoteOnline(self.name))
@@ -895,7 +677,7 @@ class FolderSync:
                     self.entries[rel] = Entry(rel, is_dir, 0, 0, 0, None, now)
         self._first_run = False
         self._unclean_start = False
-        self._remote_failures = 0
+        self.failures.remote_failures = 0
 
     def _record_skipped(self, skipped: dict[str, str]) -> None:
         items = []
@@ -964,171 +746,57 @@ class FolderSync:
             self._check_idle()
 
     async def _plan_paths(self, paths: set[str]) -> None:
-        self._retry_remote_now()
+        self.failures.retry_remote_now()
         if "" in paths:
             if not await self._root_ok():
                 return
             paths.discard("")
-        local: dict[str, LocalEntry] = {}
-        scope: set[str] = set()
-        skipped: dict[str, str] = {}
-        subtree_roots: list[str] = []
-        for p in paths:
-            if self.rules.ignored(p) or any(self.rules.ignored(a, is_dir=True) for a in parents(p)):
-                continue
-            scope.add(p)
-            le, why = lstat_entry(self.root, p, self.rules, self.cfg.follow_symlinks)
-            if why:
-                skipped[printable(p)] = why
-                continue
-            if le is None:
-                known = self.entries.get(p)
-                if known is not None and known.is_dir:
-                    scope.update(self.entries.below(p))
-                continue
-            local[p] = le
-            if le.is_dir:
-                known = self.entries.get(p)
-                if known is None or not known.is_dir:
-                    subtree_roots.append(p)
-        for d in subtree_roots:
-            sub = await asyncio.to_thread(
-                scan_tree, self.root, self.rules, start=d, follow_symlinks=self.cfg.follow_symlinks
-            )
-            local.update(sub.entries)
-            skipped.update(sub.skipped)
-            scope.update(sub.entries)
-            scope.update(self.entries.below(d))
-        if skipped:
-            self._record_skipped(skipped)
-        plan = diff(local, self.entries, scope, rules=self.rules)
-        self._enqueue_plan(plan, local)
+        planned = await self.planner.batch(paths, self.entries)
+        if planned.skipped:
+            self._record_skipped(planned.skipped)
+        self._enqueue_plan(planned.plan, planned.local)
 
     # -- queueing ---------------------------------------------------------------------------------
 
     def _enqueue(self, job: Job, delay: float = 0.0) -> None:
         key = job.path
         self._failed.discard(key)
-        parked = self._parked.pop(key, None)
-        if parked is not None and parked.kind == JobKind.MOVE and job.kind == JobKind.SYNC:
-            self._parked[key] = parked  # the move re-syncs its destination afterwards anyway
+        if not self.jobs.put(job, delay):
             return
-        old_delayed = self._delayed.pop(key, None)
-        if (
-            old_delayed is not None
-            and job.kind == JobKind.SYNC
-            and old_delayed[1].kind == JobKind.SYNC
-        ):
-            job.attempts = old_delayed[1].attempts
-            job.first_seen = old_delayed[1].first_seen
-        existing = self._queue.get(key)
-        if existing is not None and existing.kind == JobKind.MOVE and job.kind == JobKind.SYNC:
-            return  # the move re-syncs its destination afterwards anyway
-        if delay > 0:
-            self._queue.pop(key, None)
-            when = time.monotonic() + delay
-            self._delayed[key] = (when, job)
-            self._seq += 1
-            heapq.heappush(self._delay_heap, (when, self._seq, key))
-        else:
-            self._queue[key] = job
-            self._queue.move_to_end(key)
         self._idle.clear()
         self._wake.set()
 
     def _persist_queue_reasons(self, only: Iterable[str] | None = None) -> None:
-        keys = (
-            list(only) if only is not None else [*self._queue, *self._delayed, *self._parked]
-        )
+        keys = list(only) if only is not None else self.jobs.keys()
         if keys:
             self.state.set_pending_many(
                 self.name, (Pending(k, "queued", "queued for upload") for k in keys)
             )
-
-    def _conflicts(self, job: Job) -> bool:
-        # Ancestors need no check here: a job under a pending ancestor is parked before this.
-        return any(self._running_paths[p] or self._running_below[p] for p in job.paths)
-
-    def _path_pending(self, path: str) -> bool:
-        return path in self._queue or path in self._delayed or bool(self._running_paths[path])
-
-    def _pending_ancestor(self, job: Job) -> str | None:
-        """The nearest ancestor of the job's paths that has a job queued, waiting or running."""
-        for p in job.paths:
-            for a in parents(p):
-                if self._path_pending(a):
-                    return a
-        return None
-
-    def _park(self, ancestor: str, key: str, job: Job) -> None:
-        self._parked[key] = job
-        self._parked_on.setdefault(ancestor, []).append(key)
-
-    def _unpark_ready(self) -> None:
-        """Jobs whose ancestor has nothing pending any more go back to the front of the queue."""
-        for ancestor in [a for a in self._parked_on if not self._path_pending(a)]:
-            for key in reversed(self._parked_on.pop(ancestor)):
-                job = self._parked.pop(key, None)
-                if job is None or key in self._queue or key in self._delayed:
-                    continue  # superseded by a newer job for the same path
-                self._queue[key] = job
-                self._queue.move_to_end(key, last=False)
-
-    def _mark_running(self, job: Job, delta: int) -> None:
-        for p in job.paths:
-            self._running_paths[p] += delta
-            for a in parents(p):
-                self._running_below[a] += delta
 
     async def _dispatch(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             now = time.monotonic()
-            while self._delay_heap and self._delay_heap[0][0] <= now:
-                when, _, key = heapq.heappop(self._delay_heap)
-                item = self._delayed.get(key)
-                if item is not None and item[0] == when:
-                    del self._delayed[key]
-                    if key not in self._queue:
-                        self._queue[key] = item[1]
-            if self.paused or self.error or self.offline or now < self._hold_until:
+            self.jobs.release_due(now)
+            if self.paused or self.error or self.offline or self.pacer.held(now):
                 self._arm_delay_wakeup()
                 self._update_state()
                 continue
-            if self._parked_on:
-                self._unpark_ready()
-            # While probing after a server-wide "not now", one job at a time.
-            limit = 1 if self._probing else self.concurrency
-            skipped: list[tuple[str, Job]] = []
-            while self._queue and len(self._running) < limit:
-                key, job = self._queue.popitem(last=False)
-                ancestor = self._pending_ancestor(job)
-                if ancestor is not None:
-                    self._park(ancestor, key, job)
-                    continue
-                if self._conflicts(job):
-                    skipped.append((key, job))
-                    if len(skipped) > 4 * self.concurrency:
-                        break
-                    continue
+            self.jobs.unpark_ready()
+            limit = self.pacer.limit(self.concurrency)
+            for job in self.jobs.take(limit, max_skipped=4 * self.concurrency):
                 self._start(job)
-            # Jobs that had to wait for a related path go back to the front, in order.
-            for key, job in reversed(skipped):
-                self._queue[key] = job
-                self._queue.move_to_end(key, last=False)
             self._arm_delay_wakeup()
             self._update_state()
 
     def _arm_delay_wakeup(self) -> None:
-        if self._delay_heap:
-            delay = max(0.0, self._delay_heap[0][0] - time.monotonic())
+        due = self.jobs.next_due()
+        if due is not None:
+            delay = max(0.0, due - time.monotonic())
             asyncio.get_running_loop().call_later(delay, self._wake.set)
 
     def _start(self, job: Job) -> None:
-        job.started = time.monotonic()
-        self._running[job.path] = job
-        self._mark_running(job, +1)
         task = asyncio.create_task(self._run(job), name=f"{self.name} {job.kind} {job.path}")
         self._job_tasks.add(task)
         task.add_done_callback(self._job_tasks.discard)
@@ -1136,172 +804,36 @@ class FolderSync:
     async def _run(self, job: Job) -> None:
         try:
             if job.kind == JobKind.SYNC:
-                await self._sync_path(job)
+                await self.ops.sync_path(job)
             elif job.kind == JobKind.DELETE:
-                await self._delete(job)
+                await self.ops.delete(job)
             else:
-                await self._move(job)
+                await self.ops.move(job)
         except _Requeue:
             self._enqueue(Job(job.kind, job.path, job.src, job.is_dir), delay=0.05)
         except RemoteError as e:
-            self._handle_remote_error(job, e)
+            self.failures.job_failed(job, e)
         except LocalError as e:
-            self._fail(job, e.problem)
+            self.failures.fail(job, e.problem)
         except asyncio.CancelledError:
             raise
         except Exception as e:
             log.exception("job %s %s failed", job.kind, job.path)
-            self._fail(job, f"internal error: {e}")
+            self.failures.fail(job, f"internal error: {e}")
         else:
-            if self._probing or self._hold_failures:
-                self._probing = False
-                self._hold_failures = 0
-            if self._stale_uploads and not self._discarding:
-                self._discarding = True
-                task = asyncio.create_task(self._discard_stale_once())
+            self.pacer.succeeded()
+            if self.ops.stale_uploads and not self.ops.discarding:
+                self.ops.discarding = True
+                task = asyncio.create_task(self.ops.discard_stale_once())
                 self._job_tasks.add(task)
                 task.add_done_callback(self._job_tasks.discard)
         finally:
-            self._running.pop(job.path, None)
-            self._mark_running(job, -1)
-            if job.path in self.tally and not (
-                job.path in self._queue or job.path in self._delayed or job.path in self._parked
-            ):
+            self.jobs.finish(job)
+            if job.path in self.tally and not self.jobs.holds(job.path):
                 self.tally.dropped(job.path)  # not uploaded and not queued again: out of the round
             self.state.maybe_commit()
             self._wake.set()
             self._update_state()
-
-    # -- failures ---------------------------------------------------------------------------------
-
-    def _fail(self, job: Job, reason: str, *, op: Op = Op.UPLOAD) -> None:
-        self._failed.add(job.path)
-        self.state.set_pending(self.name, Pending(job.path, "failed", reason, job.attempts))
-        self.bus.publish(JobFailed(self.name, op, job.path, reason, None))
-
-    def _handle_remote_error(self, job: Job, e: RemoteError) -> None:
-        op = {JobKind.DELETE: Op.DELETE, JobKind.MOVE: Op.MOVE}.get(job.kind, Op.UPLOAD)
-        if e.fatal_for_folder:
-            self.error = str(e)
-            self._enqueue(job)  # kept for when the problem is fixed
-            self.bus.publish(JobFailed(self.name, op, job.path, str(e), None))
-            self.state.set_pending(self.name, Pending(job.path, "failed", str(e), job.attempts))
-            if self.live:
-                # Try again much later by itself; the user can retry at once with resume.
-                asyncio.get_running_loop().call_later(300, self._clear_fatal, str(e))
-            return
-        if isinstance(e, RemoteConflict) and self._pending_ancestor(job) is not None:
-            # A file is still where our folder should be: its own job (replace the file with
-            # the folder) came after this one started. Wait for it (parked) instead of failing.
-            self._enqueue(job)
-            self.state.set_pending(
-                self.name,
-                Pending(job.path, "queued", f"waiting for its parent folder to be synced: {e}"),
-            )
-            return
-        if not e.retryable:
-            self._fail(job, str(e), op=op)
-            return
-        job.attempts += 1
-        if not self.live and job.attempts >= self.max_attempts_once:
-            self._fail(job, f"gave up after {job.attempts} attempts: {e}", op=op)
-            return
-        if e.status in REMOTE_WIDE:
-            # The server as a whole says "not now": hold every job, not just this one, then let
-            # a single request probe before the rest follow (no retry storm).
-            # Jobs already in flight when the hold began fail together: count that as one.
-            if job.started >= self._hold_set_at:
-                self._hold_failures += 1
-                self._hold_set_at = time.monotonic()
-            delay = backoff(self._hold_failures, e.retry_after, cap=15.0)
-            self._hold_until = max(self._hold_until, time.monotonic() + delay)
-            self._probing = True
-            self._enqueue(job)
-            self._queue.move_to_end(job.path, last=False)
-            asyncio.get_running_loop().call_later(delay, self._wake.set)
-        else:
-            delay = backoff(job.attempts, e.retry_after)
-            self._enqueue(job, delay=delay)
-        retry_at = time.time() + delay
-        self.state.set_pending(
-            self.name,
-            Pending(job.path, "retrying", f"waiting to retry after: {e}", job.attempts, retry_at),
-        )
-        self.bus.publish(JobFailed(self.name, op, job.path, str(e), retry_at))
-        if isinstance(e, RemoteUnavailable) and e.status is None:
-            self._note_remote_failure(e)
-
-    def _clear_fatal(self, message: str) -> None:
-        if self.error == message:
-            self.error = ""
-            self._wake.set()
-            self._update_state()
-
-    def _note_remote_failure(self, e: RemoteError) -> None:
-        if e.fatal_for_folder:
-            self.error = str(e)
-            self._update_state()
-            return
-        if not self.offline:
-            self.offline = remote_problem(e)
-            self.bus.publish(RemoteOffline(self.name, str(e), time.time() + PROBE_FIRST))
-            self._update_state()
-        if self._probe_task is None or self._probe_task.done():
-            self._probe_task = asyncio.create_task(self._probe())
-
-    async def _probe(self) -> None:
-        """While offline, check the remote now and then; resume everything when it answers."""
-        delay = PROBE_FIRST
-        tries = 0
-        while True:
-            await asyncio.sleep(delay)
-            tries += 1
-            try:
-                await self.remote.stat(self.remote_root)
-            except RemoteError as e:
-                if e.retryable:
-                    if not self.live and tries >= self.max_attempts_once:
-                        self._give_up_offline(remote_problem(e))
-                        return
-                    delay = min(delay * 2, PROBE_MAX)
-                    self.offline = remote_problem(e)
-                    self.bus.publish(RemoteStillOffline(self.name, str(e), time.time() + delay))
-                    continue
-                if e.fatal_for_folder:
-                    self.offline = ""
-                    if self.live:
-                        self._remote_failed(e)
-                    else:
-                        self.error = str(e)
-                        self._update_state()
-                    return
-            break
-        self.offline = ""
-        self.bus.publish(RemoteOnline(self.name))
-        # A scan that ran while the remote was gone planned nothing: run it again.
-        if not self._root_ready or self._scan_failed:
-            self.rescan()
-        # Everything waiting to retry goes now.
-        for key, (_, job) in list(self._delayed.items()):
-            del self._delayed[key]
-            self._queue[key] = job
-        self._delay_heap.clear()
-        self._wake.set()
-        self._update_state()
-
-    def _give_up_offline(self, error: str) -> None:
-        for key, (_, job) in list(self._delayed.items()):
-            del self._delayed[key]
-            self._fail(job, error)
-        for job in [*self._queue.values(), *self._parked.values()]:
-            self._fail(job, error)
-        self._queue.clear()
-        self._parked.clear()
-        self._parked_on.clear()
-        self._delay_heap.clear()
-        self.offline = ""
-        self.error = error
-        self._update_state()
 
     # -- the delete guard -------------------------------------------------------------------------
 
@@ -1312,7 +844,7 @@ class FolderSync:
                 self._forget(path, is_dir)
             return
         for path, is_dir in deletes:
-            self._held[path] = is_dir
+            self.guard.hold(path, is_dir)
             self.state.set_pending(
                 self.name, Pending(path, "queued", "deleted locally; delete held briefly")
             )
@@ -1325,9 +857,9 @@ class FolderSync:
 
     def _release_held(self) -> None:
         self._held_timer = None
-        if not self._held:
+        if not self.guard.held:
             return
-        held = dict(self._held)
+        held = dict(self.guard.held)
         # A path back on disk is no longer a delete.
         for p, is_dir in list(held.items()):
             if self._ignored(p, is_dir):
@@ -1335,36 +867,24 @@ class FolderSync:
                 self._forget_ignored([(p, is_dir)])
             elif os.path.lexists(os.path.join(self.root, p)):
                 del held[p]
-                self._held.pop(p, None)
+                self.guard.drop(p)
                 self._enqueue(Job(JobKind.SYNC, p))
-        files = self.entries.files_deleted(held.items())
-        known = self.entries.files
-        tripped = guard_tripped(self.cfg.max_delete, files, known)
-        if (
-            tripped
-            and not self.allow_mass_delete
-            and not self.allow_mass_delete_once
-        ):
-            reason = f"{guard_reason(files, known)}; deletes are held until you confirm"
-            self.guard_deletes = sorted(held)
-            self.pause(reason)
+        trip = self.guard.review(self.entries, held, self.cfg.max_delete)
+        if trip is not None:
+            self.guard_deletes = list(trip.paths)
+            self.pause(trip.reason)
             for p in held:
-                self.state.set_pending(self.name, Pending(p, "guard", reason))
+                self.state.set_pending(self.name, Pending(p, "guard", trip.reason))
             self.bus.publish(
-                GuardTripped(self.name, reason, files, known, tuple(sorted(held)[:10]))
+                GuardTripped(self.name, trip.reason, trip.files, trip.known, trip.paths[:10])
             )
             return
-        self.allow_mass_delete_once = False
-        self._held.clear()
+        self.guard.release()
         for p, is_dir in held.items():
             self._enqueue(Job(JobKind.DELETE, p, is_dir=is_dir))
         self._update_state()
 
-
-    # -- jobs -------------------------------------------------------------------------------------
-
-    def _rpath(self, rel: str) -> str:
-        return join(self.remote_root, rel)
+    # -- entries (what operations call back into) --------------------------------------------------
 
     def _put_entry(self, e: Entry) -> None:
         self.entries[e.path] = e
@@ -1378,7 +898,7 @@ class FolderSync:
         for path, is_dir in paths:
             if path not in self.entries:
                 continue
-            self._held.pop(path, None)
+            self.guard.drop(path)
             self._failed.discard(path)
             self._forget(path, is_dir)
             m = self.rules.match(path, is_dir=is_dir)
@@ -1397,294 +917,6 @@ class FolderSync:
                 del self.entries[k]
         self.state.delete_entry(self.name, path, recursive=is_dir)
         self.state.clear_pending(self.name, path)
-
-    async def _sync_path(self, job: Job) -> None:
-        path = job.path
-        le, why = lstat_entry(self.root, path, self.rules, self.cfg.follow_symlinks)
-        known = self.entries.get(path)
-        if why:
-            shown = printable(path)
-            self.state.set_pending(self.name, Pending(shown, "skipped", why))
-            self.bus.publish(PathSkipped(self.name, shown, why))
-            return
-        if le is None:
-            if known is not None and self._ignored(path, known.is_dir):
-                self._forget_ignored([(path, known.is_dir)])
-            elif known is not None:
-                self._hold_deletes([(path, known.is_dir)])
-            else:
-                self.state.clear_pending(self.name, path)
-            return
-        if known is not None and known.is_dir != le.is_dir:
-            # The other kind stood here before: remove it remotely first (like an overwrite).
-            await self._keep_versions_of(path, known.is_dir)
-            await self.remote.delete(self._rpath(path))
-            self._forget(path, known.is_dir)
-            known = None
-        if le.is_dir:
-            if known is None:
-                await self._ensure_dir(path, le)
-            self.state.clear_pending(self.name, path)
-            return
-        if known is not None and known.size == le.size and known.mtime_ns == le.mtime_ns:
-            self.state.clear_pending(self.name, path)
-            return
-        age = time.time() - le.mtime_ns / 1e9
-        waited = time.monotonic() - job.first_seen
-        if 0 <= age < self.cfg.settle and waited < 30.0:
-            # Still being written: upload once it has been quiet for `settle` seconds, but never
-            # wait more than 30 s for a file that is written continuously.
-            self.state.set_pending(
-                self.name, Pending(path, "settling", "waiting for the file to stop changing")
-            )
-            self._enqueue(job, delay=self.cfg.settle - age + 0.01)
-            return
-        await self._upload(job, le)
-
-    async def _ensure_dir(self, path: str, le: LocalEntry | None = None) -> None:
-        """Create ``path`` and its missing ancestors remotely, once even under concurrency."""
-        for d in [*reversed(list(parents(path))), path]:
-            e = self.entries.get(d)
-            if e is not None and e.is_dir:
-                continue
-            fut = self._dir_futures.get(d)
-            if fut is not None:
-                await asyncio.shield(fut)
-                continue
-            fut = asyncio.get_running_loop().create_future()
-            self._dir_futures[d] = fut
-            try:
-                if self.remote.capabilities.directories:
-                    self.bus.publish(JobStarted(self.name, Op.MKDIR, d))
-                    await self.remote.mkdir(self._rpath(d))
-                    self.bus.publish(JobFinished(self.name, Op.MKDIR, d))
-                st = le if (le is not None and d == path) else None
-                if st is None:
-                    try:
-                        s = os.stat(os.path.join(self.root, d))
-                        ino, mtime = s.st_ino, s.st_mtime_ns
-                    except OSError:
-                        ino, mtime = 0, 0
-                else:
-                    ino, mtime = st.ino, st.mtime_ns
-                self._put_entry(Entry(d, True, 0, mtime, ino, None, time.time()))
-                fut.set_result(None)
-            except BaseException as e:
-                fut.set_exception(e)
-                fut.exception()  # mark retrieved: waiters re-raise it themselves
-                raise
-            finally:
-                self._dir_futures.pop(d, None)
-
-    async def _upload(self, job: Job, le: LocalEntry) -> None:
-        path = job.path
-        rpath = self._rpath(path)
-        if "/" in path:
-            await self._ensure_dir(path.rsplit("/", 1)[0])
-        self.tally.started(path, le.size)
-        self.bus.publish(JobStarted(self.name, Op.UPLOAD, path, le.size))
-        started = time.monotonic()
-        known = self.entries.get(path)
-        if known is not None and not known.is_dir:
-            await self._keep_remote_edit(path, known)
-            await self.versions.keep(path, by_move=False)
-        elif path in self._unrecorded_remote:
-            # No record of it (state lost), but the listing showed a copy that differs.
-            await self.versions.keep(path, by_move=False)
-            self._unrecorded_remote.discard(path)
-        upload_id = self._begin_upload(rpath)
-        try:
-            result = await self._put_file(path, rpath, le, upload_id, started)
-        except (RemoteConflict, RemoteNotFound):
-            # The parent vanished remotely (someone removed it): recreate it, and everything
-            # we had synced below it, then try once more.
-            self._upload_failed(upload_id)
-            await self._recreate_parents(path)
-            upload_id = self._begin_upload(rpath)
-            try:
-                result = await self._put_file(path, rpath, le, upload_id, started)
-            except BaseException:
-                self._upload_failed(upload_id)
-                raise
-        except BaseException:
-            self._upload_failed(upload_id)
-            raise
-        self._uploads_in_flight.pop(upload_id, None)
-        try:
-            st = os.stat(os.path.join(self.root, path), follow_symlinks=self.cfg.follow_symlinks)
-        except OSError:
-            st = None
-        if st is None or (st.st_size, st.st_mtime_ns, st.st_ino) != (le.size, le.mtime_ns, le.ino):
-            # Deleted or changed while uploading: the remote now holds what we read, so record
-            # that; the next look then deletes it or sends the new content.
-            self._put_entry(self._uploaded(path, le, result))
-            raise _Requeue
-        self._put_entry(self._uploaded(path, le, result))
-        self.state.clear_pending(self.name, path)
-        self.tally.finished(path)
-        self.bus.publish(
-            JobFinished(self.name, Op.UPLOAD, path, le.size, time.monotonic() - started)
-        )
-
-    @staticmethod
-    def _uploaded(path: str, le: LocalEntry, result: PutResult) -> Entry:
-        return Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time(),
-                     result.mtime_ns)
-
-    def _begin_upload(self, rpath: str) -> str:
-        upload_id = uuid.uuid4().hex[:20]
-        self._uploads_in_flight[upload_id] = rpath
-        return upload_id
-
-    def _upload_failed(self, upload_id: str) -> None:
-        """Keep a failed attempt's id: its staging must be removed, now or later."""
-        rpath = self._uploads_in_flight.pop(upload_id, None)
-        if rpath is not None:
-            self._stale_uploads[upload_id] = rpath
-
-    async def _discard_stale(self) -> None:
-        for upload_id, rpath in list(self._stale_uploads.items()):
-            try:
-                await self.remote.discard_upload(rpath, upload_id)
-            except RemoteError:
-                return  # still unreachable: later, or the next start sweeps
-            self._stale_uploads.pop(upload_id, None)
-
-    async def _discard_stale_once(self) -> None:
-        try:
-            await self._discard_stale()
-        finally:
-            self._discarding = False
-
-    async def _recreate_parents(self, path: str) -> None:
-        """After a 409/404 on upload: find the topmost missing ancestor remotely (the folder's
-        remote_path itself included), recreate the chain, and queue everything we had synced
-        below it (it went with the folder)."""
-        top: str | None = None
-        if self.remote_root and self.remote.capabilities.directories:
-            found = await self.remote.stat(self.remote_root)
-            if found is None or not found.is_dir:
-                top = ""  # the whole remote_path is gone
-                self._root_ready = False
-                await self._ensure_remote_root()
-        if top is None:
-            for d in reversed(list(parents(path))):  # top-down
-                found = await self.remote.stat(self._rpath(d))
-                if found is None or not found.is_dir:
-                    top = d
-                    break
-        if top is None:
-            return
-        if top:
-            gone = [k for k in (top, *self.entries.below(top)) if k in self.entries]
-        else:
-            gone = list(self.entries)
-        lost = [k for k in gone if not self.entries[k].is_dir]
-        for k in gone:
-            self.entries.pop(k, None)
-        if top:
-            self.state.delete_entry(self.name, top, recursive=True)
-        else:
-            for k in gone:
-                self.state.delete_entry(self.name, k)
-        if "/" in path:
-            await self._ensure_dir(path.rsplit("/", 1)[0])
-        for k in lost:
-            if k != path:
-                self._enqueue(Job(JobKind.SYNC, k))
-
-    async def _put_file(
-        self, path: str, rpath: str, le: LocalEntry, upload_id: str, started: float
-    ) -> PutResult:
-        body = self._read_file(path, le.size, started)
-        if self.limits:
-            body = limited(body, self.limits)
-        return await self.remote.put(
-            rpath, body, size=le.size, mtime_ns=le.mtime_ns, upload_id=upload_id
-        )
-
-    async def _read_file(self, path: str, size: int, started: float) -> AsyncIterator[bytes]:
-        """The file's first ``size`` bytes: one read for small files, 1 MiB chunks otherwise."""
-        full = os.path.join(self.root, path)
-        try:
-            if size <= TINY_FILE:
-                yield _read_small(full, size)
-                return
-            if size <= SMALL_FILE:
-                data = await asyncio.to_thread(_read_small, full, size)
-                yield data
-                return
-            async with aiofiles.open(full, "rb") as fh:
-                done = 0
-                last = 0.0
-                while done < size:
-                    chunk = await fh.read(min(CHUNK, size - done))
-                    if not chunk:
-                        raise _Requeue  # shrank while uploading
-                    done += len(chunk)
-                    yield chunk
-                    now = time.monotonic()
-                    if now - last >= 0.2:
-                        last = now
-                        rate = done / max(now - started, 1e-6)
-                        self.bus.publish(
-                            JobProgressed(self.name, Op.UPLOAD, path, done, size, rate)
-                        )
-                        self.tally.sent(path, done)
-                        self._publish_counts()
-        except FileNotFoundError:
-            raise _Requeue from None
-        except PermissionError:
-            raise LocalError(path, "permission denied while reading; fix its permissions") from None
-        except IsADirectoryError:
-            raise _Requeue from None
-        except OSError as e:
-            raise LocalError(path, f"cannot read: {e.strerror or e}") from None
-
-    async def _delete(self, job: Job) -> None:
-        path = job.path
-        if os.path.lexists(os.path.join(self.root, path)):
-            self._enqueue(Job(JobKind.SYNC, path))  # it came back
-            return
-        self.bus.publish(JobStarted(self.name, Op.DELETE, path))
-        started = time.monotonic()
-        moved = await self._keep_versions_of(path, job.is_dir)
-        if not moved:
-            await self.remote.delete(self._rpath(path))
-        self._forget(path, job.is_dir)
-        self.bus.publish(JobFinished(self.name, Op.DELETE, path, 0, time.monotonic() - started))
-
-    async def _keep_remote_edit(self, path: str, known: Entry) -> None:
-        """Never overwrite a remote edit silently.
-
-        If the remote copy changed since our last upload (another size, or another mtime than
-        we sent, or written after we synced where the server keeps no mtimes), it is first
-        downloaded beside the local file as ``name.conflict-YYYYMMDD-HHMMSS.ext``; that copy
-        then syncs like any new file, so both versions end up in both places.
-        """
-        remote = await self.remote.stat(self._rpath(path))
-        if remote is None or remote.is_dir:
-            return
-        if not remote_changed(known, remote, server_mtime=self.remote.capabilities.server_mtime):
-            return
-        copy = conflict_name(path, time.time())
-        mtime = remote.mtime_ns / 1e9 if remote.mtime_ns else None
-        await self.versions.download(remote.path, os.path.join(self.root, copy), mtime=mtime)
-        log.warning(
-            "%s: %s changed remotely too; kept the remote copy as %s", self.name, path, copy
-        )
-        self.bus.publish(ConflictKept(self.name, path, copy))
-        self._enqueue(Job(JobKind.SYNC, copy))
-
-    async def _keep_versions_of(self, path: str, is_dir: bool) -> bool:
-        """Keep what a delete removes; True when that already took the file away (a move)."""
-        if not self.versions.enabled:
-            return False
-        if not is_dir:
-            return await self.versions.keep(path, by_move=True)
-        for f in [k for k in self.entries.below(path) if not self.entries[k].is_dir]:
-            await self.versions.keep(f, by_move=True)
-        return False
 
     async def _maybe_prune(self) -> None:
         """Prune old versions at most once an hour (remembered across runs: it lists the area)."""
@@ -1743,189 +975,23 @@ class FolderSync:
 
     async def restore_held(self) -> int:
         """Guard released by restoring: download the held deletes back into the folder."""
-        wanted: list[tuple[str, int, int | None]] = []  # (remote path, size, mtime_ns)
-        for path, is_dir in self._held.items():
-            if is_dir:
-                os.makedirs(os.path.join(self.root, path), exist_ok=True)
-                # Collect first: a listing must not hold a connection while files download.
-                listing = [e async for e in self.remote.list(self._rpath(path), recursive=True)]
-                listed: set[str] = set()
-                for e in listing:
-                    listed.add(self._rel(e.path))
-                    if e.is_dir:
-                        os.makedirs(os.path.join(self.root, self._rel(e.path)), exist_ok=True)
-                    elif not self.rules.ignored(self._rel(e.path)):
-                        wanted.append((e.path, e.size, e.mtime_ns))
-                # What we synced there but the listing left out (nginx's dav-ext hides names
-                # starting with a dot) is asked for by name: a restore must bring back all.
-                for rel in self.entries.below(path):
-                    if rel not in listed and not self.entries[rel].is_dir:
-                        found = await self.remote.stat(self._rpath(rel))
-                        if found is not None and not found.is_dir:
-                            wanted.append((found.path, found.size, found.mtime_ns))
-            else:
-                found = await self.remote.stat(self._rpath(path))
-                if found is not None and not found.is_dir:
-                    wanted.append((found.path, found.size, found.mtime_ns))
-        for rpath, size, mtime_ns in wanted:
-            rel = self._rel(rpath)
-            known = self.entries.get(rel)
-            if (
-                known is not None
-                and not known.is_dir
-                and known.size == size
-                and same_mtime(
-                    known.mtime_ns, mtime_ns, server_mtime=self.remote.capabilities.server_mtime
-                )
-            ):
-                # The copy we synced: its exact local mtime comes back (servers keep whole
-                # seconds at best), so the restored file matches the state and is not re-sent.
-                mtime_ns = known.mtime_ns
-            await self.versions.download(rpath, os.path.join(self.root, rel), mtime_ns=mtime_ns)
-        for path in self._held:
+        restored = await self.ops.restore(self.guard.held)
+        for path in self.guard.held:
             # No longer held; the rescan gives whatever still differs its own reason.
             self.state.clear_pending(self.name, path)
-        self._held.clear()
+        self.guard.held.clear()
         self.guard_deletes = []
         self.paused = False
         self.pause_reason = ""
         self.rescan()
         self._update_state()
-        return len(wanted)
-
-    def _rel(self, remote_path: str) -> str:
-        return remote_path[len(self.remote_root) + 1 :] if self.remote_root else remote_path
+        return restored
 
     async def _resync(self, path: str) -> None:
         """Plan ``path`` afresh against the state; for a folder, everything under it too."""
-        le, _ = lstat_entry(self.root, path, self.rules, self.cfg.follow_symlinks)
-        if le is None or not le.is_dir:
+        planned = await self.planner.subtree(path, self.entries)
+        if planned is None:
             self._enqueue(Job(JobKind.SYNC, path))
             return
-        sub = await asyncio.to_thread(
-            scan_tree, self.root, self.rules, start=path, follow_symlinks=self.cfg.follow_symlinks
-        )
-        self._record_skipped(sub.skipped)
-        local = {path: le, **sub.entries}
-        scope = {*local, *self.entries.below(path)}
-        self._enqueue_plan(
-            diff(local, self.entries, scope, protected=sub.unreadable_dirs, rules=self.rules),
-            local,
-        )
-
-    async def _move_by_copy(self, src: str, dst: str, is_dir: bool) -> None:
-        """A rename on a store without one (S3): server-side copies, then the source goes.
-
-        Not a delete in the guard's sense: every byte stays on the remote under the new name.
-        """
-        rsrc, rdst = self._rpath(src), self._rpath(dst)
-        if is_dir:
-            # Everything under it, as a real rename would take (not just what we synced).
-            listing = [e async for e in self.remote.list(rsrc, recursive=True) if not e.is_dir]
-            keys = [e.path for e in listing]
-        else:
-            keys = [rsrc]
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def copy(key: str) -> None:
-            async with gate:
-                await self.remote.copy(key, rdst + key[len(rsrc) :])
-
-        await asyncio.gather(*(copy(k) for k in keys))
-        await self.remote.delete(rsrc)
-
-    async def _move(self, job: Job) -> None:
-        src, dst = job.src, job.path
-        known = self.entries.get(src)
-        le, _ = lstat_entry(self.root, dst, self.rules, self.cfg.follow_symlinks)
-        still_valid = (
-            known is not None
-            and le is not None
-            and le.ino == known.ino
-            and not os.path.lexists(os.path.join(self.root, src))
-        )
-        caps = self.remote.capabilities
-        if not still_valid or not (caps.server_move or caps.server_copy):
-            # Upload what is at the destination now; the source goes as an ordinary delete.
-            await self._resync(dst)
-            if known is not None:
-                self._hold_deletes([(src, known.is_dir)])
-            return
-        assert le is not None and known is not None
-        if "/" in dst and caps.directories:
-            await self._ensure_dir(dst.rsplit("/", 1)[0])
-        self.bus.publish(JobStarted(self.name, Op.MOVE, src, 0, dst))
-        started = time.monotonic()
-        try:
-            if caps.server_move:
-                await self.remote.move(self._rpath(src), self._rpath(dst))
-            else:
-                await self._move_by_copy(src, dst, known.is_dir)
-        except (RemoteNotFound, RemoteConflict, NotImplementedError):
-            await self._resync(dst)
-            self._forget(src, job.is_dir)
-            return
-        self.entries = EntryMap(_rekey(self.entries, src, dst))
-        self.state.move_entries(self.name, src, dst)
-        self.state.clear_pending(self.name, src)
-        self.state.clear_pending(self.name, dst)
-        self.bus.publish(JobFinished(self.name, Op.MOVE, src, 0, time.monotonic() - started, dst))
-        # The moved file (or anything under the moved directory) may also have changed.
-        if job.is_dir:
-            await self._resync(dst)
-        elif known is None or (le.size, le.mtime_ns) != (known.size, known.mtime_ns):
-            self._enqueue(Job(JobKind.SYNC, dst))
-
-
-def remote_problem(e: RemoteError) -> str:
-    """What went wrong, in words: "unreachable" only when the server did not answer."""
-    if e.fatal_for_folder:
-        return str(e)
-    if isinstance(e, RemoteUnavailable) and e.status is None:
-        return f"remote unreachable: {e}"
-    if isinstance(e, RemoteProtocolError):
-        return f"remote answered something syncapp cannot read: {e}"
-    return f"remote error: {e}"
-
-
-def conflict_name(path: str, ts: float) -> str:
-    """``notes/a.txt`` → ``notes/a.conflict-20261126-175500.txt`` (local time, like editors)."""
-    head, _, name = path.rpartition("/")
-    stem, dot, ext = name.rpartition(".")
-    if not stem:  # no extension, or a dotfile such as ".bashrc"
-        stem, dot, ext = name, "", ""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(ts))
-    new = f"{stem}.conflict-{stamp}{dot}{ext}"
-    return f"{head}/{new}" if head else new
-
-
-def _rekey(entries: dict[str, Entry], src: str, dst: str) -> dict[str, Entry]:
-    out: dict[str, Entry] = {}
-    for k, e in entries.items():
-        if k == src:
-            nk = dst
-        elif under(k, src):
-            nk = dst + k[len(src) :]
-        elif k == dst or under(k, dst):
-            continue
-        else:
-            nk = k
-        out[nk] = dataclasses.replace(e, path=nk)
-    return out
-
-
-def _read_small(path: str, size: int) -> bytes:
-    with open(path, "rb") as fh:
-        data = fh.read(size)
-    if len(data) != size:
-        raise _Requeue
-    return data
-
-
-def backoff(attempts: int, retry_after: float | None = None, *, cap: float = 60.0) -> float:
-    """Capped exponential backoff with jitter; a server's Retry-After is a floor."""
-    base = min(cap, 0.5 * 2 ** max(0, attempts - 1))
-    delay: float = base * random.uniform(0.5, 1.0)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, 300.0))
-    return delay
+        self._record_skipped(planned.skipped)
+        self._enqueue_plan(planned.plan, planned.local)

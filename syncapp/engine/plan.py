@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from syncapp.config import parse_max_delete
+# The guard's rule lives in guard.py; these stay importable from here.
+from syncapp.engine.guard import guard_reason as guard_reason
+from syncapp.engine.guard import guard_tripped as guard_tripped
 from syncapp.engine.scanner import LocalEntry
 from syncapp.engine.state import Entry
 from syncapp.ignore import IgnoreRules
@@ -30,22 +32,6 @@ class Plan:
 
     def __len__(self) -> int:
         return len(self.mkdirs) + len(self.uploads) + len(self.deletes) + len(self.moves)
-
-
-def guard_tripped(max_delete: str | int, deletes: int, known: int) -> bool:
-    """Whether ``deletes`` of ``known`` synced files exceed the folder's ``max_delete``
-    (a count, or a share such as "50%"); never for fewer than 10 files."""
-    count, share = parse_max_delete(max_delete)
-    if deletes < 10:
-        return False
-    if count is not None:
-        return deletes > count
-    assert share is not None
-    return known > 0 and deletes > share * known
-
-
-def guard_reason(deletes: int, known: int) -> str:
-    return f"{deletes} of {known} files were deleted locally"
 
 
 def changed(local: LocalEntry, known: Entry | None) -> bool:
