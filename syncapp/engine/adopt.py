@@ -61,6 +61,30 @@ def same_mtime(local_ns: int, remote_ns: int | None, *, server_mtime: bool) -> b
     return remote_ns >= local_ns - MTIME_SLACK_NS
 
 
+def candidates(
+    local: Mapping[str, LocalEntry],
+    remote: RemoteTree,
+    known: Mapping[str, Entry],
+    *,
+    server_mtime: bool,
+    now: float,
+) -> list[tuple[Entry, bool]]:
+    """State records for local paths not yet known whose remote copy may be the same (folders
+    by kind, files of the same size), each with whether timing alone says it is."""
+    out: list[tuple[Entry, bool]] = []
+    for rel, le in local.items():
+        r = remote.entries.get(rel)
+        if r is None or rel in known or r.is_dir != le.is_dir:
+            continue
+        if le.is_dir:
+            out.append((Entry(rel, True, 0, le.mtime_ns, le.ino, None, now), True))
+        elif r.size == le.size:
+            # What the server reports now is what a later edit there is told from.
+            entry = Entry(rel, False, le.size, le.mtime_ns, le.ino, r.etag, now, r.mtime_ns)
+            out.append((entry, same_mtime(le.mtime_ns, r.mtime_ns, server_mtime=server_mtime)))
+    return out
+
+
 def adoptable(
     local: Mapping[str, LocalEntry],
     remote: RemoteTree,
@@ -69,19 +93,10 @@ def adoptable(
     server_mtime: bool,
     now: float,
 ) -> list[Entry]:
-    """State records for local paths not yet known whose remote copy is the same: folders by
-    kind, files by size and mtime."""
-    out: list[Entry] = []
-    for rel, le in local.items():
-        r = remote.entries.get(rel)
-        if r is None or rel in known or r.is_dir != le.is_dir:
-            continue
-        if le.is_dir:
-            out.append(Entry(rel, True, 0, le.mtime_ns, le.ino, None, now))
-        elif r.size == le.size and same_mtime(le.mtime_ns, r.mtime_ns, server_mtime=server_mtime):
-            # What the server reports now is what a later edit there is told from.
-            out.append(Entry(rel, False, le.size, le.mtime_ns, le.ino, r.etag, now, r.mtime_ns))
-    return out
+    """The candidates that timing alone says are the same: folders by kind, files by size
+    and mtime."""
+    found = candidates(local, remote, known, server_mtime=server_mtime, now=now)
+    return [e for e, timed in found if timed]
 
 
 #: Files up to this size whose sameness rests on timing alone are compared byte for byte.
@@ -109,28 +124,22 @@ async def adopt(
     differs is uploaded, and what it replaces kept as a version.
     """
     server_mtime = remote.capabilities.server_mtime
-    by_timing = {e.path for e in adoptable(local, tree, known, server_mtime=server_mtime, now=now)}
     sure: list[Entry] = []
-    unproven: list[Entry] = []
-    for rel, le in local.items():
-        r = tree.entries.get(rel)
-        if r is None or rel in known or r.is_dir != le.is_dir:
-            continue
-        if le.is_dir:
-            sure.append(Entry(rel, True, 0, le.mtime_ns, le.ino, None, now))
-        elif r.size == le.size:
-            # What the server reports now is what a later edit there is told from.
-            e = Entry(rel, False, le.size, le.mtime_ns, le.ino, r.etag, now, r.mtime_ns)
-            (sure if server_mtime and rel in by_timing else unproven).append(e)
+    unproven: list[tuple[Entry, bool]] = []
+    for e, timed in candidates(local, tree, known, server_mtime=server_mtime, now=now):
+        if e.is_dir or (server_mtime and timed):
+            sure.append(e)
+        else:
+            unproven.append((e, timed))
     limit = asyncio.Semaphore(8)
 
-    async def same(e: Entry) -> bool:
+    async def same(e: Entry, timed: bool) -> bool:
         path = os.path.join(root, e.path)
         async with limit:
             if e.etag and _MD5_ETAG.match(e.etag):
                 return await asyncio.to_thread(_md5_of, path) == e.etag
             if e.size > COMPARE_MAX:
-                return e.path in by_timing
+                return timed
             try:
                 async with remote.get(join(prefix, e.path)) as chunks:
                     theirs = b"".join([c async for c in chunks])
@@ -139,8 +148,8 @@ async def adopt(
                 return False  # unproven: uploaded (the remote copy is kept as a version)
             return theirs == ours
 
-    verdicts = await asyncio.gather(*(same(e) for e in unproven))
-    return sure + [e for e, ok in zip(unproven, verdicts, strict=True) if ok]
+    verdicts = await asyncio.gather(*(same(e, timed) for e, timed in unproven))
+    return sure + [e for (e, _), ok in zip(unproven, verdicts, strict=True) if ok]
 
 
 def _md5_of(path: str) -> str | None:
