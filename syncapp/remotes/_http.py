@@ -3,8 +3,9 @@ mapping of httpx failures onto our ``RemoteError`` types."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -263,3 +264,9 @@ class CountingBody:
 
 class _SizeMismatch(httpx.StreamError):
     pass
+
+
+async def quietly(aw: Awaitable[None]) -> None:
+    """Best-effort cleanup: at most a few seconds, any failure swallowed."""
+    with suppress(Exception):
+        await asyncio.wait_for(aw, timeout=5.0)

@@ -41,13 +41,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-import time
 import unicodedata
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import httpx
@@ -62,12 +61,15 @@ from syncapp.errors import (
     RemoteProtocolError,
     RemoteUnavailable,
 )
+from syncapp.remotes import _davlearn
+from syncapp.remotes._davlearn import DAVFacts
 from syncapp.remotes._http import (
     CountingBody,
     guarded,
     make_client,
     normalize_etag,
     parse_http_date,
+    quietly,
     redact,
     status_error,
     streamed_get,
@@ -461,7 +463,7 @@ class WebDAVRemote(Remote):
                     e.path = path  # the caller knows the file, not our temporary name
                 # Also on cancellation: nothing the upload created may stay behind. Bounded, so
                 # a dead server cannot hold shutdown hostage.
-                await _quietly(self._delete_file(staging))
+                await quietly(self._delete_file(staging))
                 answered = isinstance(e, RemoteError) and e.status is not None
                 if not answered and not isinstance(e, asyncio.CancelledError):
                     # The PUT was cut off without an answer: the server may still be creating
@@ -469,7 +471,7 @@ class WebDAVRemote(Remote):
                     # file). Look again a moment later. On cancellation the engine's journal
                     # and discard_upload take care of it instead of delaying shutdown.
                     await asyncio.sleep(0.3)
-                    await _quietly(self._delete_file(staging))
+                    await quietly(self._delete_file(staging))
                 raise
         if if_match is None:
             return self._put_result(answer, moved, mtime_ns if sent_mtime else None)
@@ -704,161 +706,13 @@ class WebDAVRemote(Remote):
             if self.facts is None:
                 facts = DAVFacts.from_dict(kept) if kept else None
                 if facts is None and probe:
-                    facts = await self._probe(clean_path(where))
+                    facts = await _davlearn.probe(self, clean_path(where))
                 if facts is not None:
                     self._apply(facts)
             return asdict(self.facts) if self.facts is not None else {}
 
-    async def _probe(self, where: str) -> DAVFacts | None:
-        """Try the server inside ``where`` with staging names (never synced), then clean up.
-
-        Four questions: does it keep an X-OC-Mtime (header ``X-OC-MTime: accepted``, or the
-        mtime read back); does a listing show names starting with a dot (nginx's dav-ext
-        hides them); does a MOVE to a name with ``?`` and ``;`` land there; is a PUT body
-        visible under its name before it is complete. Everything happens in a collection of
-        its own, removed at the end. A server that refuses a probe (no write permission here)
-        leaves everything at the safe defaults and is asked again next time; a server that is
-        down raises, like any other request.
-        """
-        box = join(where, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}-probe")
-        first, odd = join(box, ".a"), join(box, "p;q?r")
-        mangled, partial = join(box, "p"), join(box, "b")
-        try:
-            await self.mkdir(box)
-            sent = time.monotonic()
-            answer = await self._request(
-                "PUT", first, ok=(200, 201, 204), content=_PROBE_BODY,
-                headers={"Content-Length": str(len(_PROBE_BODY)),
-                         "X-OC-Mtime": str(_PROBE_MTIME)},
-            )
-            rtt = time.monotonic() - sent
-            entry = await self.stat(first)
-            accepted = answer.headers.get("X-OC-MTime", "").lower() == "accepted"
-            keeps = accepted or (
-                entry is not None and entry.mtime_ns == _PROBE_MTIME * 1_000_000_000
-            )
-            dots = any([e.path == first async for e in self._children(box)])
-            await self._move(first, odd)
-            dest_ok = await self.stat(odd) is not None
-            visible = await self._probe_partial_put(partial, rtt)
-        except RemoteError as e:
-            if e.retryable:
-                raise
-            _log.warning("%s: could not try the server inside %r (%s); using safe defaults",
-                         self.display_url, where, e)
-            return None
-        finally:
-            for name in (first, odd, mangled, partial):
-                await _quietly(self._delete_file(name))
-            await _quietly(self._delete_collection(box))
-        if not dest_ok:
-            _log.warning(
-                "%s mishandles '?' and ';' in the Destination header; names with them are "
-                "uploaded in place and moved by download and upload", self.display_url
-            )
-        return DAVFacts(
-            keeps_mtime=keeps,
-            file_etags=entry is not None and entry.etag is not None,
-            partial_visible=visible,
-            destination_ok=dest_ok,
-            lists_dot_names=dots,
-            server=answer.headers.get("Server", "")[:100],
-            where=where,
-            learned_at=time.time(),
-        )
-
-    async def _probe_partial_put(self, path: str, rtt: float) -> bool:
-        """Whether half a PUT body shows under its name; True also when it could not be told.
-
-        The body's first half is sent, then the name is looked for while the second half
-        waits. A server that writes in place (rclone serve, WsgiDAV) shows the name at once;
-        one that stages the body (nginx's client_body_temp, Apache's temporary file) does not.
-        """
-        release = asyncio.Event()
-        half_sent = asyncio.Event()
-
-        async def body() -> AsyncIterator[bytes]:
-            yield _PROBE_HALF
-            half_sent.set()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(release.wait(), 10.0)
-            yield _PROBE_HALF
-
-        size = str(2 * len(_PROBE_HALF))
-        put = asyncio.create_task(self._request(
-            "PUT", path, ok=(200, 201, 204), content=body(),
-            headers={"Content-Length": size, "Content-Type": "application/octet-stream"},
-        ))
-        seen: bool | None = None
-        try:
-            await asyncio.wait({put, asyncio.ensure_future(half_sent.wait())}, timeout=10.0,
-                               return_when=asyncio.FIRST_COMPLETED)
-            if half_sent.is_set() and not put.done():
-                loop = asyncio.get_running_loop()
-                started = loop.time()
-                # A look at a name that is not there answers at once; rclone holds a look at
-                # a file being written for 5 s, then answers 500: something is there.
-                patience = 0.3 + 10 * rtt
-                try:
-                    seen = await asyncio.wait_for(self.stat(path), patience) is not None
-                    # Give a slower server time to write what it received: a few round trips.
-                    until = loop.time() + max(0.3, 4 * (loop.time() - started))
-                    while not seen and loop.time() < until:
-                        await asyncio.sleep(0.05)
-                        seen = await asyncio.wait_for(self.stat(path), patience) is not None
-                except (RemoteError, TimeoutError):
-                    seen = None
-                if put.done():
-                    seen = None  # the answer came after the upload ended: it tells nothing
-        finally:
-            release.set()
-            await put
-        return seen is not False
-
     def describe(self) -> builtins.list[str]:
-        f = self.facts
-        if f is None:
-            lines = ["not tried yet: safe defaults until the first sync"]
-        else:
-            day = time.strftime("%Y-%m-%d", time.localtime(f.learned_at))
-            lines = [f"server: {f.server or 'unnamed'} (tried {day})"]
-
-        def how(key: str, explicit: bool) -> str:
-            return f"set by {key} in the config" if explicit else "seen" if f else "assumed"
-
-        mtime = how("send_mtime", isinstance(self._cfg.send_mtime, bool))
-        if self.capabilities.server_mtime:
-            lines.append(f"keeps the modification time sent (X-OC-Mtime): yes, {mtime}")
-        else:
-            lines.append(
-                f"keeps the modification time sent (X-OC-Mtime): no, {mtime}; a remote edit "
-                "is told by size and the server's own time of each upload"
-            )
-        if f is not None:
-            lines.append("gives ETags for files: " + ("yes" if f.file_etags else "no"))
-        staged = how("atomic_upload", self._cfg.atomic_upload != "auto")
-        if self._direct_put:
-            lines.append(f"hides an upload until it is complete: yes, {staged}; one PUT a file")
-        else:
-            lines.append(
-                f"hides an upload until it is complete: no, {staged}; each file goes to a "
-                "temporary name, then MOVE (two requests a file)"
-            )
-        if self._dest_ok is not None:
-            word = "intact" if self._dest_ok else "mangled; such names are uploaded in place"
-            lines.append(f"'?' and ';' in MOVE destinations: {word}")
-        if f is not None and not f.lists_dot_names:
-            lines.append(
-                "listings leave out names starting with a dot: such files sync, but a first "
-                "run uploads them again and restores ask for them by name"
-            )
-        if f is not None and "apache" in f.server.lower():
-            # mod_dav_fs removes the target before renaming onto it (~15 ms on 50 MiB).
-            lines.append(
-                "MOVE onto an existing name deletes it first: a renamed-over file is briefly "
-                "missing (uploads here need no MOVE)"
-            )
-        return lines
+        return _davlearn.describe(self)
 
     # -- the Destination header ------------------------------------------------------------------
 
@@ -890,7 +744,7 @@ class WebDAVRemote(Remote):
             ok = await self.stat(dst) is not None
         finally:
             for name in (src, dst, mangled):
-                await _quietly(self._delete_file(name))
+                await quietly(self._delete_file(name))
         if not ok:
             _log.warning(
                 "%s mishandles '?' and ';' in the Destination header; names with them are "
@@ -913,49 +767,6 @@ class WebDAVRemote(Remote):
             await self.delete(src.path)
 
 
-#: Facts kept from an older probe are tried again after this long (servers get upgraded).
-FACTS_MAX_AGE = 30 * 86400
-_PROBE_MTIME = 1_000_000_000  # 2001-09-09: no server's clock says that by accident
-_PROBE_BODY = b"syncapp checks what this server does; this file is removed at once\n"
-_PROBE_HALF = b"\0" * (256 * 1024)
-
-
-@dataclass(frozen=True, slots=True)
-class DAVFacts:
-    """What a WebDAV server was seen to do; kept by the engine in its state database."""
-
-    keeps_mtime: bool
-    file_etags: bool
-    #: A PUT's partial body shows under the real name (or it could not be told).
-    partial_visible: bool
-    #: MOVE/COPY to a name with '?' or ';' lands on that name.
-    destination_ok: bool
-    #: A listing shows names starting with a dot (nginx's dav-ext leaves them out).
-    lists_dot_names: bool
-    #: The server's Server header, for humans.
-    server: str
-    where: str
-    learned_at: float
-
-    @classmethod
-    def from_dict(cls, kept: Mapping[str, object]) -> DAVFacts | None:
-        """The facts in ``kept``, or None when they are malformed, from another version of
-        this class, or too old to trust."""
-        try:
-            facts = cls(**kept)  # type: ignore[arg-type]
-        except TypeError:
-            return None
-        bools = (facts.keeps_mtime, facts.file_etags, facts.partial_visible,
-                 facts.destination_ok, facts.lists_dot_names)
-        if not all(isinstance(b, bool) for b in bools) or not isinstance(
-            facts.learned_at, int | float
-        ):
-            return None
-        if time.time() - facts.learned_at > FACTS_MAX_AGE:
-            return None
-        return facts
-
-
 def _slash_redirect(resp: httpx.Response, url: str) -> str | None:
     """The URL to follow when ``resp`` redirects ``url`` to itself plus ``/``; None otherwise."""
     if resp.status_code not in (301, 308):
@@ -976,9 +787,3 @@ def _dav_error(resp: httpx.Response) -> str:
     if root.tag != f"{DAV}error" or not len(root):
         return ""
     return root[0].tag.removeprefix(DAV)
-
-
-async def _quietly(aw: Awaitable[None]) -> None:
-    """Best-effort cleanup: at most a few seconds, any failure swallowed."""
-    with suppress(Exception):
-        await asyncio.wait_for(aw, timeout=5.0)
