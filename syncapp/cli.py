@@ -39,6 +39,7 @@ from syncapp.engine import (
     SyncEngine,
     default_state_path,
 )
+from syncapp.engine.api import LocalEngine
 from syncapp.errors import ConfigError, LocalWriteError, StateError, SyncappError
 
 EXIT_OK = 0
@@ -192,14 +193,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """The terminal UI; without a config file yet, it opens on the welcome screen."""
+    """The terminal UI, a view of the background engine: it attaches to the one running on this
+    state, or starts one when the config has folders. Without a config file yet, it opens on the
+    welcome screen."""
+    import io
+
+    from syncapp import daemon
+    from syncapp.engine.client import EngineClient
+
+    state = default_state_path()
     path = find_config_path(args.config)
+    running = daemon.ask_engine(state, "GET", "/v1/status")
+    if running is not None and running.get("config"):
+        engine_path = Path(running["config"])
+        if args.config is not None and engine_path.resolve() != path.resolve():
+            raise SyncappError(
+                f"the running engine (pid {running.get('pid')}) uses {engine_path}, not {path};"
+                " `syncapp stop` stops it"
+            )
+        path = engine_path
     config: Config | None = None
     if path.exists():
-        config = load_config(args.config)  # a broken config is reported, never overwritten
+        config = load_config(path)  # a broken config is reported, never overwritten
+
+    def start() -> str | None:
+        try:
+            check_secrets(load_config(path), os.environ)
+        except ConfigError as e:
+            return str(e)
+        out = io.StringIO()
+        code = daemon.start(path.resolve(), state, out)
+        return None if code == 0 else " ".join(out.getvalue().split())
+
     from syncapp.tui.app import SyncApp
 
-    SyncApp(config, config_path=path).run()
+    SyncApp(
+        config, config_path=path, engine_factory=lambda _config: EngineClient(state, start)
+    ).run()
     return EXIT_OK
 
 
@@ -321,7 +351,8 @@ async def run_engine(
         control=not once,
     )
     engine.subscribe(EventPrinter(out, as_json))
-    async with engine:
+    api = LocalEngine(engine)  # what the control API serves
+    async with api:
         if once:
             idle = asyncio.create_task(engine.wait_idle())
             stopper = asyncio.create_task(stop.wait())
@@ -332,10 +363,12 @@ async def run_engine(
                 return 130
             return summarize(engine, out=sys.stderr)
         stopper = asyncio.create_task(stop.wait())
-        asked = asyncio.create_task(engine.stop_requested.wait())
-        await asyncio.wait({stopper, asked}, return_when=asyncio.FIRST_COMPLETED)
-        for t in (stopper, asked):
-            t.cancel()
+        # Serving runs the control API's folder changes in this task (it ends on `stop`).
+        serving = asyncio.create_task(api.serve())
+        await asyncio.wait({stopper, serving}, return_when=asyncio.FIRST_COMPLETED)
+        api.close()
+        stopper.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
         if not as_json:
             out.write("syncapp: stopping…\n")
             out.flush()

@@ -81,6 +81,8 @@ class Pending:
     attempts: int = 0
     retry_at: float | None = None
     updated: float = 0.0
+    #: The file's size, for synced files listed beside the pending ones (0: not given).
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +357,6 @@ def _prefix_range(path: str) -> tuple[str, str]:
     return path + "/", path + "0"
 
 
-
 RESET_HINT = (
     "run `syncapp state --reset` to move it aside (the next run adopts what is on the remote)"
 )
@@ -386,8 +387,9 @@ def state_error(path: Path, e: BaseException) -> StateError:
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         problem, todo = "is damaged (not a readable SQLite database)", RESET_HINT
     elif folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        problem, todo = f"cannot be written: its folder {folder} is read-only", (
-            "make the folder writable"
+        problem, todo = (
+            f"cannot be written: its folder {folder} is read-only",
+            ("make the folder writable"),
         )
     elif path.exists() and not os.access(path, os.W_OK):
         problem, todo = "is a read-only file", f"make it writable (chmod u+w), or {RESET_HINT}"
