@@ -92,7 +92,8 @@ class Op(enum.StrEnum):
     #: Deleted on the remote: the local copy goes to the trash.
     DELETE_LOCAL = "delete-local"
     DELETE_REMOTE = "delete-remote"
-    #: Renamed on the remote: rename the local file or folder ``path`` to ``dst``.
+    #: Renamed on the remote: rename the local file or folder ``path`` to ``dst`` (making the
+    #: missing parents of ``dst``: renames come first in a plan).
     RENAME_LOCAL = "rename-local"
     MKDIR_LOCAL = "mkdir-local"
     MKDIR_REMOTE = "mkdir-remote"
