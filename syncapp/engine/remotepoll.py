@@ -139,7 +139,9 @@ class RemotePoller:
         snap = Snapshot(calls=1)
         found = [e async for e in self.remote.list(self.prefix, recursive=True)]
         self._accept(snap, found)
-        if not found and self.prefix:
+        # An empty answer: emptied, or gone? Only a remote with real folders can tell (on S3
+        # an empty prefix is both).
+        if not found and self.prefix and self.remote.capabilities.directories:
             snap.calls += 1
             root = await self.remote.stat(self.prefix)
             snap.root_exists = root is not None and root.is_dir
