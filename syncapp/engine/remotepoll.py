@@ -18,12 +18,19 @@ Two ways to look:
   on the HTTP API, a ``scandir`` per folder on ``local``). An empty answer costs one ``stat``
   more, to tell an emptied folder (deletes: the guard decides) from a missing one.
 
-What the servers in the test suite do (measured, see tests/integration/test_remotepoll.py): no
+What the servers in the test suite do (measured; tests/integration/test_twoway_io.py): no
 collection ETags at all on rclone serve webdav and WsgiDAV (404 for ``getetag`` on a
 collection) nor on nginx (none reported); Apache ``mod_dav_fs`` reports one, but it changes
 only when the collection's own entries change (a deep edit leaves its ancestors' ETags as they
 were), so it cannot be used to skip a subtree; S3 has no collections; a local directory's mtime
-likewise changes only for its direct entries. So ``tree_etags`` stays False for all of them.
+likewise changes only for its direct entries. So ``tree_etags`` stays False for all of them
+(and ``webdav.py`` today drops collection ETags from ``list``/``stat``: a server with tree
+ETags needs that changed before ``probe_tree_etags`` can say yes). A no-change poll of 10,000
+files in 100 folders, through the fault proxy on loopback: rclone 1 PROPFIND (0.7 s), WsgiDAV
+1 PROPFIND (1.9 s), Apache and nginx 101 PROPFINDs (about 1 s), rclone serve s3 10
+ListObjectsV2 pages (0.6 s), local no request (0.2 s).
+
+The snapshot a poll returns may share its dicts with the next one: treat it as read-only.
 
 Names from the server are untrusted: a path that would leave the folder (``..``, ``.``, empty
 or absolute segments, NUL), names longer than a local file system takes (255 bytes a segment,
