@@ -302,3 +302,31 @@ async def test_download_killed_midway_leaves_no_partial_file(
 
 def rclone_reopen(url: str) -> Remote:
     return open_remote(WebDAVRemoteConfig(name="t", type="webdav", url=url), env={})
+
+
+async def test_no_change_poll_requests_http_api(backend_context: BackendContext) -> None:
+    from tests.integration.backends import http_api
+
+    backend = http_api(backend_context)
+    server = backend_context.server("http-api", lambda root: None)  # started by http_api()
+    async with backend.remote() as remote:
+        await fill(remote)
+        poller = RemotePoller(remote, "docs")
+        first = await poller.poll()
+        assert len([e for e in first.entries.values() if not e.is_dir]) == DIRS * PER_DIR
+        before = await asyncio.to_thread(server.requests)
+        await poller.poll()
+        after = await asyncio.to_thread(server.requests)
+    print(f"\nhttp-api: a no-change poll of {DIRS * PER_DIR} files: {after - before} request")
+    assert after - before == 1  # one GET of list_url
+
+
+async def test_no_change_poll_of_the_local_backend_is_one_listing(tmp_path: Path) -> None:
+    cfg = LocalRemoteConfig(name="t", type="local", path=str(tmp_path / "remote"))
+    (tmp_path / "remote").mkdir()
+    async with open_remote(cfg) as remote:
+        await fill(remote)
+        poller = RemotePoller(remote, "docs")
+        await poller.poll()
+        again = await poller.poll()
+    assert again.calls == 1 and len(again.entries) == DIRS * PER_DIR + DIRS
