@@ -300,6 +300,7 @@ class SyncApp(FolderActions, App[None]):
                 "The sync engine stopped",
                 f"{message.error}.\nNothing is synced until it runs again. Start it again?",
                 "Start",
+                default="confirm",
             ),
             answered,
         )

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 from pathlib import Path
 
 import pytest
 from textual.command import CommandList
+from textual.widgets import Label
 
 from syncapp import daemon
 from syncapp.config import load_config
@@ -17,6 +19,8 @@ from syncapp.engine import FolderState, JobFinished
 from syncapp.engine.client import EngineClient, running_engine
 from syncapp.engine.lock import running_pid
 from syncapp.tui.app import SyncApp
+from syncapp.tui.configdoc import FolderDraft
+from syncapp.tui.dialogs import ConfirmDialog
 from tests.helpers import config_text, syncapp, wait_for, write_tree
 from tests.tui.conftest import wait_for as ui_wait
 from tests.tui.test_dashboard import type_text
@@ -76,6 +80,16 @@ async def test_ui_starts_the_engine_attaches_and_q_leaves_it_syncing(
         assert not (remote / "while-paused.txt").exists()
         await pilot.press("p")
         await ui_wait(pilot, lambda: (remote / "while-paused.txt").exists(), "resumed")
+        # A folder added in the UI goes into the config file, and the engine takes it from there.
+        photos = folder.parent / "photos"
+        write_tree(photos, {"cat.jpg": "meow"})
+        error = await app.save_folder(FolderDraft("photos", str(photos), "r", "photos"), None)
+        assert error is None
+        photos_view = app.dashboard.folders.views["photos"]
+        await ui_wait(pilot, lambda: (remote.parent / "photos/cat.jpg").exists(), "photos synced")
+        await ui_wait(
+            pilot, lambda: photos_view.shown_state is FolderState.UP_TO_DATE, "photos shown"
+        )
         # The footer says what q does here.
         assert app.check_action("leave", ()) and not app.check_action("quit", ())
         await pilot.press("q")
@@ -146,3 +160,24 @@ async def test_two_views_see_one_engine_and_make_no_conflict_copies(
     assert not [p for p in remote.iterdir() if ".conflict-" in p.name]
     assert not [p for p in folder.iterdir() if ".conflict-" in p.name]
     assert running_pid(_state()) is not None
+
+
+async def test_engine_that_dies_is_said_and_started_again(
+    engine_setup: tuple[Path, Path, Path],
+) -> None:
+    folder, remote, cfg = engine_setup
+    app = SyncApp(load_config(cfg), config_path=cfg, engine_factory=lambda _c: _starter(cfg))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ui_wait(pilot, lambda: app.attached, "attached")
+        first = running_pid(_state())
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await ui_wait(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the UI says so")
+        assert "stopped" in str(app.screen.query_one(".title", Label).content).lower()
+        await pilot.press("enter")  # "Start" is the default: the step the user wants
+        await ui_wait(pilot, lambda: app.attached, "attached again")
+        second = running_pid(_state())
+        assert second is not None and second != first
+        (folder / "after-restart.txt").write_text("synced by the new engine")
+        await ui_wait(pilot, lambda: (remote / "after-restart.txt").exists(), "synced")
+        await pilot.press("q")
