@@ -39,7 +39,7 @@ from syncapp.engine import (
     SyncEngine,
     default_state_path,
 )
-from syncapp.engine.api import LocalEngine
+from syncapp.engine.api import EngineAPI, LocalEngine
 from syncapp.errors import ConfigError, LocalWriteError, StateError, SyncappError
 
 EXIT_OK = 0
@@ -361,7 +361,7 @@ async def run_engine(
                 t.cancel()
             if stop.is_set():
                 return 130
-            return summarize(engine, out=sys.stderr)
+            return await summarize(api, out=sys.stderr)
         stopper = asyncio.create_task(stop.wait())
         # Serving runs the control API's folder changes in this task (it ends on `stop`).
         serving = asyncio.create_task(api.serve())
@@ -375,15 +375,20 @@ async def run_engine(
     return EXIT_OK
 
 
-def summarize(engine: SyncEngine, out: TextIO) -> int:
+async def summarize(api: EngineAPI, out: TextIO) -> int:
     code = EXIT_OK
-    for name, st in engine.status().items():
+    for name, info in (await api.folders()).items():
+        st = info.status
+        if st is None:
+            code = EXIT_FAILED
+            out.write(f"syncapp: folder {name}: cannot open: {info.open_error}\n")
+            continue
         if st.state is FolderState.UP_TO_DATE and not st.failed:
             continue
         code = EXIT_FAILED
         why = st.reason or st.state.value
         extra = f"; {st.failed} failed" if st.failed and "failed" not in why else ""
-        if engine.folder(name).guard_deletes:
+        if info.guard_deletes:
             extra += "; run with --allow-mass-delete to let them through"
         out.write(f"syncapp: folder {name}: {st.state.value}: {why}{extra}\n")
     return code
