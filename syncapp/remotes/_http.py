@@ -108,9 +108,14 @@ def normalize_etag(value: str | None) -> str | None:
     if not value:
         return None
     v = value.strip()
-    if v.startswith(("W/", "w/")):
+    if is_weak_etag(v):
         v = v[2:]
     return v.strip('"') or None
+
+
+def is_weak_etag(value: str | None) -> bool:
+    """``W/"abc"``: a weak ETag, which ``If-Match`` (a strong comparison) never matches."""
+    return value is not None and value.lstrip()[:2] in ("W/", "w/")
 
 
 def parse_http_date(text: str | None) -> int | None:

@@ -310,4 +310,3 @@ class HTTPRemote(Remote):
     async def _delete_one(self, path: str) -> None:
         url = _fill(self._cfg.delete_url or self._cfg.url, path)
         await self._request(self._cfg.delete_method.upper(), url, path=path, ok_missing=True)
-

@@ -340,8 +340,11 @@ class LocalRemote(Remote):
         return await self._run("put", path, write)
 
     async def _write_body(
-        self, f: aiofiles.threadpool.binary.AsyncBufferedIOBase, body: AsyncIterable[bytes],
-        size: int, path: str,
+        self,
+        f: aiofiles.threadpool.binary.AsyncBufferedIOBase,
+        body: AsyncIterable[bytes],
+        size: int,
+        path: str,
     ) -> None:
         # Coalesce small chunks: every aiofiles call is a thread hop.
         buf = bytearray()
@@ -413,9 +416,7 @@ class LocalRemote(Remote):
                 os.mkdir(p)
             except FileExistsError:
                 if not os.path.isdir(p):
-                    raise RemoteConflict(
-                        f"mkdir {path}: a file is in the way", path=path
-                    ) from None
+                    raise RemoteConflict(f"mkdir {path}: a file is in the way", path=path) from None
             except (FileNotFoundError, NotADirectoryError):
                 raise RemoteConflict(
                     f"mkdir {path}: parent directory {parent(path) or '/'} does not exist",
