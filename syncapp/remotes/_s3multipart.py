@@ -9,10 +9,10 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
-from syncapp.errors import RemoteProtocolError
+from syncapp.errors import RemoteNotFound, RemoteProtocolError
 from syncapp.remotes._http import CountingBody, guarded, normalize_etag
 from syncapp.remotes._s3sign import hash_body
-from syncapp.remotes._s3xml import children, escape, text
+from syncapp.remotes._s3xml import NoSuchBucketError, children, escape, text
 from syncapp.remotes.base import PutResult
 
 if TYPE_CHECKING:
@@ -204,7 +204,13 @@ async def _list_uploads(r: S3Remote, prefix: str) -> tuple[builtins.list[tuple[s
         "uploads": "",
     }
     url = r._bucket_query_url(q)
-    response = await r._send("GET", url, path=prefix or None)
+    try:
+        response = await r._send("GET", url, path=prefix or None)
+    except NoSuchBucketError:
+        raise
+    except RemoteNotFound:
+        # rclone serve s3 answers NoSuchUpload (404) when nothing is in progress there.
+        return [], False
     root = r._xml(response, "ListMultipartUploadsResult", prefix)
     encoded = text(root, "EncodingType").lower() == "url"
     uploads = [

@@ -19,9 +19,8 @@ from syncapp.errors import (
     RemoteProtocolError,
     RemoteTooLarge,
     RemoteUnavailable,
-    parse_retry_after,
 )
-from syncapp.remotes._http import redact, status_error
+from syncapp.remotes._http import parse_retry_after, redact, status_error
 
 if TYPE_CHECKING:
     from syncapp.remotes.s3 import S3Remote

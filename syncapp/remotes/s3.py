@@ -24,8 +24,8 @@ import builtins
 import contextlib
 import mimetypes
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import NoReturn
 from urllib.parse import unquote_plus, urlsplit
 from xml.etree import ElementTree as ET
@@ -329,8 +329,7 @@ class S3Remote(Remote):
 
     # -- required operations -----------------------------------------------------------------
 
-    async def stat(self, path: str) -> RemoteEntry | None:
-        path = clean_path(path)
+    async def _stat(self, path: str) -> RemoteEntry | None:
         if not path and not self._prefix:
             await self._send("HEAD", self._bucket_url, path=None)
             return RemoteEntry(path="", is_dir=True)
@@ -363,8 +362,7 @@ class S3Remote(Remote):
         )
         return bool(page.files)
 
-    async def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
-        path = clean_path(path)
+    async def _list(self, path: str, *, recursive: bool) -> AsyncGenerator[RemoteEntry, None]:
         prefix = self._dir_prefix(path)
         seen_dirs: set[str] = set()
         token: str | None = None
@@ -408,19 +406,16 @@ class S3Remote(Remote):
             if token is None:
                 return
 
-    async def put(
+    async def _put(
         self,
         path: str,
         body: AsyncIterable[bytes],
         *,
         size: int,
-        mtime_ns: int | None = None,
-        if_match: str | None = None,
-        upload_id: str | None = None,
+        mtime_ns: int | None,
+        if_match: str | None,
+        upload_id: str | None,
     ) -> PutResult:
-        path = clean_path(path)
-        if not path:
-            raise RemoteError("cannot put to the remote root", path=path)
         key = self._key(path)
         # A guessed Content-Type (as rclone sets it) so a bucket served to browsers just works.
         headers = {"Content-Type": mimetypes.guess_type(path)[0] or "application/octet-stream"}
@@ -460,9 +455,6 @@ class S3Remote(Remote):
                 filled += len(chunk)
         return data
 
-    def get(self, path: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        return self._get(clean_path(path))
-
     @asynccontextmanager
     async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
         url = self._url(self._key(path))
@@ -476,15 +468,11 @@ class S3Remote(Remote):
         async with streamed_get(self._http(), url, path, failure, headers=headers) as chunks:
             yield chunks
 
-    async def mkdir(self, path: str) -> None:
+    async def _mkdir(self, path: str) -> None:
         # Directories are implied by keys; an empty one cannot exist, so there is nothing to do.
-        self._check_open()
+        pass
 
-    async def delete(self, path: str) -> None:
-        path = clean_path(path)
-        if not path:
-            # Never the whole bucket (or prefix): no sync decision should ever mean that.
-            raise RemoteError("refusing to delete the remote root", path=path)
+    async def _delete(self, path: str) -> None:
         prefix = self._dir_prefix(path)
         # Keys under the prefix first, then the key itself: rclone answers 500 to a DELETE of a
         # name that is still a non-empty directory on its disk. Each round lists from the start,
@@ -545,31 +533,29 @@ class S3Remote(Remote):
 
     # -- optional operations --------------------------------------------------------------------
 
-    async def copy(self, src: str, dst: str) -> None:
-        src, dst = clean_path(src), clean_path(dst)
+    async def _copy(self, src: str, dst: str) -> None:
         source = f"/{self._bucket}/{encode(self._key(src), keep_slash=True)}"
         url = self._url(self._key(dst))
         response = await self._send("PUT", url, path=src, headers={"x-amz-copy-source": source})
         self._xml(response, "CopyObjectResult", src)
 
-    async def discard_upload(self, path: str, upload_id: str) -> None:
+    async def _discard_upload(self, path: str, upload_id: str) -> None:
         """Abort the multipart uploads left for ``path``; idempotent.
 
         S3 names multipart uploads itself and lists no metadata for them, so every in-progress
         upload of exactly this key is ours to abort: the engine calls this for a path it owns.
         """
-        key = self._key(clean_path(path))
+        key = self._key(path)
         with contextlib.suppress(RemoteNotFound):
             await _s3multipart.abort_uploads(self, key, lambda k: k == key)
         # A staging object under the conventional name (S3 itself never writes one).
-        await super().discard_upload(path, upload_id)
+        await super()._discard_upload(path, upload_id)
 
-    async def cleanup_stale_uploads(self, prefix: str = "") -> int:
+    async def _cleanup_stale_uploads(self, prefix: str) -> int:
         """Abort every in-progress multipart upload under ``prefix``; how many were aborted.
 
         Called when the engine starts: uploads of a killed run hold their parts (and cost
         storage) until aborted. Not safe while another client uploads under the same prefix.
         """
-        prefix = clean_path(prefix)
         key_prefix = self._key(prefix) if prefix else self._dir_prefix("")
         return await _s3multipart.abort_uploads(self, key_prefix, lambda k: True)

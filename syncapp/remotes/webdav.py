@@ -41,8 +41,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import unicodedata
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, replace
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -246,31 +246,29 @@ class WebDAVRemote(Remote):
         finally:
             await resp.aclose()
 
-    async def stat(self, path: str) -> RemoteEntry | None:
-        want = clean_path(path)
+    async def _stat(self, path: str) -> RemoteEntry | None:
         found: RemoteEntry | None = None
         # Read the whole (one-entry) answer: leaving the generator early would hold the
         # connection until the generator is garbage-collected.
         async for entry in self._propfind(path, "0"):
-            if entry.path == want:
+            if entry.path == path:
                 found = entry
         return found
 
-    async def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
-        want = clean_path(path)
+    async def _list(self, path: str, *, recursive: bool) -> AsyncGenerator[RemoteEntry, None]:
         try:
-            async for entry in self._list(want, recursive):
+            async for entry in self._list_tree(path, recursive):
                 yield entry
         except RemoteError as e:
             # A file addressed as a collection ("f/"): Apache answers 400. Below a file there
             # is nothing; anything else is a real error.
-            if e.status != 400 or not want:
+            if e.status != 400 or not path:
                 raise
-            found = await self.stat(want)
+            found = await self.stat(path)
             if found is not None and found.is_dir:
                 raise
 
-    async def _list(self, want: str, recursive: bool) -> AsyncIterator[RemoteEntry]:
+    async def _list_tree(self, want: str, recursive: bool) -> AsyncIterator[RemoteEntry]:
         if not recursive:
             async for entry in self._children(want):
                 yield entry
@@ -323,27 +321,21 @@ class WebDAVRemote(Remote):
 
     # -- upload --------------------------------------------------------------------------------
 
-    async def put(
+    async def _put(
         self,
         path: str,
         body: AsyncIterable[bytes],
         *,
         size: int,
-        mtime_ns: int | None = None,
-        if_match: str | None = None,
-        upload_id: str | None = None,
+        mtime_ns: int | None,
+        if_match: str | None,
+        upload_id: str | None,
     ) -> PutResult:
-        self._check_open()
-        if not _segments(path):
-            raise RemoteConflict("cannot put onto the remote root", path=path)
         return await _davput.put(
             self, path, body, size=size, mtime_ns=mtime_ns, if_match=if_match, upload_id=upload_id
         )
 
     # -- download ------------------------------------------------------------------------------
-
-    def get(self, path: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        return self._get(path)
 
     @asynccontextmanager
     async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -362,10 +354,7 @@ class WebDAVRemote(Remote):
 
     # -- namespace -----------------------------------------------------------------------------
 
-    async def mkdir(self, path: str) -> None:
-        if not _segments(path):
-            self._check_open()
-            return  # the root exists by definition of the remote
+    async def _mkdir(self, path: str) -> None:
         url = self._url(path, collection=True)
         try:
             await self._request("MKCOL", path, url=url, ok=(200, 201))
@@ -387,10 +376,7 @@ class WebDAVRemote(Remote):
                     return
             raise
 
-    async def delete(self, path: str) -> None:
-        if not _segments(path):
-            self._check_open()
-            raise RemoteError("refusing to delete the remote root", path=path)
+    async def _delete(self, path: str) -> None:
         try:
             await self._request("DELETE", path, ok=(200, 202, 204, 404))
         except RemoteError as e:
@@ -411,7 +397,7 @@ class WebDAVRemote(Remote):
     async def _delete_file(self, path: str) -> None:
         await self._request("DELETE", path, ok=(200, 202, 204, 404))
 
-    async def discard_upload(self, path: str, upload_id: str) -> None:
+    async def _discard_upload(self, path: str, upload_id: str) -> None:
         with suppress(RemoteNotFound):
             await self._delete_file(staging_name(path, upload_id))
 
@@ -441,19 +427,13 @@ class WebDAVRemote(Remote):
                     ) from None
             raise
 
-    async def move(self, src: str, dst: str) -> None:
+    async def _move(self, src: str, dst: str) -> None:
         await self._move_or_copy("MOVE", src, dst)
 
-    async def copy(self, src: str, dst: str) -> None:
+    async def _copy(self, src: str, dst: str) -> None:
         await self._move_or_copy("COPY", src, dst)
 
-    async def _move_or_copy(self, method: str, src: str, dst: str) -> None:
-        s, d = clean_path(src), clean_path(dst)
-        if not s or not d:
-            self._check_open()
-            raise RemoteConflict(f"cannot {method.lower()} the remote root", path=s)
-        if d.startswith(s + "/") or s.startswith(d + "/"):
-            raise RemoteConflict(f"{method} {s} -> {d}: one contains the other", path=s)
+    async def _move_or_copy(self, method: str, s: str, d: str) -> None:
         # rclone's MOVE/COPY of a missing source with Overwrite: T deletes the destination before
         # noticing; make sure there is a source first.
         entry = await self.stat(s)
