@@ -17,7 +17,14 @@ from syncapp.errors import (
     RemoteUnavailable,
 )
 from syncapp.remotes import _davdest
-from syncapp.remotes._http import CountingBody, normalize_etag, parse_http_date, quietly, redact
+from syncapp.remotes._http import (
+    CountingBody,
+    if_match_header,
+    normalize_etag,
+    parse_http_date,
+    quietly,
+    redact,
+)
 from syncapp.remotes.base import PutResult, RemoteEntry, parent, staging_name
 
 if TYPE_CHECKING:
@@ -50,7 +57,7 @@ async def put(
         if if_match is not None:
             await check_etag(r, path, if_match)
             if not r._weak_etags:
-                headers["If-Match"] = f'"{if_match}"'
+                headers["If-Match"] = if_match_header(if_match)
         answer = await put_body(r, path, r._url(path), body, size, headers)
     else:
         staging = staging_name(path, upload_id or uuid.uuid4().hex)

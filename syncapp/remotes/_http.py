@@ -109,6 +109,11 @@ def normalize_etag(value: str | None) -> str | None:
     return v.strip('"') or None
 
 
+def if_match_header(etag: str) -> str:
+    """The ``If-Match`` header value for an ETag as we keep it (normalized): quoted, strong."""
+    return f'"{normalize_etag(etag) or etag}"'
+
+
 def is_weak_etag(value: str | None) -> bool:
     """``W/"abc"``: a weak ETag, which ``If-Match`` (a strong comparison) never matches."""
     return value is not None and value.lstrip()[:2] in ("W/", "w/")

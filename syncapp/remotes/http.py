@@ -30,6 +30,7 @@ from syncapp.errors import RemoteAuthError, RemoteError, RemoteNotFound, RemoteP
 from syncapp.remotes._http import (
     CountingBody,
     guarded,
+    if_match_header,
     make_client,
     normalize_etag,
     parse_http_date,
@@ -263,7 +264,7 @@ class HTTPRemote(Remote):
             headers["Content-Type"] = "application/octet-stream"
             headers["Content-Length"] = str(size)
         if if_match is not None:
-            headers["If-Match"] = f'"{normalize_etag(if_match) or if_match}"'
+            headers["If-Match"] = if_match_header(if_match)
         response = await self._request(
             self._cfg.method, url, path=path, content=content, headers=headers
         )

@@ -43,6 +43,7 @@ from syncapp.remotes import _s3multipart
 from syncapp.remotes._http import (
     CountingBody,
     guarded,
+    if_match_header,
     make_client,
     normalize_etag,
     parse_http_date,
@@ -422,7 +423,7 @@ class S3Remote(Remote):
         if mtime_ns is not None:
             headers["x-amz-meta-mtime"] = _mtime_header(mtime_ns)
         if if_match is not None:
-            headers["If-Match"] = f'"{normalize_etag(if_match) or if_match}"'
+            headers["If-Match"] = if_match_header(if_match)
         if size >= self._threshold and size > 0:
             return await _s3multipart.put(self, path, key, body, size, headers)
         url = self._url(key)
