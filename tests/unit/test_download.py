@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -43,29 +43,29 @@ class MemRemote(Remote):
     def display_url(self) -> str:
         return "mem:"
 
-    async def stat(self, path: str) -> RemoteEntry | None:
+    async def _stat(self, path: str) -> RemoteEntry | None:
         data = self.files.get(path)
         return None if data is None else RemoteEntry(path, False, len(data))
 
-    async def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
+    async def _list(self, path: str, *, recursive: bool) -> AsyncGenerator[RemoteEntry, None]:
         for p, d in self.files.items():
             yield RemoteEntry(p, False, len(d))
 
-    async def put(
+    async def _put(
         self,
         path: str,
         body: AsyncIterable[bytes],
         *,
         size: int,
-        mtime_ns: int | None = None,
-        if_match: str | None = None,
-        upload_id: str | None = None,
+        mtime_ns: int | None,
+        if_match: str | None,
+        upload_id: str | None,
     ) -> PutResult:
         self.files[path] = b"".join([c async for c in body])
         return PutResult()
 
     @asynccontextmanager
-    async def get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
+    async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
         self.gets += 1
         if path not in self.files:
             raise RemoteNotFound(f"{path} not found", status=404, path=path)
@@ -82,10 +82,10 @@ class MemRemote(Remote):
 
         yield chunks()
 
-    async def mkdir(self, path: str) -> None:
+    async def _mkdir(self, path: str) -> None:
         pass
 
-    async def delete(self, path: str) -> None:
+    async def _delete(self, path: str) -> None:
         self.files.pop(path, None)
 
 

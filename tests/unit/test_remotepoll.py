@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -63,11 +63,11 @@ class TreeRemote(Remote):
             return RemoteEntry(path, True, 0, 1, etag)
         return None
 
-    async def stat(self, path: str) -> RemoteEntry | None:
+    async def _stat(self, path: str) -> RemoteEntry | None:
         self.calls.append(("stat", path))
         return self._entry(path)
 
-    async def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
+    async def _list(self, path: str, *, recursive: bool) -> AsyncGenerator[RemoteEntry, None]:
         self.calls.append(("list", path))
         lo = path + "/" if path else ""
         for p in sorted({*self.files, *self.dirs}):
@@ -78,31 +78,31 @@ class TreeRemote(Remote):
         for e in self.raw:
             yield e
 
-    async def put(
+    async def _put(
         self,
         path: str,
         body: AsyncIterable[bytes],
         *,
         size: int,
-        mtime_ns: int | None = None,
-        if_match: str | None = None,
-        upload_id: str | None = None,
+        mtime_ns: int | None,
+        if_match: str | None,
+        upload_id: str | None,
     ) -> PutResult:
         self.write(path, b"".join([c async for c in body]))
         return PutResult()
 
     @asynccontextmanager
-    async def get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
+    async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
         async def one() -> AsyncIterator[bytes]:
             yield self.files[path]
 
         yield one()
 
-    async def mkdir(self, path: str) -> None:
+    async def _mkdir(self, path: str) -> None:
         self.dirs.setdefault(path, 0)
         self._touch(path + "/x")  # the parent's entries changed
 
-    async def delete(self, path: str) -> None:
+    async def _delete(self, path: str) -> None:
         for p in [p for p in self.files if p == path or p.startswith(path + "/")]:
             self.remove(p)
         for d in [d for d in self.dirs if d == path or d.startswith(path + "/")]:
