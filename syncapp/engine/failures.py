@@ -17,7 +17,7 @@ from syncapp.engine.events import JobFailed, Op, RemoteOffline, RemoteOnline, Re
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.pacer import PROBE_FIRST, REMOTE_WIDE, backoff, folder_retry_delay, probe_delays
 from syncapp.engine.plan import Plan
-from syncapp.engine.state import Pending
+from syncapp.engine.state import Pending, PendingStatus
 from syncapp.errors import RemoteConflict, RemoteError, RemoteProtocolError, RemoteUnavailable
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class Failures:
         paths = [*plan.mkdirs, *plan.uploads, *(d for _, d, _ in plan.moves)]
         paths += [p for p, _ in plan.deletes]
         retry_at = None if not self.live else time.time() + 5.0
-        status = "retrying" if self.live else "failed"
+        status = PendingStatus.RETRYING if self.live else PendingStatus.FAILED
         reason = f"waiting for the remote: {e}" if self.live else f"remote unusable: {e}"
         self.state.set_pending_many(
             self.name, (Pending(p, status, reason, 1, retry_at) for p in paths)
@@ -76,9 +76,7 @@ class Failures:
         (a broken answer, 401, 507). Say what it was and rescan by itself after a capped
         backoff; a rescan or a new local change tries at once."""
         self.remote_failures += 1
-        delay = folder_retry_delay(
-            self.remote_failures, e.retry_after, fatal=e.fatal_for_folder
-        )
+        delay = folder_retry_delay(self.remote_failures, e.retry_after, fatal=e.fatal_for_folder)
         self.remote_error = f"{remote_problem(e)}; retrying in {math.ceil(delay)} s"
         self.folder.error = self.remote_error
         self.remote_failed_at = time.monotonic()
@@ -108,7 +106,9 @@ class Failures:
 
     def fail(self, job: Job, reason: str, *, op: Op = Op.UPLOAD) -> None:
         self.folder._failed.add(job.path)
-        self.state.set_pending(self.name, Pending(job.path, "failed", reason, job.attempts))
+        self.state.set_pending(
+            self.name, Pending(job.path, PendingStatus.FAILED, reason, job.attempts)
+        )
         self.bus.publish(JobFailed(self.name, op, job.path, reason, None))
 
     def job_failed(self, job: Job, e: RemoteError) -> None:
@@ -117,7 +117,9 @@ class Failures:
             self.folder.error = str(e)
             self.folder._enqueue(job)  # kept for when the problem is fixed
             self.bus.publish(JobFailed(self.name, op, job.path, str(e), None))
-            self.state.set_pending(self.name, Pending(job.path, "failed", str(e), job.attempts))
+            self.state.set_pending(
+                self.name, Pending(job.path, PendingStatus.FAILED, str(e), job.attempts)
+            )
             if self.live:
                 # Try again much later by itself; the user can retry at once with resume.
                 asyncio.get_running_loop().call_later(300, self._clear_fatal, str(e))
@@ -128,7 +130,11 @@ class Failures:
             self.folder._enqueue(job)
             self.state.set_pending(
                 self.name,
-                Pending(job.path, "queued", f"waiting for its parent folder to be synced: {e}"),
+                Pending(
+                    job.path,
+                    PendingStatus.QUEUED,
+                    f"waiting for its parent folder to be synced: {e}",
+                ),
             )
             return
         if not e.retryable:
@@ -150,7 +156,13 @@ class Failures:
         retry_at = time.time() + delay
         self.state.set_pending(
             self.name,
-            Pending(job.path, "retrying", f"waiting to retry after: {e}", job.attempts, retry_at),
+            Pending(
+                job.path,
+                PendingStatus.RETRYING,
+                f"waiting to retry after: {e}",
+                job.attempts,
+                retry_at,
+            ),
         )
         self.bus.publish(JobFailed(self.name, op, job.path, str(e), retry_at))
         if isinstance(e, RemoteUnavailable) and e.status is None:

@@ -63,7 +63,7 @@ from syncapp.engine.scanner import (
     printable,
     scan_tree,
 )
-from syncapp.engine.state import Entry, Pending, StateDB
+from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
 from syncapp.engine.versions import Version, Versions, pick
 from syncapp.engine.watcher import Watcher
 from syncapp.errors import (
@@ -682,7 +682,7 @@ class FolderSync:
     def _record_skipped(self, skipped: dict[str, str]) -> None:
         items = []
         for p, reason in skipped.items():
-            items.append(Pending(p, "skipped", reason))
+            items.append(Pending(p, PendingStatus.SKIPPED, reason))
             self.bus.publish(PathSkipped(self.name, p, reason))
         if items:
             self.state.set_pending_many(self.name, items)
@@ -770,7 +770,7 @@ class FolderSync:
         keys = list(only) if only is not None else self.jobs.keys()
         if keys:
             self.state.set_pending_many(
-                self.name, (Pending(k, "queued", "queued for upload") for k in keys)
+                self.name, (Pending(k, PendingStatus.QUEUED, "queued for upload") for k in keys)
             )
 
     async def _dispatch(self) -> None:
@@ -803,9 +803,9 @@ class FolderSync:
 
     async def _run(self, job: Job) -> None:
         try:
-            if job.kind == JobKind.SYNC:
+            if job.kind is JobKind.SYNC:
                 await self.ops.sync_path(job)
-            elif job.kind == JobKind.DELETE:
+            elif job.kind is JobKind.DELETE:
                 await self.ops.delete(job)
             else:
                 await self.ops.move(job)
@@ -846,7 +846,8 @@ class FolderSync:
         for path, is_dir in deletes:
             self.guard.hold(path, is_dir)
             self.state.set_pending(
-                self.name, Pending(path, "queued", "deleted locally; delete held briefly")
+                self.name,
+                Pending(path, PendingStatus.QUEUED, "deleted locally; delete held briefly"),
             )
         if self._held_timer:
             self._held_timer.cancel()
@@ -874,7 +875,7 @@ class FolderSync:
             self.guard_deletes = list(trip.paths)
             self.pause(trip.reason)
             for p in held:
-                self.state.set_pending(self.name, Pending(p, "guard", trip.reason))
+                self.state.set_pending(self.name, Pending(p, PendingStatus.GUARD, trip.reason))
             self.bus.publish(
                 GuardTripped(self.name, trip.reason, trip.files, trip.known, trip.paths[:10])
             )

@@ -34,7 +34,7 @@ from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.progress import RoundTally
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import LocalEntry, lstat_entry, parents, printable
-from syncapp.engine.state import Entry, Pending, StateDB
+from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
 from syncapp.engine.versions import Versions
 from syncapp.errors import LocalError, RemoteConflict, RemoteError, RemoteNotFound
 from syncapp.ignore import IgnoreRules
@@ -123,7 +123,7 @@ class Operations:
         known = self.entries.get(path)
         if why:
             shown = printable(path)
-            self.state.set_pending(self.name, Pending(shown, "skipped", why))
+            self.state.set_pending(self.name, Pending(shown, PendingStatus.SKIPPED, why))
             self.bus.publish(PathSkipped(self.name, shown, why))
             return
         if le is None:
@@ -154,7 +154,8 @@ class Operations:
             # Still being written: upload once it has been quiet for `settle` seconds, but never
             # wait more than 30 s for a file that is written continuously.
             self.state.set_pending(
-                self.name, Pending(path, "settling", "waiting for the file to stop changing")
+                self.name,
+                Pending(path, PendingStatus.SETTLING, "waiting for the file to stop changing"),
             )
             self.folder._enqueue(job, delay=self.cfg.settle - age + 0.01)
             return
@@ -247,8 +248,9 @@ class Operations:
 
     @staticmethod
     def _uploaded(path: str, le: LocalEntry, result: PutResult) -> Entry:
-        return Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time(),
-                     result.mtime_ns)
+        return Entry(
+            path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time(), result.mtime_ns
+        )
 
     def _begin_upload(self, rpath: str) -> str:
         upload_id = uuid.uuid4().hex[:20]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from syncapp.errors import StateError
 
@@ -72,11 +74,25 @@ class Entry:
     remote_mtime_ns: int | None = None
 
 
+class PendingStatus(enum.StrEnum):
+    """Why a path is not in sync, in one word (kept in the database as its value)."""
+
+    QUEUED = "queued"
+    SETTLING = "settling"
+    UPLOADING = "uploading"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    GUARD = "guard"
+    #: Not stored: what a view shows for a path that is synced.
+    IN_SYNC = "in sync"
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     path: str
-    #: queued, settling, uploading, retrying, failed, skipped, guard
-    status: str
+    #: A ``PendingStatus``; a plain word only from a newer version's database (or a view's own).
+    status: PendingStatus | str
     reason: str
     attempts: int = 0
     retry_at: float | None = None
@@ -323,7 +339,7 @@ class StateDB:
     def clear_all_pending(self, folder: str, *, keep_skipped: bool = False) -> None:
         q = "DELETE FROM pending WHERE folder = ?"
         if keep_skipped:
-            q += " AND status != 'skipped'"
+            q += f" AND status != '{PendingStatus.SKIPPED.value}'"
         self._write().execute(q, (folder,))
         self.maybe_commit()
 
@@ -333,7 +349,7 @@ class StateDB:
             " WHERE folder = ? ORDER BY path",
             (folder,),
         )
-        return [Pending(*r) for r in rows]
+        return [_pending(r) for r in rows]
 
     def pending_for(self, folder: str, path: str) -> Pending | None:
         r = self._db.execute(
@@ -341,7 +357,7 @@ class StateDB:
             " WHERE folder = ? AND path = ?",
             (folder, path),
         ).fetchone()
-        return None if r is None else Pending(*r)
+        return None if r is None else _pending(r)
 
     def pending_counts(self, folder: str) -> dict[str, int]:
         rows = self._db.execute(
@@ -350,10 +366,16 @@ class StateDB:
         return {r[0]: int(r[1]) for r in rows}
 
 
+def _pending(row: tuple[Any, ...]) -> Pending:
+    status: PendingStatus | str = row[1]
+    with contextlib.suppress(ValueError):  # a word a newer version wrote is shown as it is
+        status = PendingStatus(row[1])
+    return Pending(row[0], status, *row[2:])
+
+
 def _prefix_range(path: str) -> tuple[str, str]:
     """Bounds of every path strictly below ``path`` for a range scan (``/`` + 1 is ``0``)."""
     return path + "/", path + "0"
-
 
 
 RESET_HINT = (
@@ -386,8 +408,9 @@ def state_error(path: Path, e: BaseException) -> StateError:
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         problem, todo = "is damaged (not a readable SQLite database)", RESET_HINT
     elif folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        problem, todo = f"cannot be written: its folder {folder} is read-only", (
-            "make the folder writable"
+        problem, todo = (
+            f"cannot be written: its folder {folder} is read-only",
+            ("make the folder writable"),
         )
     elif path.exists() and not os.access(path, os.W_OK):
         problem, todo = "is a read-only file", f"make it writable (chmod u+w), or {RESET_HINT}"
