@@ -46,6 +46,13 @@ class Failures:
         self.scan_failed = False
         self.probe_task: asyncio.Task[None] | None = None
 
+    def close(self) -> list[asyncio.Task[None]]:
+        """Leaving: no retry is scheduled any more; the probe (if any) is for the caller to
+        cancel with the folder's other tasks."""
+        if self.remote_retry is not None:
+            self.remote_retry.cancel()
+        return [self.probe_task] if self.probe_task is not None else []
+
     def remote_unusable(self, e: RemoteError, plan: Plan) -> None:
         """The remote failed before anything could be planned against it.
 
@@ -63,7 +70,7 @@ class Failures:
         )
         self.scan_failed = True
         if not self.live:
-            self.folder.error = remote_problem(e)
+            self.folder.flags.error = remote_problem(e)
             self.folder._failed.update(paths)
             return
         if e.fatal_for_folder or not e.retryable:
@@ -78,7 +85,7 @@ class Failures:
         self.remote_failures += 1
         delay = folder_retry_delay(self.remote_failures, e.retry_after, fatal=e.fatal_for_folder)
         self.remote_error = f"{remote_problem(e)}; retrying in {math.ceil(delay)} s"
-        self.folder.error = self.remote_error
+        self.folder.flags.error = self.remote_error
         self.remote_failed_at = time.monotonic()
         if self.remote_retry is not None:
             self.remote_retry.cancel()
@@ -92,9 +99,9 @@ class Failures:
         if self.remote_retry is not None:
             self.remote_retry.cancel()
             self.remote_retry = None
-        if self.remote_error and self.folder.error == self.remote_error:
-            self.folder.error = ""
-            self.folder._wake.set()
+        if self.remote_error and self.folder.flags.error == self.remote_error:
+            self.folder.flags.error = ""
+            self.folder.wake()
         self.remote_error = ""
 
     def retry_remote_now(self) -> None:
@@ -114,7 +121,7 @@ class Failures:
     def job_failed(self, job: Job, e: RemoteError) -> None:
         op = {JobKind.DELETE: Op.DELETE, JobKind.MOVE: Op.MOVE}.get(job.kind, Op.UPLOAD)
         if e.fatal_for_folder:
-            self.folder.error = str(e)
+            self.folder.flags.error = str(e)
             self.folder._enqueue(job)  # kept for when the problem is fixed
             self.bus.publish(JobFailed(self.name, op, job.path, str(e), None))
             self.state.set_pending(
@@ -149,7 +156,7 @@ class Failures:
             delay = self.folder.pacer.hold(job.started, e.retry_after)
             self.folder._enqueue(job)
             self.folder.jobs.to_front(job.path)
-            asyncio.get_running_loop().call_later(delay, self.folder._wake.set)
+            asyncio.get_running_loop().call_later(delay, self.folder.wake)
         else:
             delay = backoff(job.attempts, e.retry_after)
             self.folder._enqueue(job, delay=delay)
@@ -169,18 +176,18 @@ class Failures:
             self.note_remote_failure(e)
 
     def _clear_fatal(self, message: str) -> None:
-        if self.folder.error == message:
-            self.folder.error = ""
-            self.folder._wake.set()
+        if self.folder.flags.error == message:
+            self.folder.flags.error = ""
+            self.folder.wake()
             self.folder._update_state()
 
     def note_remote_failure(self, e: RemoteError) -> None:
         if e.fatal_for_folder:
-            self.folder.error = str(e)
+            self.folder.flags.error = str(e)
             self.folder._update_state()
             return
-        if not self.folder.offline:
-            self.folder.offline = remote_problem(e)
+        if not self.folder.flags.offline:
+            self.folder.flags.offline = remote_problem(e)
             self.bus.publish(RemoteOffline(self.name, str(e), time.time() + PROBE_FIRST))
             self.folder._update_state()
         if self.probe_task is None or self.probe_task.done():
@@ -202,33 +209,33 @@ class Failures:
                         self._give_up_offline(remote_problem(e))
                         return
                     delay = next(delays)
-                    self.folder.offline = remote_problem(e)
+                    self.folder.flags.offline = remote_problem(e)
                     self.bus.publish(RemoteStillOffline(self.name, str(e), time.time() + delay))
                     continue
                 if e.fatal_for_folder:
-                    self.folder.offline = ""
+                    self.folder.flags.offline = ""
                     if self.live:
                         self._remote_failed(e)
                     else:
-                        self.folder.error = str(e)
+                        self.folder.flags.error = str(e)
                         self.folder._update_state()
                     return
             break
-        self.folder.offline = ""
+        self.folder.flags.offline = ""
         self.bus.publish(RemoteOnline(self.name))
         # A scan that ran while the remote was gone planned nothing: run it again.
-        if not self.folder._root_ready or self.scan_failed:
+        if not self.folder.reconciler.ready or self.scan_failed:
             self.folder.rescan()
         # Everything waiting to retry goes now.
         self.folder.jobs.release_all_delayed()
-        self.folder._wake.set()
+        self.folder.wake()
         self.folder._update_state()
 
     def _give_up_offline(self, error: str) -> None:
         for job in self.folder.jobs.drain():
             self.fail(job, error)
-        self.folder.offline = ""
-        self.folder.error = error
+        self.folder.flags.offline = ""
+        self.folder.flags.error = error
         self.folder._update_state()
 
 

@@ -9,6 +9,7 @@ run, and what a failure means, are the queue's and the folder's business, not th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -54,7 +55,6 @@ class Folder(Protocol):
     queue, the guard and the state (a job may find more work than its own)."""
 
     entries: EntryMap
-    _root_ready: bool
     _unrecorded_remote: set[str]
 
     def _enqueue(self, job: Job, delay: float = 0.0) -> None: ...
@@ -73,7 +73,7 @@ class Folder(Protocol):
 
     async def _resync(self, path: str) -> None: ...
 
-    async def _ensure_remote_root(self) -> None: ...
+    async def _ensure_remote_root(self, *, again: bool = False) -> None: ...
 
 
 class Operations:
@@ -263,6 +263,17 @@ class Operations:
         if rpath is not None:
             self.stale_uploads[upload_id] = rpath
 
+    async def abandon(self) -> bool:
+        """Leaving: uploads in flight are abandoned and their staging discarded (5 s at most);
+        True when some may linger on the remote (the next start sweeps it then)."""
+        self.stale_uploads.update(self.uploads_in_flight)
+        self.uploads_in_flight.clear()
+        if self.stale_uploads:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await self.discard_stale()
+        return bool(self.stale_uploads)
+
     async def discard_stale(self) -> None:
         for upload_id, rpath in list(self.stale_uploads.items()):
             try:
@@ -286,8 +297,7 @@ class Operations:
             found = await self.remote.stat(self.remote_root)
             if found is None or not found.is_dir:
                 top = ""  # the whole remote_path is gone
-                self.folder._root_ready = False
-                await self.folder._ensure_remote_root()
+                await self.folder._ensure_remote_root(again=True)
         if top is None:
             for d in reversed(list(parents(path))):  # top-down
                 found = await self.remote.stat(self.rpath(d))
