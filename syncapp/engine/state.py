@@ -110,11 +110,32 @@ class FolderRecord:
 
 
 class StateDB:
-    def __init__(self, path: Path, *, commit_every: float = 0.1, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        commit_every: float = 0.1,
+        readonly: bool = False,
+        in_memory_copy: bool = False,
+    ) -> None:
         self.path = path
         self.commit_every = commit_every
         self._in_tx = False
         self._tx_started = 0.0
+        if in_memory_copy:
+            # For --dry-run: the real engine runs on a copy in memory; the file is only read.
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            if path.exists():
+                src = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    src.backup(self._db)
+                finally:
+                    src.close()
+            self._db.executescript(_SCHEMA)
+            if "rmtime_ns" not in self._entry_columns():  # a version 1 database
+                self._db.execute("ALTER TABLE entries ADD COLUMN rmtime_ns INTEGER")
+            self._cols = self._entry_columns()
+            return
         if readonly:
             # For status, why and --dry-run: never create or change the database.
             self._db = sqlite3.connect(
@@ -383,14 +404,15 @@ RESET_HINT = (
 )
 
 
-def open_state(path: Path, *, readonly: bool = False) -> StateDB:
+def open_state(path: Path, *, readonly: bool = False, in_memory_copy: bool = False) -> StateDB:
     """The state database, checked before anything is synced: any trouble (a read-only file or
-    folder, a damaged file) is one ``StateError`` naming the file and what to do."""
+    folder, a damaged file) is one ``StateError`` naming the file and what to do.
+    ``in_memory_copy`` (the dry run): a copy in memory, written freely, never saved."""
     db: StateDB | None = None
     try:
-        db = StateDB(path, readonly=readonly)
+        db = StateDB(path, readonly=readonly, in_memory_copy=in_memory_copy)
         db._db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the first page
-        if not readonly:
+        if not readonly and not in_memory_copy:
             # A write now, not mid-sync: WAL needs the file and its folder (-wal, -shm) writable.
             db.set_meta("opened", str(time.time()))
             db.flush()
