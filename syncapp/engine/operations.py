@@ -2,8 +2,10 @@
 
 Upload (with its journal of staging names to discard), mkdir, delete, move (or move by copy),
 keep-a-version, conflict copy, and the restore of held deletes. What to do for a path is
-decided when its job runs, from the disk and the entry index at that moment. Whether a job may
-run, and what a failure means, are the queue's and the folder's business, not theirs.
+decided when its job runs, from the disk and the entry index at that moment. This is the
+room that sends: a delete the guard let through goes out here (``delete``). Whether a job may
+run is the queue's and the dispatcher's business (``dispatch``), what a failure means the
+failure policy's (``failures``); a dry run never gets here.
 """
 
 from __future__ import annotations
