@@ -199,6 +199,7 @@ class FolderSync:
                 root_ok=self._root_ok,
                 full_scan=self._full_scan,
                 plan_batch=self._plan_paths,
+                watched=lambda paths: self._on_watch(paths),
                 no_scan=self.board.no_scan,
                 watch_problem=self.board.watch_problem,
                 changed=self.board.check_idle,
@@ -437,6 +438,9 @@ class FolderSync:
         plus a delete, and that delete passes the guard like any other."""
         caps = self.remote.capabilities
         return caps.server_move or caps.server_copy
+
+    def _on_watch(self, paths: set[str]) -> None:
+        self.scans.add_batch(paths)
 
     async def _plan_paths(self, paths: set[str]) -> None:
         self.failures.retry_remote_now()

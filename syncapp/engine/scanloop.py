@@ -34,6 +34,8 @@ class Steps:
     root_ok: Callable[[], Awaitable[bool]]
     full_scan: Callable[[], Awaitable[None]]
     plan_batch: Callable[[set[str]], Awaitable[None]]
+    #: Where the watcher's batches go (the folder hands them back to ``ScanLoop.add_batch``).
+    watched: Callable[[set[str]], None]
     #: A --once run whose root is gone: no scan will run.
     no_scan: Callable[[], None]
     #: The watcher is down (a message) or back (""); changes may be missed meanwhile.
@@ -75,7 +77,7 @@ class ScanLoop:
                 return
             watcher = Watcher(
                 self.root,
-                self._on_batch,
+                self.steps.watched,
                 self._on_watch_error,
                 on_recovered=self._on_watch_recovered,
             )
@@ -111,7 +113,8 @@ class ScanLoop:
 
     # -- the watcher ------------------------------------------------------------------------------
 
-    def _on_batch(self, paths: set[str]) -> None:
+    def add_batch(self, paths: set[str]) -> None:
+        """Changed paths the watcher saw: planned with whatever else arrived meanwhile."""
         self._batches.put_nowait(paths)
         self.steps.changed()
 

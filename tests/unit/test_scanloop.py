@@ -27,6 +27,7 @@ class Recorder:
             root_ok=self.root_ok,
             full_scan=self.full_scan,
             plan_batch=self.plan_batch,
+            watched=lambda paths: None,
             no_scan=lambda: self.calls.append("no scan"),
             watch_problem=lambda m: self.calls.append(("watch", m)),
             changed=lambda: None,
@@ -47,7 +48,7 @@ async def test_a_burst_of_batches_is_one_plan() -> None:
     r = Recorder()
     loop = ScanLoop("f", "/nowhere", r.steps(), live=True, rescan_interval=0)
     for i in range(1000):
-        loop._on_batch({"notes.txt"} if i % 2 else {"notes.txt", "other.txt"})
+        loop.add_batch({"notes.txt"} if i % 2 else {"notes.txt", "other.txt"})
     assert loop.batches_waiting()
     consumer = asyncio.create_task(loop._consume())
     await asyncio.sleep(0.05)
