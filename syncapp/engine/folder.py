@@ -38,18 +38,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 from syncapp.config import FolderConfig, parse_duration
+from syncapp.engine.deletes import DeleteDesk
+from syncapp.engine.deletes import Hooks as DeskHooks
 from syncapp.engine.dispatch import Dispatcher
 from syncapp.engine.entries import EntryMap as EntryMap  # re-exported
 from syncapp.engine.events import (
     EventBus,
-    GuardTripped,
     RemoteOnline,
     ScanStarted,
 )
@@ -68,7 +68,7 @@ from syncapp.engine.plan import Plan, ignored_path
 from syncapp.engine.planner import Planner
 from syncapp.engine.progress import RoundTally
 from syncapp.engine.ratelimit import RateLimit
-from syncapp.engine.reasons import DELETE_HELD, Reasons
+from syncapp.engine.reasons import Reasons
 from syncapp.engine.reconcile import Reconciler
 from syncapp.engine.scanloop import ScanLoop, Steps
 from syncapp.engine.scanner import LocalEntry, ScanResult
@@ -139,8 +139,6 @@ class FolderSync:
             self.root, self.rules, follow_symlinks=cfg.follow_symlinks, renames=self._renames
         )
         self.guard = DeleteGuard(allow_mass_delete=allow_mass_delete)
-        self.delete_hold = delete_hold if live else 0.0
-        self._held_timer: asyncio.TimerHandle | None = None
         self.jobs = JobQueue(time.monotonic)
         self.pacer = Pacer(time.monotonic)
         self.versions = Versions(
@@ -190,6 +188,24 @@ class FolderSync:
         )
         self.flags = self.board.flags
         self.reasons = Reasons(self.name, state, bus)
+        self.deletes = DeleteDesk(
+            cfg,
+            self.guard,
+            self.reasons,
+            bus,
+            DeskHooks(
+                entries=lambda: self.entries,
+                enqueue=self._enqueue,
+                forget=self._forget,
+                forget_ignored=self._forget_ignored,
+                pause=self.pause,
+                check_idle=self.board.check_idle,
+                update=self._update_state,
+            ),
+            rules=self.rules,
+            delete_hold=delete_hold if live else 0.0,
+            held_back=self.held_back,
+        )
         self._failed = self.board.failed
         self._tasks: list[asyncio.Task[None]] = []
         self.scans = ScanLoop(
@@ -284,8 +300,7 @@ class FolderSync:
         self._tasks.clear()
         # Abandon in-flight uploads: their staging names must not linger on the remote.
         lingering = await self.ops.abandon()
-        if self._held_timer:
-            self._held_timer.cancel()
+        self.deletes.close()
         self.board.reporter.close()
         self.reasons.queued(self.jobs.keys())
         if lingering:
@@ -314,10 +329,8 @@ class FolderSync:
 
     def release_guard(self) -> None:
         """Let the held deletes go through once (the user confirmed them)."""
-        self.guard.allow_once = True
-        self.guard.tripped = None
         self.flags.unpause()
-        self._release_held()
+        self.deletes.confirm()
         self._update_state()
 
     def retry_failed(self) -> None:
@@ -477,53 +490,10 @@ class FolderSync:
             self._hold_deletes(plan.deletes)
         self.reasons.queued([*plan.mkdirs, *plan.uploads, *(m[1] for m in plan.moves)])
 
-    # -- 3. the delete guard (guard.py decides) ---------------------------------------------------
+    # -- 3. the delete guard (deletes.py holds them, guard.py decides) -------------------------
 
     def _hold_deletes(self, deletes: Iterable[tuple[str, bool]]) -> None:
-        if not self.cfg.mirror_deletes:
-            # Not mirrored: forget them so they are not "pending" forever.
-            for path, is_dir in deletes:
-                self._forget(path, is_dir)
-            return
-        deletes = list(deletes)
-        if self.held_back is not None:
-            self.held_back.held(deletes)
-        for path, is_dir in deletes:
-            self.guard.hold(path, is_dir)
-        self.reasons.queued((p for p, _ in deletes), DELETE_HELD)
-        if self._held_timer:
-            self._held_timer.cancel()
-        self._held_timer = asyncio.get_running_loop().call_later(
-            self.delete_hold, self._release_held
-        )
-        self.board.idle.clear()
-
-    def _release_held(self) -> None:
-        self._held_timer = None
-        if not self.guard.held:
-            return
-        settled = self.guard.settle(
-            self.entries,
-            self.cfg.max_delete,
-            exists=lambda p: os.path.lexists(os.path.join(self.root, p)),
-            ignored=lambda p, is_dir: ignored_path(self.rules, p, is_dir),
-        )
-        self._forget_ignored(settled.ignored)
-        for p in settled.back:
-            self._enqueue(Job(JobKind.SYNC, p))
-        trip = settled.trip
-        if trip is not None:
-            if self.held_back is not None:
-                self.held_back.trip = trip
-            self.pause(trip.reason)
-            self.reasons.guard(self.guard.held, trip.reason)
-            self.bus.publish(
-                GuardTripped(self.name, trip.reason, trip.files, trip.known, trip.paths[:10])
-            )
-            return
-        for p, is_dir in settled.go.items():
-            self._enqueue(Job(JobKind.DELETE, p, is_dir=is_dir))
-        self._update_state()
+        self.deletes.hold(deletes)
 
     # -- 4. the queue, 5. operations (dispatch.py runs them) ---------------------------------------
 
@@ -588,11 +558,7 @@ class FolderSync:
     async def restore_held(self) -> int:
         """Guard released by restoring: download the held deletes back into the folder."""
         restored = await self.ops.restore(self.guard.held)
-        for path in self.guard.held:
-            # No longer held; the rescan gives whatever still differs its own reason.
-            self.reasons.clear(path)
-        self.guard.held.clear()
-        self.guard.tripped = None
+        self.deletes.restored()
         self.flags.unpause()
         self.rescan()
         self._update_state()
