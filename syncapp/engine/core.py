@@ -2,6 +2,9 @@
 
 Folders that share a remote share its open connection pool. Adding or removing a folder at run
 time opens or closes just that folder's context (and its remote when it was the last user).
+
+``dry_run=True`` is the dry run: the same engine with every folder's operations held back,
+on an in-memory copy of the state (no engine lock: it writes nothing).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class SyncEngine:
         env: Mapping[str, str] | None = None,
         delete_hold: float = 1.0,
         control: bool = False,
+        dry_run: bool = False,
     ) -> None:
         self.config = config
         self.state_path = state_path or default_state_path()
@@ -78,19 +82,24 @@ class SyncEngine:
         self.stop_requested = asyncio.Event()
         #: The ``LocalEngine`` facade wrapping this engine, if any (the control API serves it).
         self.api: object | None = None
+        self.dry_run = dry_run
 
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
         try:
-            # Before the database: a second engine on the same state would fight this one
-            # over every file (each sees the other's uploads as remote edits).
-            lock = EngineLock(self.state_path)
-            lock.acquire()
-            self._stack.callback(lock.release)
-            self.state = open_state(self.state_path)
+            if self.dry_run:
+                self.state = open_state(self.state_path, in_memory_copy=True)
+            else:
+                # Before the database: a second engine on the same state would fight this one
+                # over every file (each sees the other's uploads as remote edits).
+                lock = EngineLock(self.state_path)
+                lock.acquire()
+                self._stack.callback(lock.release)
+                self.state = open_state(self.state_path)
             self._stack.callback(self.state.close)
             if self.control:
                 from syncapp.engine.api import LocalEngine
+            if self.control and not self.dry_run:
                 from syncapp.engine.control import ControlServer, socket_path
 
                 # The facade that serves this engine (its owner's, when it has one).
@@ -168,6 +177,7 @@ class SyncEngine:
                 limits=limits,
                 allow_mass_delete=self.allow_mass_delete,
                 delete_hold=self.delete_hold,
+                dry_run=self.dry_run,
             )
             stack = AsyncExitStack()
             try:
