@@ -336,6 +336,7 @@ class Mode:
         idle_samples: int,
         max_busy: float,
         list_wait: float,
+        max_sync: float,
         profile: Path | None,
         round_: int = 1,
     ) -> None:
@@ -348,6 +349,7 @@ class Mode:
         self.idle_samples = idle_samples
         self.max_busy = max_busy
         self.list_wait = list_wait
+        self.max_sync = max_sync
         self.profile = profile
         self.home = work / self.tag / "home"
         # A Unix socket path has ~107 bytes: $XDG_RUNTIME_DIR/syncapp/engine-<12 hex>.sock.
@@ -427,11 +429,12 @@ class Mode:
             log(f"{self.name}: UI up, folder {view.state_text()}; busy sampling")
             await self._phase(app, probe, view, self.result.busy, busy=True, t0=t0)
             # The sync ends: wait for it, then a few quiet seconds.
-            deadline = time.monotonic() + 1800
+            deadline = time.monotonic() + self.max_sync
             while not self._done(view) and time.monotonic() < deadline:
+                check_stop()
                 await asyncio.sleep(0.2)
             if not self._done(view):
-                raise RuntimeError("the first sync did not finish within 30 minutes")
+                raise RuntimeError(f"the first sync did not finish within {self.max_sync:.0f} s")
             if self.result.sync_seconds is None:
                 self.result.sync_seconds = time.monotonic() - t0
             await asyncio.sleep(3)
@@ -461,6 +464,7 @@ class Mode:
         i = 0
         try:
             while True:
+                check_stop()
                 if busy and (self._done(view) or time.monotonic() - start > self.max_busy):
                     break
                 if not busy and len(phase.samples) >= self.idle_samples:
@@ -669,6 +673,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="busy sampling stops after S seconds; the sync then ends unwatched (120)",
     )
     p.add_argument(
+        "--max-sync",
+        type=float,
+        default=1200.0,
+        metavar="S",
+        help="give up on a mode whose first sync is not up to date after S seconds (1200)",
+    )
+    p.add_argument(
         "--list-wait",
         type=float,
         default=3.0,
@@ -697,6 +708,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def write_json(
+    args: argparse.Namespace, machine: dict[str, str], results: list[ModeResult]
+) -> None:
+    if args.json_out is None:
+        return
+    raw = {
+        "machine": machine,
+        "files": args.files,
+        "results": [dataclasses.asdict(r) for r in results],
+    }
+    args.json_out.write_text(json.dumps(raw, indent=1))
+
+
 @contextmanager
 def workspace(args: argparse.Namespace) -> Iterator[Path]:
     work = Path(tempfile.mkdtemp(prefix="ui-lat-", dir=args.workdir))
@@ -709,8 +733,18 @@ def workspace(args: argparse.Namespace) -> Iterator[Path]:
             shutil.rmtree(work, ignore_errors=True)
 
 
+#: Set by SIGTERM: Textual may swallow the SystemExit raised in its loop, so the waits check it.
+STOPPING: list[int] = []
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
+    STOPPING.append(signum)
     raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop the engine
+
+
+def check_stop() -> None:
+    if STOPPING:
+        raise SystemExit(128 + STOPPING[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -747,6 +781,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.idle_samples,
                     args.max_busy,
                     args.list_wait,
+                    args.max_sync,
                     args.profile,
                     round_,
                 )
@@ -756,16 +791,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     log(f"{name} failed: {e}")
                     mode.result.error = str(e)
                     results.append(mode.result)
+                write_json(args, machine, results)  # what is done survives an interrupt
         finally:
             server.close()
     print(render(results, machine, args), flush=True)
-    if args.json_out is not None:
-        raw = {
-            "machine": machine,
-            "files": args.files,
-            "results": [dataclasses.asdict(r) for r in results],
-        }
-        args.json_out.write_text(json.dumps(raw, indent=1))
+    write_json(args, machine, results)
     bad = any(r.error or r.on_server != args.files for r in results)
     return 1 if bad else 0
 
