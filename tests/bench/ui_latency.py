@@ -1,7 +1,8 @@
 """Key → repaint latency of the terminal UI during a 20,000 x 2 KiB first sync, and idle (issue 14).
 
     .venv/bin/python -m tests.bench.ui_latency [--files 20000] [--modes attached,inprocess]
-                                              [--idle-samples 80] [--profile DIR]
+                                              [--rounds 1] [--idle-samples 80] [--profile DIR]
+                                              [--json-out F] [--report-from F [F ...]]
 
 What runs: one ``rclone serve webdav`` on a free port (``tests.servers.webdav``, as the other
 benches start it) and a folder of ``--files`` random 2 KiB files in 100 subfolders. Each mode
@@ -44,7 +45,9 @@ the sync to end, and after 3 quiet seconds samples ``--idle-samples`` keys.
 Also reported: the sync's progress as the UI showed it when sampling began and ended, the
 engine's and the UI process's CPU during the busy sampling, and the event loop's lag (how late
 a 10 ms sleep wakes up) as a hint of where the time goes. ``--profile DIR`` runs cProfile over
-the UI process during each sampling (``DIR/MODE-busy.prof``, ``DIR/MODE-idle.prof``).
+the UI process during each sampling (``DIR/MODE-ROUND-busy.prof``, ``…-idle.prof``).
+``--rounds N`` repeats each mode's first sync (a fresh HOME and remote folder each time) and
+pools the samples; ``--report-from`` prints the report of earlier ``--json-out`` files, pooled.
 
 The report (markdown) goes to stdout, progress to stderr. Exit status 1 when a run failed or a
 remote did not end up with every file; missed targets are findings, not failures.
