@@ -225,21 +225,37 @@ def _event_types() -> dict[str, type[Event]]:
 _TYPES = _event_types()
 
 
+_Converters = tuple[tuple[str, Callable[[Any], Any] | None], ...]
+_CONVERTERS: dict[type[Event], _Converters] = {}
+
+
+def _converters(cls: type[Event]) -> _Converters:
+    """Per field of ``cls``: how a JSON value becomes the field's type (an enum, a tuple).
+    Kept per class: resolving type hints costs far more than building the event."""
+    if cls in _CONVERTERS:
+        return _CONVERTERS[cls]
+    hints = typing.get_type_hints(cls)
+    out: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for f in dataclasses.fields(cls):
+        hint = hints.get(f.name)
+        convert: Callable[[Any], Any] | None = None
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            convert = hint
+        elif typing.get_origin(hint) is tuple:
+            convert = tuple
+        out.append((f.name, convert))
+    _CONVERTERS[cls] = tuple(out)
+    return _CONVERTERS[cls]
+
+
 def event_from_dict(d: dict[str, Any]) -> Event | None:
     """The event ``Event.to_dict`` made ``d`` from; None for a kind this version lacks."""
     cls = _TYPES.get(str(d.get("event")))
     if cls is None:
         return None
-    hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in d:
-            continue
-        value = d[f.name]
-        hint = hints.get(f.name)
-        if isinstance(hint, type) and issubclass(hint, enum.Enum):
-            value = hint(value)
-        elif typing.get_origin(hint) is tuple and isinstance(value, list):
-            value = tuple(value)
-        kwargs[f.name] = value
+    for name, convert in _converters(cls):
+        if name in d:
+            value = d[name]
+            kwargs[name] = convert(value) if convert is not None and value is not None else value
     return cls(**kwargs)

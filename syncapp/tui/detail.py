@@ -24,6 +24,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label
+from textual.worker import Worker
 
 from syncapp.engine import Event, FolderState, JobFinished, JobProgressed
 from syncapp.engine.state import Pending
@@ -159,6 +160,7 @@ class FolderDetailScreen(Screen[None]):
         self._dirty = False
         self._loaded_at = -RELOAD_MAX
         self._load_cost = 0.0
+        self._loading: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -204,11 +206,15 @@ class FolderDetailScreen(Screen[None]):
             self.reload()
 
     def reload(self) -> None:
-        """Read the list again (in a worker: the engine may be in another process)."""
+        """Read the list again (in a worker: the engine may be in another process). A read
+        under way is let finish: restarting it on every tick would never show a slow list."""
+        if self._loading is not None and not self._loading.is_finished:
+            self._dirty = True
+            return
         self._dirty = False
-        self._reload()
+        self._loading = self._reload()
 
-    @work(exclusive=True, group="detail-load", exit_on_error=False)
+    @work(group="detail-load", exit_on_error=False)
     async def _reload(self) -> None:
         started = time.monotonic()
         pending = await self._load(self.show_all)
