@@ -25,6 +25,25 @@ def isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SYNCAPP_CONFIG", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def demo_servers_stopped(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A test that fails before its app quits must not leave the demo's WsgiDAV serving: its
+    worker threads would keep pytest from exiting after the summary."""
+    from syncapp.davserver import DavServer
+
+    started: list[DavServer] = []
+    original = DavServer.start
+
+    def start(self: DavServer) -> None:
+        original(self)
+        started.append(self)
+
+    monkeypatch.setattr(DavServer, "start", start)
+    yield
+    for server in started:
+        server.stop()
+
+
 async def wait_for(
     pilot: Pilot[Any], condition: Callable[[], object], what: str, limit: float = WAIT
 ) -> None:
