@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +12,11 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "exclusive: changes something machine-wide (e.g. an inotify limit); under pytest-xdist"
+        " no other test runs meanwhile",
+    )
     # A base temp dir of this run's own: pytest keeps only the newest three numbered dirs under
     # /tmp/pytest-of-USER and deletes older ones at start, which pulled the files out from under
     # a second test run going on at the same time on the machine.
@@ -26,6 +32,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _OWN_BASETEMP = pytest.StashKey[str]()
+
+
+@pytest.fixture(autouse=True)
+def exclusive_if_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under pytest-xdist, a test marked ``exclusive`` runs while no other worker runs a test.
+
+    Every test holds a shared lock on ``run`` and an ``exclusive`` one holds it alone. ``gate``
+    keeps a waiting exclusive test from starving: it holds the gate while it waits, so no new
+    shared holder gets in. The lock files live in the run's base temp dir, which all workers
+    share (each worker's base temp is a folder in it). Without xdist this does nothing.
+    """
+    if not hasattr(request.config, "workerinput"):
+        yield
+        return
+    locks = Path(str(request.config.option.basetemp)).parent
+    exclusive = request.node.get_closest_marker("exclusive") is not None
+    with open(locks / "xdist-gate.lock", "a") as gate, open(locks / "xdist-run.lock", "a") as run:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        if exclusive:
+            fcntl.flock(run, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(run, fcntl.LOCK_SH)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        yield  # closing the files releases the locks
 
 
 @pytest.fixture(autouse=True)
