@@ -25,6 +25,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_OWN_BASETEMP] = config.option.basetemp
 
 
+_TUI = Path(__file__).with_name("tui")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The UI tests drive a Textual app by its own timers and wait for it with bounded waits: on
+    # two busy cores a neighbouring test made them several times slower and some failed, so
+    # under xdist they run alone (one after another, as without xdist).
+    for item in items:
+        if item.path.is_relative_to(_TUI):
+            item.add_marker(pytest.mark.exclusive)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     own = config.stash.get(_OWN_BASETEMP, None)
     if own is not None:
