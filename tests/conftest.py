@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -11,12 +12,29 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "exclusive: changes something machine-wide (e.g. an inotify limit); under pytest-xdist"
+        " no other test runs meanwhile",
+    )
     # A base temp dir of this run's own: pytest keeps only the newest three numbered dirs under
     # /tmp/pytest-of-USER and deletes older ones at start, which pulled the files out from under
     # a second test run going on at the same time on the machine.
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="syncapp-tests-")
         config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+_TUI = Path(__file__).with_name("tui")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The UI tests drive a Textual app by its own timers and wait for it with bounded waits: on
+    # two busy cores a neighbouring test made them several times slower and some failed, so
+    # under xdist they run alone (one after another, as without xdist).
+    for item in items:
+        if item.path.is_relative_to(_TUI):
+            item.add_marker(pytest.mark.exclusive)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -26,6 +44,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _OWN_BASETEMP = pytest.StashKey[str]()
+
+
+@pytest.fixture(autouse=True)
+def exclusive_if_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under pytest-xdist, a test marked ``exclusive`` runs while no other worker runs a test.
+
+    Every test holds a shared lock on ``run`` and an ``exclusive`` one holds it alone. ``gate``
+    keeps a waiting exclusive test from starving: it holds the gate while it waits, so no new
+    shared holder gets in. The lock files live in the run's base temp dir, which all workers
+    share (each worker's base temp is a folder in it). Without xdist this does nothing.
+    """
+    if not hasattr(request.config, "workerinput"):
+        yield
+        return
+    locks = Path(str(request.config.option.basetemp)).parent
+    exclusive = request.node.get_closest_marker("exclusive") is not None
+    with open(locks / "xdist-gate.lock", "a") as gate, open(locks / "xdist-run.lock", "a") as run:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        if exclusive:
+            fcntl.flock(run, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(run, fcntl.LOCK_SH)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        yield  # closing the files releases the locks
 
 
 @pytest.fixture(autouse=True)

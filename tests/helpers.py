@@ -89,13 +89,19 @@ def config_text(
 def syncapp(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a child process."""
+    """Run the real command line in a child process (forked from a process that has imported
+    syncapp already: see tests/forkserver.py)."""
+    from tests.forkserver import FORK_SERVER
+
+    full_env = {**os.environ, **(env or {})}
+    if FORK_SERVER.usable_for(full_env):
+        return FORK_SERVER.run(list(args), full_env, timeout, cwd)
     return subprocess.run(
         [sys.executable, "-m", "syncapp.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env=full_env,
         cwd=cwd,
     )
 

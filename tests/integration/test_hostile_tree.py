@@ -610,6 +610,7 @@ def test_folder_of_50000_files(tmp_path: Path, local_target: Target) -> None:
 INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_watches")
 
 
+@pytest.mark.exclusive  # the limit is the whole user's: no other test may add watches meanwhile
 @pytest.mark.skipif(
     os.geteuid() != 0 or not os.access(INOTIFY_LIMIT, os.W_OK),
     reason="needs root and a writable fs.inotify.max_user_watches",
