@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from syncapp import __version__
@@ -176,14 +177,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """The terminal UI; without a config file yet, it opens on the welcome screen."""
+    """The terminal UI, a view of the background engine: it attaches to the one running on this
+    state, or starts one when the config has folders. Without a config file yet, it opens on the
+    welcome screen."""
+    import io
+
+    from syncapp import daemon
+    from syncapp.engine.client import EngineClient
+
+    state = default_state_path()
     path = find_config_path(args.config)
+    running = daemon.ask_engine(state, "GET", "/v1/status")
+    if running is not None and running.get("config"):
+        engine_path = Path(running["config"])
+        if args.config is not None and engine_path.resolve() != path.resolve():
+            raise SyncappError(
+                f"the running engine (pid {running.get('pid')}) uses {engine_path}, not {path};"
+                " `syncapp stop` stops it"
+            )
+        path = engine_path
     config: Config | None = None
     if path.exists():
-        config = load_config(args.config)  # a broken config is reported, never overwritten
+        config = load_config(path)  # a broken config is reported, never overwritten
+
+    def start() -> str | None:
+        try:
+            check_secrets(load_config(path), os.environ)
+        except ConfigError as e:
+            return str(e)
+        out = io.StringIO()
+        code = daemon.start(path.resolve(), state, out)
+        return None if code == 0 else " ".join(out.getvalue().split())
+
     from syncapp.tui.app import SyncApp
 
-    SyncApp(config, config_path=path).run()
+    SyncApp(
+        config, config_path=path, engine_factory=lambda _config: EngineClient(state, start)
+    ).run()
     return EXIT_OK
 
 
@@ -426,7 +456,10 @@ def parse_when(text: str) -> float:
 
 
 async def cmd_versions(args: argparse.Namespace) -> int:
-    from syncapp.engine.versions import Versions, pick
+    """versions / restore: asked of the running engine when there is one (its open remote,
+    and it sees the restored file arrive), else straight from the remote."""
+    from syncapp.engine.client import running_engine
+    from syncapp.engine.versions import Version, Versions, pick
     from syncapp.remotes import open_remote
     from syncapp.why import relative_path
 
@@ -438,46 +471,60 @@ async def cmd_versions(args: argparse.Namespace) -> int:
         rel = relative_path(fc, args.path)
     except ValueError as e:
         raise SyncappError(str(e)) from None
-    check_secrets(config, os.environ, only=[fc.remote])
-    async with open_remote(config.remotes[fc.remote]) as remote:
-        versions = Versions(remote, fc.remote_path)
-        found = await versions.list(rel)
-        if args.command == "versions":
-            if args.json:
-                print(
-                    json.dumps(
-                        [
-                            {
-                                "time": v.at,
-                                "size": v.size,
-                                "current": v.current,
-                                "remote_path": v.remote_path,
-                            }
-                            for v in found
-                        ]
-                    )
-                )
-                return EXIT_OK
-            if not found:
-                print(f"{rel}: no versions kept")
-            for v in found:
-                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.at))
-                label = "current remote copy, written" if v.current else "kept version, replaced"
-                print(f"{label} {when}  {v.size:>12} bytes")
-            return EXIT_OK
-        at = parse_when(args.at) if args.at else None
+    at = parse_when(args.at) if getattr(args, "at", None) else None
+    dest = getattr(args, "to", None) or os.path.join(fc.path, rel)
+
+    def choose(found: list[Version]) -> Version:
         # The live remote copy is what a restore after an accidental local delete wants first.
         choice = pick(found, at)
         if choice is None:
             raise SyncappError(
                 f"no version of {rel} kept" + (" at or before that time" if at else "")
             )
-        dest = args.to or os.path.join(fc.path, rel)
+        return choice
+
+    client = running_engine(default_state_path())
+    if client is not None:
+        async with client:
+            found = await client.list_versions(fc.name, rel)
+            if args.command == "versions":
+                return _print_versions(rel, found, args.json)
+            choice = choose(found)
+            await client.restore_version(fc.name, choice, getattr(args, "to", None))
+            return _restored(rel, choice, choice.size, dest)
+    check_secrets(config, os.environ, only=[fc.remote])
+    async with open_remote(config.remotes[fc.remote]) as remote:
+        versions = Versions(remote, fc.remote_path)
+        found = await versions.list(rel)
+        if args.command == "versions":
+            return _print_versions(rel, found, args.json)
+        choice = choose(found)
         n = await versions.download(choice.remote_path, dest, mtime=choice.at)
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(choice.at))
-        what = f"current remote copy of {when}" if choice.current else f"version replaced {when}"
-        print(f"restored {rel} ({n} bytes, {what}) to {dest}")
+        return _restored(rel, choice, n, dest)
+
+
+def _print_versions(rel: str, found: list[Any], as_json: bool) -> int:
+    if as_json:
+        rows = [
+            {"time": v.at, "size": v.size, "current": v.current, "remote_path": v.remote_path}
+            for v in found
+        ]
+        print(json.dumps(rows))
         return EXIT_OK
+    if not found:
+        print(f"{rel}: no versions kept")
+    for v in found:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.at))
+        label = "current remote copy, written" if v.current else "kept version, replaced"
+        print(f"{label} {when}  {v.size:>12} bytes")
+    return EXIT_OK
+
+
+def _restored(rel: str, choice: Any, n: int, dest: str) -> int:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(choice.at))
+    what = f"current remote copy of {when}" if choice.current else f"version replaced {when}"
+    print(f"restored {rel} ({n} bytes, {what}) to {dest}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from syncapp.engine import (
     ScanFinished,
     SyncEngine,
 )
+from syncapp.engine.api import EngineAPI, LocalEngine
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -132,7 +133,8 @@ async def run_engine(
         control=not once,
     )
     engine.subscribe(EventPrinter(out, as_json))
-    async with engine:
+    api = LocalEngine(engine)  # what the control API serves
+    async with api:
         if once:
             idle = asyncio.create_task(engine.wait_idle())
             stopper = asyncio.create_task(stop.wait())
@@ -141,27 +143,34 @@ async def run_engine(
                 t.cancel()
             if stop.is_set():
                 return 130
-            return summarize(engine, out=sys.stderr)
+            return await summarize(api, out=sys.stderr)
         stopper = asyncio.create_task(stop.wait())
-        asked = asyncio.create_task(engine.stop_requested.wait())
-        await asyncio.wait({stopper, asked}, return_when=asyncio.FIRST_COMPLETED)
-        for t in (stopper, asked):
-            t.cancel()
+        # Serving runs the control API's folder changes in this task (it ends on `stop`).
+        serving = asyncio.create_task(api.serve())
+        await asyncio.wait({stopper, serving}, return_when=asyncio.FIRST_COMPLETED)
+        api.close()
+        stopper.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
         if not as_json:
             out.write("syncapp: stopping…\n")
             out.flush()
     return EXIT_OK
 
 
-def summarize(engine: SyncEngine, out: TextIO) -> int:
+async def summarize(api: EngineAPI, out: TextIO) -> int:
     code = EXIT_OK
-    for name, st in engine.status().items():
+    for name, info in (await api.folders()).items():
+        st = info.status
+        if st is None:
+            code = EXIT_FAILED
+            out.write(f"syncapp: folder {name}: cannot open: {info.open_error}\n")
+            continue
         if st.state is FolderState.UP_TO_DATE and not st.failed:
             continue
         code = EXIT_FAILED
         why = st.reason or st.state.value
         extra = f"; {st.failed} failed" if st.failed and "failed" not in why else ""
-        if engine.folder(name).guard_deletes:
+        if info.guard_deletes:
             extra += "; run with --allow-mass-delete to let them through"
         out.write(f"syncapp: folder {name}: {st.state.value}: {why}{extra}\n")
     return code

@@ -97,6 +97,8 @@ class Pending:
     attempts: int = 0
     retry_at: float | None = None
     updated: float = 0.0
+    #: The file's size, for synced files listed beside the pending ones (0: not given).
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from syncapp.tui.app import SyncApp
 
 #: Reads the folder's paths: those not in sync, or (True) every known path.
-Loader = Callable[[bool], list[Pending]]
+Loader = Callable[[bool], Awaitable[list[Pending]]]
 
 #: Problems first: what needs the user, then what waits by itself.
 STATUS_ORDER = {
@@ -109,7 +109,10 @@ def retry_note(p: Pending, now: float, server_check: float | None) -> str:
 
 
 def make_rows(
-    pending: Iterable[Pending], now: float, *, offline: bool = False,
+    pending: Iterable[Pending],
+    now: float,
+    *,
+    offline: bool = False,
     server_check: float | None = None,
 ) -> list[Row]:
     """``offline``: the folder's remote is down; ``server_check`` the time of its next check."""
@@ -165,9 +168,7 @@ class FolderDetailScreen(Screen[None]):
                 yield Label("", id="detail-route", markup=False)
                 yield Label("", id="detail-state")
             yield Label("", id="detail-problem", markup=False)
-            yield Input(
-                placeholder="type to filter by path or reason", id="filter", compact=True
-            )
+            yield Input(placeholder="type to filter by path or reason", id="filter", compact=True)
             yield DataTable(id="paths", cursor_type="row")
             yield Label("", id="detail-why", markup=False)
             yield Label("", id="detail-summary", markup=False)
@@ -203,12 +204,18 @@ class FolderDetailScreen(Screen[None]):
             self.reload()
 
     def reload(self) -> None:
-        started = time.monotonic()
+        """Read the list again (in a worker: the engine may be in another process)."""
         self._dirty = False
+        self._reload()
+
+    @work(exclusive=True, group="detail-load", exit_on_error=False)
+    async def _reload(self) -> None:
+        started = time.monotonic()
+        pending = await self._load(self.show_all)
         view = _sync_app(self).dashboard.folders.views.get(self.folder)
         offline = view is not None and view.shown_state is FolderState.OFFLINE
         self.rows = make_rows(
-            self._load(self.show_all),
+            pending,
             _sync_app(self).clock(),
             offline=offline,
             server_check=view.offline_retry_at if view is not None else None,

@@ -19,6 +19,7 @@ from syncapp.engine.state import Pending
 from syncapp.tui.app import SyncApp
 from syncapp.tui.detail import FolderDetailScreen, make_rows
 from syncapp.tui.folders import FolderPanel
+from tests.tui.conftest import wait_for
 from tests.tui.test_progress import T0, Clock, config
 
 URL = "http://127.0.0.1:8080/docs/"
@@ -61,8 +62,11 @@ async def test_offline_says_when_it_retries_in_a_short_line(tmp_path: Path) -> N
         pending = [
             Pending("a.txt", "retrying", f"waiting to retry after: {REFUSED}", 2, T0 - 5)
         ]
-        await app.push_screen(FolderDetailScreen("docs", lambda everything: pending))
-        await pilot.pause()
+        async def load(everything: bool) -> list[Pending]:
+            return pending
+
+        await app.push_screen(FolderDetailScreen("docs", load))
+        await wait_for(pilot, lambda: app.screen.query_one("#paths", DataTable).row_count, "rows")
         full = str(app.screen.query_one("#detail-problem", Label).content)
         assert full == REFUSED
         table = app.screen.query_one("#paths", DataTable)
