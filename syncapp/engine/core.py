@@ -80,9 +80,9 @@ class SyncEngine:
         #: Serve the control API on a Unix socket (syncapp.engine.control) while open.
         self.control = control
         self.stop_requested = asyncio.Event()
+        self.dry_run = dry_run
         #: The ``LocalEngine`` facade wrapping this engine, if any (the control API serves it).
         self.api: object | None = None
-        self.dry_run = dry_run
 
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
@@ -97,9 +97,8 @@ class SyncEngine:
                 self._stack.callback(lock.release)
                 self.state = open_state(self.state_path)
             self._stack.callback(self.state.close)
-            if self.control:
-                from syncapp.engine.api import LocalEngine
             if self.control and not self.dry_run:
+                from syncapp.engine.api import LocalEngine
                 from syncapp.engine.control import ControlServer, socket_path
 
                 # The facade that serves this engine (its owner's, when it has one).

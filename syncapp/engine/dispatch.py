@@ -71,7 +71,7 @@ class Dispatcher:
             self.jobs.unpark_ready()
             limit = self.pacer.limit(self.concurrency)
             for job in self.jobs.take(limit, max_skipped=4 * self.concurrency):
-                self.spawn(self._run(job), f"{job.kind} {job.path}")
+                self.spawn(self._run(job), f"{job.kind.value} {job.path}")
             self._arm_delay_wakeup()
             self.after_pass()
 

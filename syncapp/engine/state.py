@@ -339,7 +339,15 @@ class StateDB:
         self._write().execute(
             "INSERT OR REPLACE INTO pending(folder, path, status, reason, attempts, retry_at,"
             " updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (folder, p.path, p.status, p.reason, p.attempts, p.retry_at, p.updated or time.time()),
+            (
+                folder,
+                p.path,
+                _word(p.status),
+                p.reason,
+                p.attempts,
+                p.retry_at,
+                p.updated or time.time(),
+            ),
         )
         self.maybe_commit()
 
@@ -349,7 +357,15 @@ class StateDB:
             "INSERT OR REPLACE INTO pending(folder, path, status, reason, attempts, retry_at,"
             " updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (folder, p.path, p.status, p.reason, p.attempts, p.retry_at, p.updated or now)
+                (
+                    folder,
+                    p.path,
+                    _word(p.status),
+                    p.reason,
+                    p.attempts,
+                    p.retry_at,
+                    p.updated or now,
+                )
                 for p in items
             ],
         )
@@ -387,6 +403,11 @@ class StateDB:
             "SELECT status, count(*) FROM pending WHERE folder = ? GROUP BY status", (folder,)
         )
         return {r[0]: int(r[1]) for r in rows}
+
+
+def _word(status: PendingStatus | str) -> str:
+    """The plain string stored (sqlite3 binds an exact str faster than a str subclass)."""
+    return status.value if isinstance(status, PendingStatus) else status
 
 
 def _pending(row: tuple[Any, ...]) -> Pending:
