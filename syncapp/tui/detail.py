@@ -109,7 +109,10 @@ def retry_note(p: Pending, now: float, server_check: float | None) -> str:
 
 
 def make_rows(
-    pending: Iterable[Pending], now: float, *, offline: bool = False,
+    pending: Iterable[Pending],
+    now: float,
+    *,
+    offline: bool = False,
     server_check: float | None = None,
 ) -> list[Row]:
     """``offline``: the folder's remote is down; ``server_check`` the time of its next check."""
@@ -165,9 +168,7 @@ class FolderDetailScreen(Screen[None]):
                 yield Label("", id="detail-route", markup=False)
                 yield Label("", id="detail-state")
             yield Label("", id="detail-problem", markup=False)
-            yield Input(
-                placeholder="type to filter by path or reason", id="filter", compact=True
-            )
+            yield Input(placeholder="type to filter by path or reason", id="filter", compact=True)
             yield DataTable(id="paths", cursor_type="row")
             yield Label("", id="detail-why", markup=False)
             yield Label("", id="detail-summary", markup=False)
@@ -206,12 +207,14 @@ class FolderDetailScreen(Screen[None]):
         started = time.monotonic()
         self._dirty = False
         view = _sync_app(self).dashboard.folders.views.get(self.folder)
+        # Offline by its own finding or another folder's on the same remote: its paths go
+        # when the server answers, whatever their own retry time says.
         offline = view is not None and view.shown_state is FolderState.OFFLINE
         self.rows = make_rows(
             self._load(self.show_all),
             _sync_app(self).clock(),
             offline=offline,
-            server_check=view.offline_retry_at if view is not None else None,
+            server_check=view.next_check if view is not None else None,
         )
         self._counts = Counter(r[1] for r in self.rows)
         self._show_head()
