@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Select
 
-from syncapp.config import REMOTE_TYPES, Config, RemoteConfig
+from syncapp.config import (
+    REMOTE_TYPES,
+    Config,
+    HTTPRemoteConfig,
+    RemoteConfig,
+    WebDAVRemoteConfig,
+)
 from syncapp.errors import ConfigError, RemoteError
 from syncapp.tui.configdoc import (
     REMOTE_FIELDS,
@@ -71,24 +78,63 @@ TYPE_HINTS = {
 }
 
 
-async def test_remote(cfg: RemoteConfig) -> tuple[bool, str]:
-    """Open the remote and stat its root: (ok, what happened in words)."""
+#: Called about once a second while a test waits for the server, with the seconds left.
+Waiting = Callable[[float], None]
+
+
+async def test_remote(cfg: RemoteConfig, waiting: Waiting | None = None) -> tuple[bool, str]:
+    """Open the remote and stat its root: (ok, what happened in words).
+
+    Gives up after the remote's ``timeout``; ``waiting`` hears the seconds left meanwhile, so
+    a silent server shows a countdown rather than a frozen "Testing…"."""
+    limit = max(1.0, cfg.timeout)
+    attempt = asyncio.ensure_future(_attempt(cfg))
+    started = time.monotonic()
+    try:
+        while True:
+            done, _ = await asyncio.wait({attempt}, timeout=min(1.0, limit))
+            if done:
+                return attempt.result()
+            left = limit - (time.monotonic() - started)
+            if left <= 0:
+                return False, f"no answer within {limit:.0f} s (the remote's timeout)"
+            if waiting is not None:
+                waiting(left)
+    finally:
+        if not attempt.done():
+            attempt.cancel()
+            await asyncio.gather(attempt, return_exceptions=True)
+
+
+async def _attempt(cfg: RemoteConfig) -> tuple[bool, str]:
     from syncapp.remotes import open_remote
 
     try:
-        async with asyncio.timeout(cfg.timeout + 5):
-            async with open_remote(cfg) as remote:
-                entry = await remote.stat("")
-    except TimeoutError:
-        return False, f"no answer within {cfg.timeout + 5:.0f} s"
+        async with open_remote(cfg) as remote:
+            entry = await remote.stat("")
     except RemoteError as e:
-        status = f"HTTP {e.status}: " if e.status and str(e.status) not in str(e) else ""
-        return False, f"{status}{e}"
+        return False, failure_words(cfg, e)
     except (ConfigError, OSError, ValueError, ImportError, NotImplementedError) as e:
         return False, str(e) or type(e).__name__
     if entry is None:
         return True, "connected, but the remote root does not exist yet (it is created on sync)"
     return True, f"connected to {remote.display_url}"
+
+
+def failure_words(cfg: RemoteConfig, e: RemoteError) -> str:
+    """What a failed test means for the user: a 401 is the credentials, said so first."""
+    if e.status == 401:
+        if isinstance(cfg, HTTPRemoteConfig):
+            return f"the server refused the token (HTTP 401; check {cfg.token_env or 'token_env'})"
+        if isinstance(cfg, WebDAVRemoteConfig) and not cfg.username:
+            return "the server wants a user name and password (HTTP 401)"
+        return "wrong user name or password (HTTP 401)"
+    status = f"HTTP {e.status}: " if e.status and str(e.status) not in str(e) else ""
+    return f"{status}{e}"
+
+
+def waiting_text(left: float) -> Text:
+    return Text(f"Testing… no answer yet; giving up in {left:.0f} s", style="italic")
 
 
 class RemoteForm(ModalScreen[str | None]):
@@ -265,8 +311,8 @@ class RemoteForm(ModalScreen[str | None]):
 
     @work(exclusive=True, group="remote-test", exit_on_error=False)
     async def _run_test(self, cfg: RemoteConfig) -> None:
-        ok, message = await test_remote(cfg)
         label = self.query_one("#test-result", Label)
+        ok, message = await test_remote(cfg, lambda left: show(label, waiting_text(left)))
         mark = "✓ " if ok else "✗ "
         show(label, Text(mark + message, style=tone(self, "success" if ok else "error")))
         label.set_class(ok, "-ok")
@@ -406,8 +452,12 @@ class RemotesScreen(Screen[None]):
 
     @work(exclusive=True, group="remote-test", exit_on_error=False)
     async def _run_test(self, cfg: RemoteConfig) -> None:
-        ok, message = await test_remote(cfg)
         status = self.query_one("#remotes-status", Label)
+
+        def waiting(left: float) -> None:
+            status.update(Text(f"{cfg.name}: ").append_text(waiting_text(left)))
+
+        ok, message = await test_remote(cfg, waiting)
         status.update(
             Text(
                 f"{cfg.name}: " + ("✓ " if ok else "✗ ") + message,

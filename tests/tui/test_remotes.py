@@ -243,12 +243,38 @@ async def test_test_connection_against_webdav_with_auth(setup: Setup, tmp_path: 
             await fill(pilot, "webdav-password", "wrong")
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: "✗" in result_text(app), "401 shown")
-            assert "401" in result_text(app)
+            assert result_text(app) == "✗ wrong user name or password (HTTP 401)"
             await fill(pilot, "webdav-password", "right")
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: "✓" in result_text(app), "success shown")
             assert server.url in result_text(app)
             await pilot.press("escape", "escape", "q")
+
+
+async def test_test_connection_counts_down_while_a_server_is_silent(setup: Setup) -> None:
+    import socket
+
+    # Accepts connections (the kernel does) and never answers.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        app = SyncApp(setup.config(), engine=False)
+        async with app.run_test(size=(100, 40)) as pilot:
+            await open_remotes(pilot, app)
+            await pilot.press("a")
+            await type_text(pilot, "quiet")
+            await fill(pilot, "webdav-url", f"http://127.0.0.1:{silent.getsockname()[1]}/")
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: "giving up in" in result_text(app), "a countdown")
+            first = result_text(app)
+            assert first.startswith("Testing… no answer yet; giving up in ")
+            assert 25 <= int(first.split()[-2]) <= 30  # the remote's timeout: 30 s
+            await wait_for(pilot, lambda: result_text(app) != first, "the countdown moves")
+            assert int(result_text(app).split()[-2]) < int(first.split()[-2])
+            await pilot.press("escape", "escape", "q")
+    finally:
+        silent.close()
 
 
 async def test_test_key_on_the_list(setup: Setup) -> None:
