@@ -42,8 +42,16 @@ REMOTE_FIELDS: dict[str, tuple[str, ...]] = {
         "region",
         "access_key_id_env",
         "secret_access_key_env",
+        "access_key_id",
+        "secret_access_key",
     ),
     "http": ("url", "method", "token_env", "list_url"),
+}
+
+#: Keys that hold a secret itself: written into the file (0600) only when the user asks.
+SECRET_KEYS: dict[str, tuple[str, ...]] = {
+    "webdav": ("password",),
+    "s3": ("access_key_id", "secret_access_key"),
 }
 
 
@@ -275,13 +283,15 @@ class RemoteDraft:
     type: str
     #: The form's keys for this type (see REMOTE_FIELDS), as typed.
     values: dict[str, str] = field(default_factory=dict)
-    #: Write ``password`` into the file (only when the user ticked it).
+    #: Write the type's secrets (``SECRET_KEYS``: a password, S3 keys) into the file (only when
+    #: the user ticked it).
     store_password: bool = False
 
     @classmethod
     def from_config(cls, cfg: RemoteConfig) -> RemoteDraft:
         values = {k: str(getattr(cfg, k, "")) for k in REMOTE_FIELDS.get(cfg.type, ())}
-        return cls(cfg.name, cfg.type, values, store_password=bool(values.get("password")))
+        stored = any(values.get(k) for k in SECRET_KEYS.get(cfg.type, ()))
+        return cls(cfg.name, cfg.type, values, store_password=stored)
 
 
 def remote_defaults(rtype: str) -> dict[str, str]:
@@ -319,8 +329,18 @@ def remote_problems(config: Config, draft: RemoteDraft, editing: str | None) -> 
         problems["password"] = (
             "tick “store password in config” to keep it, or name an environment variable"
         )
-    if draft.type == "s3" and not v.get("bucket", "").strip():
-        problems["bucket"] = "the bucket name"
+    if draft.type == "s3":
+        if not v.get("bucket", "").strip():
+            problems["bucket"] = "the bucket name"
+        key_id, secret = v.get("access_key_id", ""), v.get("secret_access_key", "")
+        if (key_id or secret) and not draft.store_password:
+            problems["secret_access_key" if secret else "access_key_id"] = (
+                "tick “store keys in config” to keep them, or name environment variables"
+            )
+        elif bool(key_id) != bool(secret):
+            problems["access_key_id" if not key_id else "secret_access_key"] = (
+                "give both keys (or neither: then the environment variables are read)"
+            )
     if editing is not None and editing != draft.name:
         users = [f.name for f in config.folders.values() if f.remote == editing]
         if users:
@@ -351,7 +371,7 @@ def with_remote(config: Config, draft: RemoteDraft, editing: str | None = None) 
     defaults = remote_defaults(draft.type)
     for key in REMOTE_FIELDS[draft.type]:
         value = draft.values.get(key, "").strip()
-        if key == "password":
+        if key in SECRET_KEYS.get(draft.type, ()):
             if draft.store_password and value:
                 table[key] = value
             elif key in table:
@@ -405,6 +425,7 @@ def describe_remote(cfg: RemoteConfig) -> str:
 
 __all__ = [
     "REMOTE_FIELDS",
+    "SECRET_KEYS",
     "FolderDraft",
     "RemoteDraft",
     "copy_document",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -20,11 +21,13 @@ from syncapp.config import (
     Config,
     HTTPRemoteConfig,
     RemoteConfig,
+    S3RemoteConfig,
     WebDAVRemoteConfig,
 )
 from syncapp.errors import ConfigError, RemoteError
 from syncapp.tui.configdoc import (
     REMOTE_FIELDS,
+    SECRET_KEYS,
     RemoteDraft,
     describe_remote,
     remote_config,
@@ -53,6 +56,8 @@ LABELS = {
     "region": "Region",
     "access_key_id_env": "Key id env",
     "secret_access_key_env": "Secret env",
+    "access_key_id": "Access key id",
+    "secret_access_key": "Secret key",
     "method": "Method",
     "token_env": "Token env",
     "list_url": "List URL",
@@ -64,16 +69,25 @@ PLACEHOLDERS = {
     "webdav/password_env": "name of an environment variable, e.g. NAS_PASSWORD",
     "webdav/password": "only kept when “store password in config” is ticked",
     "s3/endpoint": "https://s3.example.com (empty for AWS)",
+    "s3/access_key_id": "only kept when “store keys in config” is ticked",
+    "s3/secret_access_key": "only kept when “store keys in config” is ticked",
     "http/url": "https://api.example/upload/{path}",
     "http/method": "PUT or POST",
     "http/token_env": "environment variable holding a bearer token",
     "http/list_url": "optional: https://api.example/list/{path}",
 }
 
+#: The tick that keeps a type's typed secrets in the config file (0600), and its id.
+STORE_LABELS = {
+    "webdav": "store password in config (else set the env variable)",
+    "s3": "store keys in config (else set the env variables)",
+}
+STORE_IDS = {"webdav": "store_password", "s3": "store_keys"}
+
 TYPE_HINTS = {
     "local": "a folder on this machine (another disk, a mounted share)",
     "webdav": "Nextcloud, ownCloud, Apache, nginx, rclone serve webdav, WsgiDAV",
-    "s3": "AWS S3, MinIO, Ceph, SeaweedFS; keys come from environment variables",
+    "s3": "AWS S3, MinIO, Ceph, SeaweedFS; keys from environment variables, or typed here",
     "http": "your own upload API: a URL template with {path}",
 }
 
@@ -110,7 +124,7 @@ async def _attempt(cfg: RemoteConfig) -> tuple[bool, str]:
     from syncapp.remotes import open_remote
 
     try:
-        async with open_remote(cfg) as remote:
+        async with open_remote(cfg, env=secrets_env(cfg)) as remote:
             entry = await remote.stat("")
     except RemoteError as e:
         return False, failure_words(cfg, e)
@@ -119,6 +133,20 @@ async def _attempt(cfg: RemoteConfig) -> tuple[bool, str]:
     if entry is None:
         return True, "connected, but the remote root does not exist yet (it is created on sync)"
     return True, f"connected to {remote.display_url}"
+
+
+def secrets_env(cfg: RemoteConfig) -> dict[str, str]:
+    """The environment a test opens the remote with: typed S3 keys stand in for unset
+    variables (the variables win when set, as for a WebDAV password)."""
+    env = dict(os.environ)
+    if isinstance(cfg, S3RemoteConfig):
+        for var, value in (
+            (cfg.access_key_id_env, cfg.access_key_id),
+            (cfg.secret_access_key_env, cfg.secret_access_key),
+        ):
+            if var and value and not env.get(var):
+                env[var] = value
+    return env
 
 
 def failure_words(cfg: RemoteConfig, e: RemoteError) -> str:
@@ -189,16 +217,16 @@ class RemoteForm(ModalScreen[str | None]):
                                     value,
                                     placeholder=PLACEHOLDERS.get(f"{t}/{key}", ""),
                                     id=f"{t}-{key}",
-                                    password=key == "password",
+                                    password=key in ("password", "secret_access_key"),
                                     compact=True,
                                 ),
                                 field=f"{t}-{key}",
                             )
-                        if t == "webdav":
+                        if t in STORE_LABELS:
                             yield TickBox(
-                                "store password in config (else set the env variable)",
+                                STORE_LABELS[t],
                                 draft.store_password if draft and draft.type == t else False,
-                                id="store_password",
+                                id=STORE_IDS[t],
                                 classes="indent",
                             )
             yield Label("", id="test-result", classes="test-result")
@@ -226,7 +254,7 @@ class RemoteForm(ModalScreen[str | None]):
     def draft(self) -> RemoteDraft:
         t = self.rtype
         values = {k: self.query_one(f"#{t}-{k}", Input).value for k in REMOTE_FIELDS[t]}
-        store = t == "webdav" and self.query_one("#store_password", Checkbox).value
+        store = t in STORE_IDS and self.query_one(f"#{STORE_IDS[t]}", Checkbox).value
         return RemoteDraft(self.query_one("#name", Input).value.strip(), t, values, store)
 
     def _show_problems(self) -> dict[str, str]:
@@ -260,7 +288,8 @@ class RemoteForm(ModalScreen[str | None]):
 
     @on(Checkbox.Changed)
     def _checked(self) -> None:
-        self._touched.add("webdav-password")
+        t = self.rtype
+        self._touched.update(f"{t}-{key}" for key in SECRET_KEYS.get(t, ()))
         self._show_problems()
 
     @on(Input.Submitted)

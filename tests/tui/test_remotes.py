@@ -134,6 +134,64 @@ async def test_add_webdav_remote_password_rules(setup: Setup) -> None:
         await pilot.press("escape", "q")
 
 
+async def test_s3_keys_typed_in_the_form_are_kept_like_a_password(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncapp.config import missing_secret
+    from syncapp.tui.remotes import secrets_env
+
+    app = SyncApp(setup.config(), engine=False)
+    async with app.run_test(size=(100, 50)) as pilot:
+        await open_remotes(pilot, app)
+        await pilot.press("a")
+        await type_text(pilot, "minio")
+        await choose_type(pilot, "s3")
+        await fill(pilot, "s3-endpoint", "http://127.0.0.1:9000")
+        await fill(pilot, "s3-bucket", "photos")
+        await fill(pilot, "s3-access_key_id", "AKIAEXAMPLE")
+        await fill(pilot, "s3-secret_access_key", "wJalrXUtnFEMI-secret")
+        assert app.screen.query_one("#s3-secret_access_key", Input).password  # shown as dots
+        await pilot.press("ctrl+s")
+        # Typed keys are not stored unless asked, as a typed password.
+        assert isinstance(app.screen, RemoteForm)
+        assert "store keys in config" in error_of(app, "s3-secret_access_key")
+        box = app.screen.query_one("#store_keys", Checkbox)
+        box.focus()
+        await pilot.press("space")
+        assert box.value
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, RemotesScreen), "saved")
+        cfg = setup.config().remotes["minio"]
+        assert isinstance(cfg, S3RemoteConfig)
+        assert (cfg.access_key_id, cfg.secret_access_key) == ("AKIAEXAMPLE", "wJalrXUtnFEMI-secret")
+        assert stat.S_IMODE(setup.config_path.stat().st_mode) == 0o600
+        # Never logged: not in the config's repr, not in the session's log.
+        assert "wJalrXUtnFEMI-secret" not in repr(cfg)
+        assert all("wJalrXUtnFEMI-secret" not in line.plain for line in app.history.lines)
+        # The kept keys stand in for unset variables (the variables win when set).
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+        assert missing_secret(cfg, {}) is None
+        assert secrets_env(cfg)["AWS_SECRET_ACCESS_KEY"] == "wJalrXUtnFEMI-secret"
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "from-env")
+        assert secrets_env(cfg)["AWS_SECRET_ACCESS_KEY"] == "from-env"
+        # Editing shows them kept (ticked); unticking and clearing drops them from the file.
+        table = app.screen.query_one("#remotes-table", DataTable)
+        table.move_cursor(row=table.get_row_index("minio"))
+        await pilot.press("e")
+        assert isinstance(app.screen, RemoteForm)
+        assert app.screen.query_one("#store_keys", Checkbox).value
+        assert app.screen.query_one("#s3-access_key_id", Input).value == "AKIAEXAMPLE"
+        await fill(pilot, "s3-access_key_id", "")
+        await fill(pilot, "s3-secret_access_key", "")
+        app.screen.query_one("#store_keys", Checkbox).value = False
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, RemotesScreen), "saved again")
+        text = setup.config_path.read_text()
+        assert "wJalrXUtnFEMI-secret" not in text and "AKIAEXAMPLE" not in text
+        await pilot.press("escape", "q")
+
+
 @pytest.mark.parametrize(
     ("rtype", "values", "field", "message"),
     [
