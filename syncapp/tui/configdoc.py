@@ -25,6 +25,8 @@ from syncapp.config import (
     FolderConfig,
     RemoteConfig,
     parse_config,
+    parse_duration,
+    parse_max_delete,
     save_document,
 )
 from syncapp.errors import ConfigError
@@ -111,7 +113,13 @@ def _append_table(section: Section, name: str, table: Table) -> None:
 
 
 def _set(table: Table, key: str, value: Any, default: Any) -> None:
-    """Write ``key`` unless it is absent and would only restate the default (keeps files short)."""
+    """Write ``key`` unless it is absent and would only restate the default (keeps files short);
+    a value that did not change keeps how the user wrote it (``2.0``, ``"10"``, a comment)."""
+    if key in table:
+        old = table[key]
+        old = old.unwrap() if hasattr(old, "unwrap") else old
+        if old == value or (isinstance(old, str | int | float) and str(old) == str(value)):
+            return
     if key in table or value != default:
         table[key] = value
 
@@ -139,6 +147,13 @@ class FolderDraft:
     remote_path: str
     ignore: tuple[str, ...] = ()
     mirror_deletes: bool = True
+    max_delete: str = "50%"
+    versions: bool = True
+    keep_versions: str = "30d"
+    follow_symlinks: bool = False
+    settle: str = "0.05"
+    rescan_interval: str = "300"
+    paused: bool = False
 
     @classmethod
     def from_config(cls, cfg: FolderConfig) -> FolderDraft:
@@ -149,7 +164,41 @@ class FolderDraft:
             remote_path=cfg.remote_path,
             ignore=cfg.ignore,
             mirror_deletes=cfg.mirror_deletes,
+            max_delete=cfg.max_delete,
+            versions=cfg.versions,
+            keep_versions=cfg.keep_versions,
+            follow_symlinks=cfg.follow_symlinks,
+            settle=number_text(cfg.settle),
+            rescan_interval=number_text(cfg.rescan_interval),
+            paused=cfg.paused,
         )
+
+
+#: The folder keys the README documents beyond the four every folder has, with their defaults
+#: (the form shows each default beside its field).
+FOLDER_DEFAULTS: dict[str, object] = {
+    field: FolderConfig.__dataclass_fields__[field].default
+    for field in (
+        "mirror_deletes",
+        "max_delete",
+        "versions",
+        "keep_versions",
+        "follow_symlinks",
+        "settle",
+        "rescan_interval",
+        "paused",
+    )
+}
+
+
+def number_text(value: float) -> str:
+    """``300`` for 300.0, ``0.05`` for 0.05: a number as a person types it."""
+    return f"{value:g}"
+
+
+def _number(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def display_path(path: Path | str) -> str:
@@ -240,6 +289,20 @@ def folder_problems(config: Config, draft: FolderDraft, editing: str | None) -> 
     for pat in draft.ignore:
         if not pat.strip():
             problems["ignore"] = "empty pattern"
+    try:
+        parse_max_delete(draft.max_delete)
+    except ValueError as e:
+        problems["max_delete"] = str(e)
+    try:
+        parse_duration(draft.keep_versions)
+    except ValueError as e:
+        problems["keep_versions"] = str(e)
+    for key in ("settle", "rescan_interval"):
+        try:
+            if float(getattr(draft, key)) < 0:
+                problems[key] = "must not be negative"
+        except ValueError:
+            problems[key] = f"a number of seconds, not {getattr(draft, key)!r}"
     return problems
 
 
@@ -260,7 +323,22 @@ def with_folder(config: Config, draft: FolderDraft, editing: str | None = None) 
     table["remote"] = draft.remote
     table["remote_path"] = draft.remote_path.strip().strip("/")
     _set(table, "ignore", list(draft.ignore), [])
-    _set(table, "mirror_deletes", draft.mirror_deletes, True)
+    max_delete = draft.max_delete.strip()
+    try:
+        values: dict[str, object] = {
+            "mirror_deletes": draft.mirror_deletes,
+            "max_delete": int(max_delete) if max_delete.isdigit() else max_delete,
+            "versions": draft.versions,
+            "keep_versions": draft.keep_versions.strip(),
+            "follow_symlinks": draft.follow_symlinks,
+            "settle": _number(draft.settle),
+            "rescan_interval": _number(draft.rescan_interval),
+            "paused": draft.paused,
+        }
+    except ValueError as e:
+        raise ConfigError(str(config.path), f"folders.{draft.name}", str(e)) from None
+    for key, value in values.items():
+        _set(table, key, value, FOLDER_DEFAULTS[key])
     if draft.name not in folders:
         _append_table(folders, draft.name, table)
     return _validated(config, doc)
@@ -424,6 +502,7 @@ def describe_remote(cfg: RemoteConfig) -> str:
 
 
 __all__ = [
+    "FOLDER_DEFAULTS",
     "REMOTE_FIELDS",
     "SECRET_KEYS",
     "FolderDraft",
@@ -434,6 +513,7 @@ __all__ = [
     "display_path",
     "empty_config",
     "folder_problems",
+    "number_text",
     "remote_config",
     "remote_defaults",
     "remote_problems",
