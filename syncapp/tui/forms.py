@@ -155,7 +155,7 @@ class FolderForm(ModalScreen[str | None]):
                     "Folder",
                     Input(
                         display_path(e.path) if e else "",
-                        placeholder="~/Documents  (→ completes, ctrl+o browses)",
+                        placeholder="e.g. ~/Documents  (→ completes, ctrl+o browses)",
                         suggester=DirectorySuggester(),
                         id="path",
                         compact=True,

@@ -64,17 +64,17 @@ LABELS = {
 }
 
 PLACEHOLDERS = {
-    "local/path": "~/Backups (created if missing)",
-    "webdav/url": "https://nas.example/remote.php/dav/files/alice/",
+    "local/path": "e.g. ~/Backups (created if missing)",
+    "webdav/url": "e.g. https://nas.example/remote.php/dav/files/alice/",
     "webdav/password_env": "name of an environment variable, e.g. NAS_PASSWORD",
     "webdav/password": "only kept when “store password in config” is ticked",
-    "s3/endpoint": "https://s3.example.com (empty for AWS)",
+    "s3/endpoint": "e.g. https://s3.example.com (empty for AWS)",
     "s3/access_key_id": "only kept when “store keys in config” is ticked",
     "s3/secret_access_key": "only kept when “store keys in config” is ticked",
-    "http/url": "https://api.example/upload/{path}",
+    "http/url": "e.g. https://api.example/upload/{path}",
     "http/method": "PUT or POST",
     "http/token_env": "environment variable holding a bearer token",
-    "http/list_url": "optional: https://api.example/list/{path}",
+    "http/list_url": "optional, e.g. https://api.example/list/{path}",
 }
 
 #: The tick that keeps a type's typed secrets in the config file (0600), and its id.
@@ -190,7 +190,7 @@ class RemoteForm(ModalScreen[str | None]):
             with VerticalScroll(classes="fields"):
                 yield from field_row(
                     "Name",
-                    Input(e.name if e else "", placeholder="nas", id="name", compact=True),
+                    Input(e.name if e else "", placeholder="e.g. nas", id="name", compact=True),
                     field="name",
                 )
                 types: Select[str] = Select(

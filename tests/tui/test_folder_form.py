@@ -78,3 +78,27 @@ async def test_edit_form_has_every_documented_folder_key_with_its_default(setup:
         assert "settle" not in keys and "versions" not in keys and "paused" not in keys
         assert "# the documents" in text
         await pilot.press("q")
+
+
+def looks_like_a_value(placeholder: str) -> bool:
+    """A placeholder with a path, URL or name in it, not marked as an example."""
+    return "e.g." not in placeholder and any(c in placeholder for c in "/.~:_{}")
+
+
+async def test_placeholders_never_look_like_values(setup: Setup) -> None:
+    from syncapp.config import REMOTE_TYPES
+    from syncapp.tui.remotes import RemoteForm
+
+    app = SyncApp(setup.config(), engine=False)
+    async with app.run_test(size=(100, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("a")
+        assert isinstance(app.screen, FolderForm)
+        shown = {f.id: str(f.placeholder) for f in app.screen.query(Input)}
+        await pilot.press("escape", "m", "a")
+        assert isinstance(app.screen, RemoteForm)
+        shown |= {f.id: str(f.placeholder) for f in app.screen.query(Input)}
+        assert {f"{t}-" for t in REMOTE_TYPES} <= {str(i).split("-")[0] + "-" for i in shown}
+        wrong = {i: p for i, p in shown.items() if looks_like_a_value(p)}
+        assert wrong == {}
+        await pilot.press("escape", "escape", "q")
