@@ -1,7 +1,8 @@
 """The command palette's provider: what works on the screen it was opened from.
 
 On the dashboard: its actions, by name and per folder. In a folder's details: that folder's.
-Elsewhere (forms, the remotes screen, the log): only what applies anywhere (the theme).
+On the welcome screen: its steps (a folder only once there is a remote). Elsewhere (forms, the
+remotes screen, the log): only what applies anywhere (the theme).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class SyncCommands(Provider):
         from syncapp.tui.app import SyncApp
         from syncapp.tui.dashboard import DashboardScreen
         from syncapp.tui.detail import FolderDetailScreen
+        from syncapp.tui.welcome import WelcomeScreen
 
         app = self.app
         if not isinstance(app, SyncApp):
@@ -44,6 +46,12 @@ class SyncCommands(Provider):
                 ),
                 theme,
             ]
+        if isinstance(screen, WelcomeScreen):
+            steps = [("Add a remote", "m: where the files go", screen.action_add_remote)]
+            if app.config.remotes:
+                steps.append(("Add a folder", "a: what to sync", screen.action_add_folder))
+            steps.append(("Start the demo", "s: a sample folder, live", screen.action_demo))
+            return [*steps, theme]
         if not isinstance(screen, DashboardScreen):
             return [theme]
         out: list[tuple[str, str, Callable[[], Any]]] = [

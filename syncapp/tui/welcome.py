@@ -20,15 +20,30 @@ INTRO = """\
 syncapp mirrors local folders to a remote — WebDAV (Nextcloud, ownCloud, rclone…), S3, \
 your own HTTP API, or another disk — live, as you save.
 
-There is no configuration yet. Add a remote (where files go), then a folder (what to sync); \
-or start the demo, which syncs a sample folder to a WebDAV server built into syncapp."""
+There is no configuration yet. Step 1: add a remote (where files go), then a folder (what to \
+sync); or start the demo, which syncs a sample folder to a WebDAV server built into syncapp."""
+
+STEP_2 = """\
+syncapp mirrors local folders to a remote — WebDAV (Nextcloud, ownCloud, rclone…), S3, \
+your own HTTP API, or another disk — live, as you save.
+
+Step 1 is done: remote {names} is saved. Step 2: add a folder (what to sync), and it starts \
+syncing to {first} at once."""
+
+
+def intro(remotes: list[str]) -> str:
+    """The welcome text for where the user is: no remote yet (step 1), or a remote (step 2)."""
+    if not remotes:
+        return INTRO
+    return STEP_2.format(names=", ".join(remotes), first=remotes[0])
 
 
 class WelcomeScreen(Screen[None]):
+    # The dashboard's keys: a adds a folder, m is for remotes; s is the demo's alone.
     BINDINGS = [
-        Binding("r", "add_remote", "Add remote"),
-        Binding("f", "add_folder", "Add folder"),
-        Binding("d", "demo", "Start demo"),
+        Binding("m", "add_remote", "Add remote"),
+        Binding("a", "add_folder", "Add folder"),
+        Binding("s", "demo", "Start demo"),
     ]
 
     @property
@@ -42,16 +57,16 @@ class WelcomeScreen(Screen[None]):
         yield Header()
         with Center(), Vertical(id="welcome"):
             yield Label("Welcome to syncapp", classes="title")
-            yield Static(INTRO, classes="intro")
+            yield Static(intro(list(self.sync_app.config.remotes)), classes="intro", id="intro")
             yield Label(
                 f"The config will be written to {display_path(self.sync_app.config.path)}",
                 classes="hint",
                 markup=False,
             )
             with Horizontal(classes="buttons"):
-                yield Button("1. Add a remote  r", id="add-remote", variant="primary")
-                yield Button("2. Add a folder  f", id="add-folder")
-                yield Button("Start the demo  d", id="demo", variant="success")
+                yield Button("1. Add a remote  m", id="add-remote", variant="primary")
+                yield Button("2. Add a folder  a", id="add-folder")
+                yield Button("Start the demo  s", id="demo", variant="success")
             yield Label("", id="welcome-status", markup=False)
         yield Footer(compact=True)
 
@@ -65,6 +80,7 @@ class WelcomeScreen(Screen[None]):
         if not self.query("#add-folder"):  # resume also comes before the first compose
             return
         config = self.sync_app.config
+        self.query_one("#intro", Static).update(intro(list(config.remotes)))
         folder = self.query_one("#add-folder", Button)
         folder.disabled = not config.remotes
         remote = self.query_one("#add-remote", Button)
