@@ -46,6 +46,49 @@ async def test_activity_log_shows_the_grouped_line(tmp_path: Path) -> None:
         assert sum("skipped l" in line.plain for line in app.history.lines) == 4
 
 
+async def test_repeats_across_batches_join_the_last_line(tmp_path: Path) -> None:
+    """The engine's events reach the UI in batches of a tenth of a second: a scan that skips
+    links one by one spreads them over many batches."""
+    app = SyncApp(config(tmp_path, "docs"), engine=False, clock=Clock())
+    reason = "symbolic link"  # one row per line
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        log = app.dashboard.activity
+
+        def texts() -> list[str]:
+            return [line.text.rstrip() for line in log.lines]
+
+        for i in range(4):
+            app.apply_events([PathSkipped("docs", f"a/link{i}", reason, at=T0 + i)])
+            await pilot.pause()
+        assert [x.split(" ", 1)[1] for x in texts()] == [
+            f"docs: skipped a/link0 … {TIMES}4: {reason}"
+        ]
+        # Something else ends the run; the next repeat starts a new line.
+        app.apply_events([JobFinished("docs", Op.UPLOAD, "x.txt", 10, at=T0 + 5)])
+        app.apply_events(
+            [
+                JobFailed("docs", Op.UPLOAD, "p1", "HTTP 507", None, at=T0 + 6),
+                JobFailed("docs", Op.UPLOAD, "p2", "HTTP 507", None, at=T0 + 7),
+            ]
+        )
+        await pilot.pause()
+        app.apply_events([JobFailed("docs", Op.UPLOAD, "p3", "HTTP 507", None, at=T0 + 8)])
+        app.apply_events([PathSkipped("docs", "a/link9", reason, at=T0 + 9)])
+        await pilot.pause()
+        assert [x.split(" ", 1)[1] for x in texts()] == [
+            f"docs: skipped a/link0 … {TIMES}4: {reason}",
+            "docs: uploaded x.txt (10 B)",
+            f"docs: upload p1 … {TIMES}3 failed: HTTP 507",
+            f"docs: skipped a/link9: {reason}",
+        ]
+        # Each line carries the time of its first event: the log reads in time order.
+        times = [x.split(" ", 1)[0] for x in texts()]
+        assert times == sorted(times)
+        # The full log keeps every line.
+        assert sum("skipped a/link" in line.plain for line in app.history.lines) == 5
+
+
 async def test_narrow_terminal_keeps_the_speed_column_whole(tmp_path: Path) -> None:
     app = SyncApp(config(tmp_path, "docs"), engine=False, clock=Clock())
     async with app.run_test(size=(80, 24)) as pilot:
