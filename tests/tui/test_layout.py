@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from syncapp.engine import JobFailed, JobFinished, JobProgressed, JobStarted, Op, PathSkipped
@@ -89,9 +90,10 @@ async def test_repeats_across_batches_join_the_last_line(tmp_path: Path) -> None
         assert sum("skipped a/link" in line.plain for line in app.history.lines) == 5
 
 
-async def test_narrow_terminal_keeps_the_speed_column_whole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("columns", [80, 50])
+async def test_narrow_terminal_keeps_the_speed_column_whole(tmp_path: Path, columns: int) -> None:
     app = SyncApp(config(tmp_path, "docs"), engine=False, clock=Clock())
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(columns, 24)) as pilot:
         await pilot.pause()
         events = []
         for i in range(3):
@@ -105,7 +107,7 @@ async def test_narrow_terminal_keeps_the_speed_column_whole(tmp_path: Path) -> N
         await pilot.pause()
         table = app.dashboard.transfers
         width = table.content_size.width
-        assert width < 80
+        assert width < columns
         console = Console(width=width, record=True, color_system=None)
         console.print(table.render())
         rows = console.export_text().splitlines()
@@ -113,3 +115,5 @@ async def test_narrow_terminal_keeps_the_speed_column_whole(tmp_path: Path) -> N
         for row in rows[1:4]:
             assert row.rstrip().endswith("1023.4 KiB/s"), row
             assert "1023.3 MiB" in row
+            # The file name keeps room to be read (the bar gives way first).
+            assert "docs: a/very/l" in row, row
