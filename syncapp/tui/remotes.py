@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -348,6 +349,18 @@ class RemoteForm(ModalScreen[str | None]):
         label.set_class(not ok, "-failed")
 
 
+def fit_names(names: list[str], width: int) -> str:
+    """``docs, photos, +3 more`` in ``width`` cells: as many names as fit, then a count."""
+    text = ", ".join(names)
+    if cell_len(text) <= width:
+        return text
+    for n in range(len(names) - 1, 0, -1):
+        text = f"{', '.join(names[:n])}, +{len(names) - n} more"
+        if cell_len(text) <= width:
+            return text
+    return f"{len(names)} folders"
+
+
 class RemotesScreen(Screen[None]):
     """Every configured remote, with the folders that use it."""
 
@@ -379,23 +392,51 @@ class RemotesScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#remotes-table", DataTable)
-        table.add_column("Name", key="name")
-        table.add_column("Type", key="type")
-        table.add_column("Where", key="where")
-        table.add_column("Used by", key="used")
         self.reload()
-        table.focus()
+        self.query_one("#remotes-table", DataTable).focus()
+
+    def on_resize(self) -> None:
+        self.reload()  # the columns are sized to the screen
 
     def reload(self) -> None:
+        """The table, sized so every column fits: "Where" gives way first (its end is cut),
+        then "Used by" (a count of the folders it cannot name)."""
         config = self.sync_app.config
         table = self.query_one("#remotes-table", DataTable)
-        table.clear()
-        for name, r in config.remotes.items():
-            users = ", ".join(f.name for f in config.folders.values() if f.remote == name)
-            table.add_row(
-                Text(name), r.type, Text(describe_remote(r)), Text(users or "—"), key=name
+        selected = table.cursor_row
+        rows = [
+            (
+                name,
+                r.type,
+                describe_remote(r),
+                [f.name for f in config.folders.values() if f.remote == name],
             )
+            for name, r in config.remotes.items()
+        ]
+        room = table.scrollable_content_region.width - 1 - 4 * 2 * table.cell_padding
+        name_w = max([4, *(cell_len(r[0]) for r in rows)])
+        type_w = max([4, *(len(r[1]) for r in rows)])
+        used_w = max([7, *(cell_len(", ".join(r[3]) or "—") for r in rows)])
+        where_w = max([5, *(cell_len(r[2]) for r in rows)])
+        spare = room - name_w - type_w
+        if where_w + used_w > spare:
+            used_w = max(7, min(used_w, spare - min(where_w, 24)))
+            where_w = max(5, spare - used_w)
+        table.clear(columns=True)
+        table.add_column("Name", key="name", width=name_w)
+        table.add_column("Type", key="type", width=type_w)
+        table.add_column("Where", key="where", width=where_w)
+        table.add_column("Used by", key="used", width=used_w)
+        for name, rtype, where, users in rows:
+            table.add_row(
+                Text(name),
+                rtype,
+                Text(where, no_wrap=True, overflow="ellipsis"),
+                Text(fit_names(users, used_w) or "—", no_wrap=True, overflow="ellipsis"),
+                key=name,
+            )
+        if rows:
+            table.move_cursor(row=min(max(0, selected), len(rows) - 1), animate=False)
         status = self.query_one("#remotes-status", Label)
         status.update("" if config.remotes else "No remotes yet: press a to add one.")
 

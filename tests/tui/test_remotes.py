@@ -401,3 +401,37 @@ async def test_keys_on_an_empty_remote_list(tmp_path: Path) -> None:
             await pilot.press(key)
             assert isinstance(app.screen, RemotesScreen)
         await pilot.press("escape", "q")
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+async def test_remotes_list_never_cuts_the_used_by_column(tmp_path: Path, columns: int) -> None:
+    import tomlkit
+
+    from syncapp.config import Config, FolderConfig, WebDAVRemoteConfig
+
+    url = "https://nas.example/remote.php/dav/files/alice/with/a/long/path/"
+    names = ["docs", "photos", "notes", "projects"]
+    config = Config(
+        path=tmp_path / "config.toml",
+        remotes={"nas": WebDAVRemoteConfig(name="nas", type="webdav", url=url)},
+        folders={n: FolderConfig(n, tmp_path / n, "nas", n) for n in names},
+        document=tomlkit.document(),
+    )
+    app = SyncApp(config, engine=False)
+    async with app.run_test(size=(columns, 24)) as pilot:
+        screen = await open_remotes(pilot, app)
+        await pilot.pause()
+        table = screen.query_one("#remotes-table", DataTable)
+        used = table.get_row("nas")[3]
+        widths = [c.get_render_width(table) for c in table.columns.values()]
+        # The whole table fits: nothing is drawn past the right edge.
+        assert sum(widths) <= table.scrollable_content_region.width
+        shown = table.columns[list(table.columns)[3]].width
+        if columns == 80:
+            assert str(used) == "docs, photos, notes, projects" and shown >= len(str(used))
+        else:
+            # Too narrow for every name: as many as fit, then how many more (never cut).
+            assert str(used) == "docs, +3 more" and shown >= len(str(used))
+        where = str(table.get_row("nas")[2])
+        assert where == url  # the full text; the cell's end gives way on screen
+        await pilot.press("escape", "q")
