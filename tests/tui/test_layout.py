@@ -117,3 +117,19 @@ async def test_narrow_terminal_keeps_the_speed_column_whole(tmp_path: Path, colu
             assert "1023.3 MiB" in row
             # The file name keeps room to be read (the bar gives way first).
             assert "docs: a/very/l" in row, row
+
+
+async def test_events_of_a_folder_not_in_the_config_show_nowhere(tmp_path: Path) -> None:
+    app = SyncApp(config(tmp_path, "docs"), engine=False, clock=Clock())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.apply_events(
+            [
+                JobStarted("gone", Op.UPLOAD, "big.iso", 10_000_000, at=T0),
+                JobFinished("gone", Op.UPLOAD, "small.txt", 10, at=T0),
+                JobStarted("docs", Op.UPLOAD, "mine.txt", 10_000_000, at=T0),
+            ]
+        )
+        await pilot.pause()
+        assert [t.folder for t in app.dashboard.transfers.transfers.values()] == ["docs"]
+        assert not any("gone" in line.text for line in app.dashboard.activity.lines)
