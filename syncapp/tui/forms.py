@@ -200,13 +200,14 @@ class FolderForm(ModalScreen[str | None]):
         yield Footer(compact=True)
 
     def _setting_rows(self, draft: FolderDraft | None) -> ComposeResult:
-        """Every other folder key, each with its value and its default beside it."""
+        """Every other folder key, each with its value and its default beside it (first, so a
+        narrow screen cuts what it does rather than the default)."""
         d = draft or FolderDraft("", "", "", "")
         for key, label, hint in SWITCHES:
             yield from field_row(
                 label,
                 Switch(bool(getattr(d, key)), id=key),
-                Label(f"{hint} · default {on_off(FOLDER_DEFAULTS[key])}", classes="hint"),
+                Label(f"default {on_off(FOLDER_DEFAULTS[key])} · {hint}", classes="hint"),
                 field=key,
             )
         for key, label, hint in TEXT_SETTINGS:
@@ -215,7 +216,7 @@ class FolderForm(ModalScreen[str | None]):
             yield from field_row(
                 label,
                 Input(str(getattr(d, key)), id=key, compact=True, classes="setting"),
-                Label(f"{hint} · default {shown}", classes="hint"),
+                Label(f"default {shown} · {hint}", classes="hint"),
                 field=key,
             )
         yield from field_row(
@@ -230,7 +231,7 @@ class FolderForm(ModalScreen[str | None]):
         limits.append(f"{self.config.bwlimit} for all" if self.config.bwlimit else "")
         said = ", ".join(x for x in limits if x) or "none"
         self.query_one("#bwlimit-note", Label).update(
-            f"limit {said} (bwlimit: on the remote or atop the file) · default none"
+            f"default none · now {said} (bwlimit: set on the remote, or atop the file)"
         )
 
     def on_mount(self) -> None:

@@ -45,7 +45,7 @@ async def test_edit_form_has_every_documented_folder_key_with_its_default(setup:
                 continue
             field = form.query_one(f"#{key}")
             said = {"true": "on", "false": "off"}.get(default, default)
-            assert f"default {said}" in hint(form, key), key
+            assert hint(form, key).startswith(f"default {said} · "), key
             # The field holds the value (the default for this folder), never a placeholder.
             if isinstance(field, Input):
                 assert field.value == said and not field.placeholder, key
@@ -53,7 +53,7 @@ async def test_edit_form_has_every_documented_folder_key_with_its_default(setup:
                 assert isinstance(field, Switch)
                 assert field.value is FOLDER_DEFAULTS[key], key
         # Bandwidth is a remote's key: the form says which limit the folder gets.
-        assert "limit none" in str(form.query_one("#bwlimit-note", Label).content)
+        assert "now none" in str(form.query_one("#bwlimit-note", Label).content)
         # Change a few; a wrong value is said under its field and nothing is saved.
         form.query_one("#max_delete", Input).value = ""
         form.query_one("#max_delete", Input).focus()

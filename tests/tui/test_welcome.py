@@ -52,6 +52,8 @@ async def test_first_run_adds_a_remote_then_a_folder(tmp_path: Path) -> None:
             intro_text(app)
         )
         assert "remote disk is saved" in intro_text(app)
+        saved_in = str(app.screen.query_one("#config-path").render())
+        assert saved_in.startswith("The config is saved in"), saved_in
         await pilot.press("a")
         assert isinstance(app.screen, FolderForm)
         await type_text(pilot, str(folder))
