@@ -279,6 +279,8 @@ class FolderPanel(Vertical, can_focus=True):
         self.view = view
         self._clock = clock
         self._rendered: tuple[object, ...] = ()
+        #: Its labels exist (a busy machine may tick or deliver events before they do).
+        self._composed = False
 
     @property
     def folder_name(self) -> str:
@@ -300,6 +302,7 @@ class FolderPanel(Vertical, can_focus=True):
         yield Label("", classes="problem", markup=False)
 
     def on_mount(self) -> None:
+        self._composed = True
         self.refresh_view()
 
     def on_focus(self, event: events.Focus) -> None:
@@ -314,6 +317,8 @@ class FolderPanel(Vertical, can_focus=True):
 
     def refresh_view(self) -> None:
         """Update the labels (cheap when nothing changed; called at most ~10 times a second)."""
+        if not self._composed:
+            return  # on_mount shows the view once the labels are there
         v = self.view
         now = self._clock()
         state = v.shown_state

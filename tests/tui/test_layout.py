@@ -133,3 +133,17 @@ async def test_events_of_a_folder_not_in_the_config_show_nowhere(tmp_path: Path)
         await pilot.pause()
         assert [t.folder for t in app.dashboard.transfers.transfers.values()] == ["docs"]
         assert not any("gone" in line.text for line in app.dashboard.activity.lines)
+
+
+async def test_a_panel_not_composed_yet_is_left_alone(tmp_path: Path) -> None:
+    """The dashboard's tick or an event may reach a panel mounted but not yet composed (a busy
+    machine): nothing to update then, and no crash."""
+    from syncapp.tui.folders import FolderPanel
+
+    app = SyncApp(config(tmp_path, "docs"), engine=False, clock=Clock())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        view = app.dashboard.folders.views["docs"]
+        early = FolderPanel(view, Clock())
+        early.refresh_view()  # before compose: no labels to update
+        assert not early.query(".state")
