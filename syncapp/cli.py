@@ -8,12 +8,11 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from syncapp import __version__
 from syncapp.config import (
@@ -21,28 +20,16 @@ from syncapp.config import (
     check_secrets,
     find_config_path,
     load_config,
+    parse_config,
     secret_names,
 )
-from syncapp.engine import (
-    ConflictKept,
-    Event,
-    FolderState,
-    FolderStateChanged,
-    GuardTripped,
-    JobFailed,
-    JobFinished,
-    Op,
-    PathSkipped,
-    RemoteOffline,
-    RemoteOnline,
-    ScanFinished,
-    SyncEngine,
-    default_state_path,
-)
+from syncapp.engine import default_state_path
 from syncapp.errors import ConfigError, LocalWriteError, StateError, SyncappError
+from syncapp.headless import EXIT_FAILED, EXIT_OK, run_engine
+from syncapp.headless import EventPrinter as EventPrinter  # re-exported
+from syncapp.headless import format_event as format_event  # re-exported
+from syncapp.headless import summarize as summarize  # re-exported
 
-EXIT_OK = 0
-EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
@@ -168,8 +155,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_secrets(config, os.environ)
             return daemon.start(config.path.resolve(), default_state_path(), sys.stdout)
         if args.command == "demo":
-            from syncapp.demo import run_demo
-
             return run_demo(args)
         return cmd_ui(args)
     except ConfigError as e:
@@ -192,88 +177,88 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """The terminal UI; without a config file yet, it opens on the welcome screen."""
+    """The terminal UI, a view of the background engine: it attaches to the one running on this
+    state, or starts one when the config has folders. Without a config file yet, it opens on the
+    welcome screen."""
+    import io
+
+    from syncapp import daemon
+    from syncapp.engine.client import EngineClient
+
+    state = default_state_path()
     path = find_config_path(args.config)
+    running = daemon.ask_engine(state, "GET", "/v1/status")
+    if running is not None and running.get("config"):
+        engine_path = Path(running["config"])
+        if args.config is not None and engine_path.resolve() != path.resolve():
+            raise SyncappError(
+                f"the running engine (pid {running.get('pid')}) uses {engine_path}, not {path};"
+                " `syncapp stop` stops it"
+            )
+        path = engine_path
     config: Config | None = None
     if path.exists():
-        config = load_config(args.config)  # a broken config is reported, never overwritten
+        config = load_config(path)  # a broken config is reported, never overwritten
+
+    def start() -> str | None:
+        try:
+            check_secrets(load_config(path), os.environ)
+        except ConfigError as e:
+            return str(e)
+        out = io.StringIO()
+        code = daemon.start(path.resolve(), state, out)
+        return None if code == 0 else " ".join(out.getvalue().split())
+
     from syncapp.tui.app import SyncApp
 
-    SyncApp(config, config_path=path).run()
+    SyncApp(
+        config, config_path=path, engine_factory=lambda _config: EngineClient(state, start)
+    ).run()
     return EXIT_OK
 
 
+def run_demo(args: argparse.Namespace) -> int:
+    """The demo: its WebDAV server, then the UI (or, headless, the engine with log lines)."""
+    from syncapp.davserver import DavServer
+    from syncapp.demo import (
+        demo_dirs,
+        demo_state_path,
+        drop_live_samples,
+        prepare,
+        write_demo_config,
+    )
+
+    folder, server_root, config_path = demo_dirs()
+    prepare(folder, server_root)
+    with DavServer(server_root, port=args.port) as server:
+        write_demo_config(folder, server.url, config_path)
+        config = parse_config(config_path.read_text(encoding="utf-8"), config_path)
+        if not args.headless and sys.stdout.isatty():
+            try:
+                from syncapp.tui.app import SyncApp
+            except ImportError:
+                pass
+            else:
+                app = SyncApp(config, demo_folder=folder, state_path=demo_state_path())
+                app.run()
+                return 0
+        print(f"syncapp demo: WebDAV server {server.url} serving {server_root}")
+        print(f"syncapp demo: mirroring {folder} live (config: {config_path})")
+        print("syncapp demo: edit files there and watch them arrive; Ctrl-C stops.", flush=True)
+
+        async def main() -> int:
+            samples = asyncio.create_task(drop_live_samples(folder))
+            try:
+                return await run_engine(config, once=False, state_path=demo_state_path())
+            finally:
+                samples.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await samples
+
+        return asyncio.run(main())
+
+
 # -- run ------------------------------------------------------------------------------------------
-
-
-def _human_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-def format_event(ev: Event) -> str | None:
-    """One readable log line for an event, or None for events too chatty to log."""
-    ts = time.strftime("%H:%M:%S", time.localtime(ev.at))
-    f = ev.folder
-    if isinstance(ev, JobFinished):
-        ms = ev.seconds * 1000
-        if ev.op is Op.UPLOAD:
-            return f"{ts} {f}: uploaded {ev.path} ({_human_size(ev.size)}, {ms:.0f} ms)"
-        if ev.op is Op.DELETE:
-            return f"{ts} {f}: deleted {ev.path}"
-        if ev.op is Op.MOVE:
-            return f"{ts} {f}: moved {ev.path} -> {ev.dest}"
-        if ev.op is Op.MKDIR:
-            return f"{ts} {f}: created folder {ev.path}"
-        if ev.op is Op.DOWNLOAD:
-            return f"{ts} {f}: downloaded {ev.path}"
-    if isinstance(ev, JobFailed):
-        tail = ""
-        if ev.retry_at is not None:
-            tail = f"; retrying in {max(0.0, ev.retry_at - time.time()):.1f} s"
-        return f"{ts} {f}: {ev.op.value} {ev.path} failed: {ev.error}{tail}"
-    if isinstance(ev, FolderStateChanged):
-        return f"{ts} {f}: {ev.state.value}" + (f" ({ev.reason})" if ev.reason else "")
-    if isinstance(ev, ScanFinished):
-        return (
-            f"{ts} {f}: scanned {ev.files} files in {ev.dirs} folders in {ev.seconds:.2f} s,"
-            f" {ev.changes} to sync"
-        )
-    if isinstance(ev, PathSkipped):
-        return f"{ts} {f}: skipped {ev.path}: {ev.reason}"
-    if isinstance(ev, ConflictKept):
-        return f"{ts} {f}: conflict: {ev.path} changed remotely too; remote copy kept as {ev.copy}"
-    if isinstance(ev, RemoteOffline):
-        return f"{ts} {f}: remote offline: {ev.error}"
-    if isinstance(ev, RemoteOnline):
-        return f"{ts} {f}: remote back online"
-    if isinstance(ev, GuardTripped):
-        sample = ", ".join(ev.sample[:5])
-        return f"{ts} {f}: delete guard: {ev.reason} (e.g. {sample})"
-    return None
-
-
-# A tab or newline in a file name must not break (or forge) a log line.
-_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {9: "\\t", 10: "\\n", 13: "\\r"}
-
-
-class EventPrinter:
-    def __init__(self, out: TextIO, as_json: bool) -> None:
-        self.out = out
-        self.as_json = as_json
-
-    def __call__(self, ev: Event) -> None:
-        if self.as_json:
-            self.out.write(json.dumps(ev.to_dict(), ensure_ascii=False) + "\n")
-        else:
-            line = format_event(ev)
-            if line is None:
-                return
-            self.out.write(line.translate(_CONTROLS) + "\n")
-        self.out.flush()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -284,7 +269,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from syncapp.dryrun import dry_run
 
-        return asyncio.run(dry_run(config, as_json=args.json, out=sys.stdout))
+        return asyncio.run(
+            dry_run(
+                config,
+                as_json=args.json,
+                out=sys.stdout,
+                allow_mass_delete=args.allow_mass_delete,
+            )
+        )
     return asyncio.run(
         run_engine(
             config,
@@ -294,66 +286,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             bwlimit=args.bwlimit,
         )
     )
-
-
-async def run_engine(
-    config: Config,
-    *,
-    once: bool,
-    as_json: bool = False,
-    allow_mass_delete: bool = False,
-    bwlimit: str = "",
-    state_path: Path | None = None,
-    out: TextIO | None = None,
-) -> int:
-    out = out or sys.stdout
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    engine = SyncEngine(
-        config,
-        state_path,
-        live=not once,
-        allow_mass_delete=allow_mass_delete,
-        bwlimit=bwlimit,
-        control=not once,
-    )
-    engine.subscribe(EventPrinter(out, as_json))
-    async with engine:
-        if once:
-            idle = asyncio.create_task(engine.wait_idle())
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({idle, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            for t in (idle, stopper):
-                t.cancel()
-            if stop.is_set():
-                return 130
-            return summarize(engine, out=sys.stderr)
-        stopper = asyncio.create_task(stop.wait())
-        asked = asyncio.create_task(engine.stop_requested.wait())
-        await asyncio.wait({stopper, asked}, return_when=asyncio.FIRST_COMPLETED)
-        for t in (stopper, asked):
-            t.cancel()
-        if not as_json:
-            out.write("syncapp: stopping…\n")
-            out.flush()
-    return EXIT_OK
-
-
-def summarize(engine: SyncEngine, out: TextIO) -> int:
-    code = EXIT_OK
-    for name, st in engine.status().items():
-        if st.state is FolderState.UP_TO_DATE and not st.failed:
-            continue
-        code = EXIT_FAILED
-        why = st.reason or st.state.value
-        extra = f"; {st.failed} failed" if st.failed and "failed" not in why else ""
-        if engine.folder(name).guard_deletes:
-            extra += "; run with --allow-mass-delete to let them through"
-        out.write(f"syncapp: folder {name}: {st.state.value}: {why}{extra}\n")
-    return code
 
 
 # -- status and why -----------------------------------------------------------------------------
@@ -524,7 +456,10 @@ def parse_when(text: str) -> float:
 
 
 async def cmd_versions(args: argparse.Namespace) -> int:
-    from syncapp.engine.versions import Versions, pick
+    """versions / restore: asked of the running engine when there is one (its open remote,
+    and it sees the restored file arrive), else straight from the remote."""
+    from syncapp.engine.client import running_engine
+    from syncapp.engine.versions import Version, Versions, pick
     from syncapp.remotes import open_remote
     from syncapp.why import relative_path
 
@@ -536,46 +471,60 @@ async def cmd_versions(args: argparse.Namespace) -> int:
         rel = relative_path(fc, args.path)
     except ValueError as e:
         raise SyncappError(str(e)) from None
-    check_secrets(config, os.environ, only=[fc.remote])
-    async with open_remote(config.remotes[fc.remote]) as remote:
-        versions = Versions(remote, fc.remote_path)
-        found = await versions.list(rel)
-        if args.command == "versions":
-            if args.json:
-                print(
-                    json.dumps(
-                        [
-                            {
-                                "time": v.at,
-                                "size": v.size,
-                                "current": v.current,
-                                "remote_path": v.remote_path,
-                            }
-                            for v in found
-                        ]
-                    )
-                )
-                return EXIT_OK
-            if not found:
-                print(f"{rel}: no versions kept")
-            for v in found:
-                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.at))
-                label = "current remote copy, written" if v.current else "kept version, replaced"
-                print(f"{label} {when}  {v.size:>12} bytes")
-            return EXIT_OK
-        at = parse_when(args.at) if args.at else None
+    at = parse_when(args.at) if getattr(args, "at", None) else None
+    dest = getattr(args, "to", None) or os.path.join(fc.path, rel)
+
+    def choose(found: list[Version]) -> Version:
         # The live remote copy is what a restore after an accidental local delete wants first.
         choice = pick(found, at)
         if choice is None:
             raise SyncappError(
                 f"no version of {rel} kept" + (" at or before that time" if at else "")
             )
-        dest = args.to or os.path.join(fc.path, rel)
+        return choice
+
+    client = running_engine(default_state_path())
+    if client is not None:
+        async with client:
+            found = await client.list_versions(fc.name, rel)
+            if args.command == "versions":
+                return _print_versions(rel, found, args.json)
+            choice = choose(found)
+            await client.restore_version(fc.name, choice, getattr(args, "to", None))
+            return _restored(rel, choice, choice.size, dest)
+    check_secrets(config, os.environ, only=[fc.remote])
+    async with open_remote(config.remotes[fc.remote]) as remote:
+        versions = Versions(remote, fc.remote_path)
+        found = await versions.list(rel)
+        if args.command == "versions":
+            return _print_versions(rel, found, args.json)
+        choice = choose(found)
         n = await versions.download(choice.remote_path, dest, mtime=choice.at)
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(choice.at))
-        what = f"current remote copy of {when}" if choice.current else f"version replaced {when}"
-        print(f"restored {rel} ({n} bytes, {what}) to {dest}")
+        return _restored(rel, choice, n, dest)
+
+
+def _print_versions(rel: str, found: list[Any], as_json: bool) -> int:
+    if as_json:
+        rows = [
+            {"time": v.at, "size": v.size, "current": v.current, "remote_path": v.remote_path}
+            for v in found
+        ]
+        print(json.dumps(rows))
         return EXIT_OK
+    if not found:
+        print(f"{rel}: no versions kept")
+    for v in found:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.at))
+        label = "current remote copy, written" if v.current else "kept version, replaced"
+        print(f"{label} {when}  {v.size:>12} bytes")
+    return EXIT_OK
+
+
+def _restored(rel: str, choice: Any, n: int, dest: str) -> int:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(choice.at))
+    what = f"current remote copy of {when}" if choice.current else f"version replaced {when}"
+    print(f"restored {rel} ({n} bytes, {what}) to {dest}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,17 +1,18 @@
 """``syncapp demo``: the embedded default. A real WebDAV server (WsgiDAV) on 127.0.0.1 serves a
-folder in the user data dir; a demo folder with a few files is mirrored to it live."""
+folder in the user data dir; a demo folder with a few files is mirrored to it live.
+
+This module prepares the folders, the config and the live samples; the command line
+(``syncapp.cli.run_demo``) and the UI start the server and the engine. It imports neither.
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import sys
 from pathlib import Path
 
 import tomlkit
 
-from syncapp.config import default_data_dir, parse_config, save_document
+from syncapp.config import default_data_dir, save_document
 
 SAMPLES: dict[str, str] = {
     "README.txt": "This folder is mirrored live by syncapp to the demo WebDAV server.\n"
@@ -77,38 +78,3 @@ async def drop_live_samples(folder: Path, delay: float = 1.5) -> None:
         p = folder / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    from syncapp.davserver import DavServer
-
-    folder, server_root, config_path = demo_dirs()
-    prepare(folder, server_root)
-    with DavServer(server_root, port=args.port) as server:
-        write_demo_config(folder, server.url, config_path)
-        config = parse_config(config_path.read_text(encoding="utf-8"), config_path)
-        if not args.headless and sys.stdout.isatty():
-            try:
-                from syncapp.tui.app import SyncApp
-            except ImportError:
-                pass
-            else:
-                app = SyncApp(config, demo_folder=folder, state_path=demo_state_path())
-                app.run()
-                return 0
-        from syncapp.cli import run_engine
-
-        print(f"syncapp demo: WebDAV server {server.url} serving {server_root}")
-        print(f"syncapp demo: mirroring {folder} live (config: {config_path})")
-        print("syncapp demo: edit files there and watch them arrive; Ctrl-C stops.", flush=True)
-
-        async def main() -> int:
-            samples = asyncio.create_task(drop_live_samples(folder))
-            try:
-                return await run_engine(config, once=False, state_path=demo_state_path())
-            finally:
-                samples.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await samples
-
-        return asyncio.run(main())

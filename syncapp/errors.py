@@ -131,6 +131,12 @@ class RemoteProtocolError(RemoteError):
     """The server answered something we cannot understand (malformed XML, unexpected status)."""
 
 
+class RemoteUnsupported(RemoteError, NotImplementedError):
+    """The remote cannot do this at all (its ``Capabilities`` say so): a server-side move or copy
+    on a backend without one. Not retryable; the engine takes its fallback (upload, download +
+    upload). Also a ``NotImplementedError``, for callers written against the older contract."""
+
+
 class RemoteClosedError(SyncappError):
     """A ``Remote`` was used after ``aclose()`` or re-entered after it was closed."""
 
@@ -159,24 +165,3 @@ def error_for_status(
     else:
         cls = RemoteProtocolError
     return cls(message, status=status, retry_after=retry_after, path=path)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date); None when absent or garbled."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from datetime import UTC, datetime
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -33,7 +33,13 @@ DEFAULT_IGNORES: tuple[str, ...] = (
 )
 
 #: Names syncapp itself owns on the remote; never synced as normal paths.
-RESERVED_NAMES: tuple[str, ...] = (".syncapp-versions", ".syncapp-tmp-*", ".syncapp-restore-*")
+#: ``.syncapp-trash`` is the local folder's own trash (files the remote deleted, two-way sync).
+RESERVED_NAMES: tuple[str, ...] = (
+    ".syncapp-versions",
+    ".syncapp-tmp-*",
+    ".syncapp-restore-*",
+    ".syncapp-trash",
+)
 
 
 @dataclass(frozen=True, slots=True)

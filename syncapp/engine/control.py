@@ -6,14 +6,23 @@ port, and a connection from another user is refused by its peer credentials (``S
 even where the file modes would let it in. Only the engine holding the state lock serves it,
 so a socket found at start is a dead engine's and is replaced.
 
-Calls (JSON in and out)::
+It serves an ``EngineAPI`` (``syncapp.engine.api``), call for call; ``EngineClient`` is its other
+end. Calls (JSON in and out)::
 
-    GET  /v1/status                       pid, state database, every folder's status
-    GET  /v1/folders/NAME/pending         the folder's paths not in sync, with their reasons
+    GET  /v1/status                       pid, state database, every open folder's status
+    GET  /v1/folders                      every configured folder: status, limit, open error
+    GET  /v1/folders/NAME/pending         paths not in sync with their reasons (?everything=1:
+                                          synced files too)
     POST /v1/folders/NAME/pause|resume|rescan|retry
+    POST /v1/folders/NAME/guard           {"choice": "delete"|"restore"|"keep"}: held deletes
+    GET  /v1/folders/NAME/versions?path=P a file's remote copy and kept versions
+    POST /v1/folders/NAME/restore         {"version": {...}, "dest": null}
+    GET  /v1/remotes/NAME/describe        what the remote's server does, in words
+    POST /v1/config/reload                read the config file again; open/close/reopen folders
     POST /v1/stop                         the engine stops cleanly (202)
-    GET  /v1/events                       JSON lines: each folder's state now, then every event
-                                          as ``run --json`` prints it
+    GET  /v1/events                       JSON lines: each folder's state now and its newest
+                                          progress/offline/guard events, then every event as
+                                          ``run --json`` prints it
 """
 
 from __future__ import annotations
@@ -32,13 +41,13 @@ from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
-from syncapp.engine.events import Event, FolderStateChanged
-from syncapp.errors import SyncappError
+from syncapp.engine.api import GuardChoice, LocalEngine, info_to_dict
+from syncapp.engine.events import Event, FolderState, FolderStateChanged, RemoteOnline
+from syncapp.engine.versions import Version
+from syncapp.errors import ConfigError, SyncappError
 
 if TYPE_CHECKING:
     from aiohttp import web
-
-    from syncapp.engine.core import SyncEngine
 
 API = "/v1"
 
@@ -77,13 +86,56 @@ def may_connect(uid: int | None, own: int | None = None) -> bool:
     return uid is not None and uid in (own, 0)
 
 
+#: Events a view attaching late must see to show the folder as it is now (the newest of each
+#: kind per folder is replayed on connect).
+STICKY = (
+    "CountsChanged",
+    "SyncProgress",
+    "ScanProgressed",
+    "RemoteOffline",
+    "RemoteStillOffline",
+    "GuardTripped",
+)
+
+
+class Replay:
+    """The newest sticky event of each kind per folder, for a view that connects late."""
+
+    def __init__(self) -> None:
+        self._latest: dict[tuple[str, str], Event] = {}
+
+    def add(self, ev: Event) -> None:
+        kind = type(ev).__name__
+        if isinstance(ev, RemoteOnline):
+            self._drop(ev.folder, "RemoteOffline", "RemoteStillOffline")
+        elif isinstance(ev, FolderStateChanged):
+            if ev.state is not FolderState.PAUSED:
+                self._drop(ev.folder, "GuardTripped")
+            if ev.state is not FolderState.OFFLINE:
+                self._drop(ev.folder, "RemoteOffline", "RemoteStillOffline")
+        elif kind in STICKY:
+            self._latest[(ev.folder, kind)] = ev
+
+    def _drop(self, folder: str, *kinds: str) -> None:
+        for kind in kinds:
+            self._latest.pop((folder, kind), None)
+
+    def events(self, folders: set[str]) -> list[Event]:
+        return sorted(
+            (ev for (folder, _), ev in self._latest.items() if folder in folders),
+            key=lambda ev: ev.at,
+        )
+
+
 class ControlServer:
-    def __init__(self, engine: SyncEngine, path: Path) -> None:
-        self.engine = engine
+    def __init__(self, api: LocalEngine, path: Path) -> None:
+        self.api = api
+        self.engine = api.sync
         self.path = path
         self._runner: web.AppRunner | None = None
         self._streams: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._unsubscribe: Callable[[], None] | None = None
+        self.replay = Replay()
 
     async def start(self) -> None:
         from aiohttp import web
@@ -93,6 +145,7 @@ class ControlServer:
         os.chmod(folder, 0o700)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # a dead engine's: we hold the state lock
+
         @web.middleware
         async def only_our_user(
             request: web.Request,
@@ -101,11 +154,18 @@ class ControlServer:
             return await self._only_our_user(request, handler)
 
         app = web.Application(middlewares=[only_our_user])
+        folder_url = f"{API}/folders/{{name}}"
         app.add_routes(
             [
                 web.get(f"{API}/status", self._status),
-                web.get(f"{API}/folders/{{name}}/pending", self._pending),
-                web.post(f"{API}/folders/{{name}}/{{action}}", self._folder_action),
+                web.get(f"{API}/folders", self._folders),
+                web.get(f"{folder_url}/pending", self._pending),
+                web.get(f"{folder_url}/versions", self._versions),
+                web.post(f"{folder_url}/restore", self._restore),
+                web.post(f"{folder_url}/guard", self._guard),
+                web.post(f"{folder_url}/{{action}}", self._folder_action),
+                web.get(f"{API}/remotes/{{name}}/describe", self._describe),
+                web.post(f"{API}/config/reload", self._reload),
                 web.post(f"{API}/stop", self._stop),
                 web.get(f"{API}/events", self._events),
             ]
@@ -147,49 +207,110 @@ class ControlServer:
             return self._json({"error": "this engine belongs to another user"}, 403)
         try:
             return await handler(request)
-        except SyncappError as e:
-            return self._json({"error": str(e)}, 404)
+        except ConfigError as e:
+            return self._json({"error": str(e)}, 400)
+        except (SyncappError, OSError) as e:
+            # The engine's own words; a missing folder or file is the caller's to fix.
+            status = 404 if "no folder named" in str(e) else 409
+            return self._json({"error": str(e)}, status)
+        except (KeyError, TypeError, ValueError) as e:
+            return self._json({"error": f"bad request: {e}"}, 400)
 
     def _publish(self, ev: Event) -> None:
+        self.replay.add(ev)
         for queue in self._streams:
             queue.put_nowait(ev.to_dict())
+
+    @staticmethod
+    async def _body(request: web.Request) -> dict[str, Any]:
+        try:
+            data = await request.json()
+        except ValueError as e:
+            raise ValueError(f"the body is not JSON ({e})") from None
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
 
     # -- calls --------------------------------------------------------------------------------
 
     async def _status(self, request: web.Request) -> web.Response:
         folders = [dataclasses.asdict(st) for st in self.engine.status().values()]
         return self._json(
-            {"pid": os.getpid(), "state": str(self.engine.state_path), "folders": folders}
+            {
+                "pid": os.getpid(),
+                "state": str(self.engine.state_path),
+                "config": str(self.engine.config.path),
+                "folders": folders,
+            }
         )
 
+    async def _folders(self, request: web.Request) -> web.Response:
+        infos = await self.api.folders()
+        return self._json([info_to_dict(i) for i in infos.values()])
+
     async def _pending(self, request: web.Request) -> web.Response:
-        folder = self.engine.folder(request.match_info["name"])
-        return self._json([dataclasses.asdict(p) for p in folder.pending()])
+        everything = request.query.get("everything", "") in ("1", "true", "yes")
+        rows = await self.api.paths(request.match_info["name"], everything)
+        return self._json([dataclasses.asdict(p) for p in rows])
+
+    async def _versions(self, request: web.Request) -> web.Response:
+        rel = request.query["path"]
+        found = await self.api.list_versions(request.match_info["name"], rel)
+        return self._json([dataclasses.asdict(v) for v in found])
+
+    async def _restore(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        version = Version(**body["version"])
+        dest = body.get("dest")
+        await self.api.restore_version(request.match_info["name"], version, dest)
+        return self._json({"restored": version.path, "dest": dest})
+
+    async def _guard(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        choice = GuardChoice(body["choice"])
+        restored = await self.api.decide_guard(request.match_info["name"], choice)
+        return self._json({"choice": choice.value, "restored": restored})
 
     async def _folder_action(self, request: web.Request) -> web.Response:
         name, action = request.match_info["name"], request.match_info["action"]
-        folder = self.engine.folder(name)
-        actions: dict[str, Callable[[], None]] = {
-            "pause": folder.pause,
-            "resume": folder.resume,
-            "rescan": folder.rescan,
-            "retry": folder.retry_failed,
+        actions: dict[str, Callable[[str], Awaitable[object]]] = {
+            "pause": self.api.pause,
+            "resume": self.api.resume,
+            "rescan": self.api.rescan,
+            "retry": self.api.retry,
         }
         if action not in actions:
             return self._json({"error": f"no such action {action!r}"}, 404)
-        actions[action]()
-        return self._json(dataclasses.asdict(folder.status()))
+        result = await actions[action](name)
+        reply: dict[str, Any] = dataclasses.asdict(self.engine.folder(name).status())
+        if action == "retry":
+            reply["retried"] = result
+        return self._json(reply)
+
+    async def _describe(self, request: web.Request) -> web.Response:
+        return self._json(await self.api.describe_remote(request.match_info["name"]))
+
+    async def _reload(self, request: web.Request) -> web.Response:
+        """Read the config file again (the one truth) and open, close or reopen folders."""
+        from syncapp.config import load_config
+
+        config = load_config(self.engine.config.path)
+        errors = await self.api.apply_config(config)
+        return self._json({"errors": errors})
 
     async def _stop(self, request: web.Request) -> web.Response:
-        self.engine.request_stop()
+        await self.api.stop_engine()
         return self._json({"stopping": os.getpid()}, 202)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
 
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        for st in self.engine.status().values():
+        status = self.engine.status()
+        for st in status.values():
             queue.put_nowait(FolderStateChanged(st.name, st.state, st.reason).to_dict())
+        for ev in self.replay.events(set(status)):
+            queue.put_nowait(ev.to_dict())
         self._streams.add(queue)
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         try:

@@ -2,12 +2,17 @@
 
 Folders that share a remote share its open connection pool. Adding or removing a folder at run
 time opens or closes just that folder's context (and its remote when it was the last user).
+
+``dry_run=True`` is the dry run: the same engine with every folder's operations held back,
+on an in-memory copy of the state (no engine lock: it writes nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -23,6 +28,8 @@ from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.state import StateDB, open_state
 from syncapp.errors import SyncappError
 from syncapp.remotes import Remote, open_remote
+
+log = logging.getLogger(__name__)
 
 
 def default_state_path() -> Path:
@@ -51,6 +58,7 @@ class SyncEngine:
         env: Mapping[str, str] | None = None,
         delete_hold: float = 1.0,
         control: bool = False,
+        dry_run: bool = False,
     ) -> None:
         self.config = config
         self.state_path = state_path or default_state_path()
@@ -60,6 +68,8 @@ class SyncEngine:
         self.delete_hold = delete_hold
         self.bus = EventBus()
         self.folders: dict[str, FolderSync] = {}
+        #: Configured folders that could not open, with why (``rescan`` tries again).
+        self.open_errors: dict[str, str] = {}
         self._folder_stacks: dict[str, AsyncExitStack] = {}
         self._remotes: dict[str, _OpenRemote] = {}
         self._stack = AsyncExitStack()
@@ -70,21 +80,31 @@ class SyncEngine:
         #: Serve the control API on a Unix socket (syncapp.engine.control) while open.
         self.control = control
         self.stop_requested = asyncio.Event()
+        #: The ``LocalEngine`` facade wrapping this engine, if any (the control API serves it).
+        self.api: object | None = None
+        self.dry_run = dry_run
 
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
         try:
-            # Before the database: a second engine on the same state would fight this one
-            # over every file (each sees the other's uploads as remote edits).
-            lock = EngineLock(self.state_path)
-            lock.acquire()
-            self._stack.callback(lock.release)
-            self.state = open_state(self.state_path)
+            if self.dry_run:
+                self.state = open_state(self.state_path, in_memory_copy=True)
+            else:
+                # Before the database: a second engine on the same state would fight this one
+                # over every file (each sees the other's uploads as remote edits).
+                lock = EngineLock(self.state_path)
+                lock.acquire()
+                self._stack.callback(lock.release)
+                self.state = open_state(self.state_path)
             self._stack.callback(self.state.close)
             if self.control:
+                from syncapp.engine.api import LocalEngine
+            if self.control and not self.dry_run:
                 from syncapp.engine.control import ControlServer, socket_path
 
-                server = ControlServer(self, socket_path(self.state_path))
+                # The facade that serves this engine (its owner's, when it has one).
+                api = self.api if isinstance(self.api, LocalEngine) else LocalEngine(self)
+                server = ControlServer(api, socket_path(self.state_path))
                 await server.start()
                 self._stack.push_async_callback(server.close)
             for folder in self.config.folders.values():
@@ -157,6 +177,7 @@ class SyncEngine:
                 limits=limits,
                 allow_mass_delete=self.allow_mass_delete,
                 delete_hold=self.delete_hold,
+                dry_run=self.dry_run,
             )
             stack = AsyncExitStack()
             try:
@@ -178,6 +199,46 @@ class SyncEngine:
                 return
             await stack.aclose()
             await self._release_remote(folder.cfg.remote)
+
+    async def apply_config(self, config: Config) -> dict[str, str]:
+        """Make the open folders those of ``config``: close removed ones, reopen changed ones
+        (or those on a changed remote), open new ones. One folder that cannot open never
+        keeps the others down; returns those that could not, with why."""
+        old = self.config
+        changed_remotes = {name for name, r in config.remotes.items() if old.remotes.get(name) != r}
+        for name in list(self.folders):
+            new = config.folders.get(name)
+            if new is None or new != old.folders.get(name) or new.remote in changed_remotes:
+                await self.remove_folder(name)
+        self.config = dataclasses.replace(
+            config, folders=dict(config.folders), remotes=dict(config.remotes)
+        )
+        self.open_errors = {n: e for n, e in self.open_errors.items() if n in config.folders}
+        for cfg in config.folders.values():
+            if cfg.name not in self.folders:
+                await self._open_logged(cfg)
+        return dict(self.open_errors)
+
+    async def reopen_folder(self, name: str) -> None:
+        """Open a configured folder again (after it could not open); its error when it still
+        cannot."""
+        cfg = self.config.folders.get(name)
+        if cfg is None:
+            raise SyncappError(f"no folder named {name!r}")
+        if name in self.folders:
+            await self.remove_folder(name)
+        await self._open_logged(cfg)
+        if name in self.open_errors:
+            raise SyncappError(f"{name}: cannot open: {self.open_errors[name]}")
+
+    async def _open_logged(self, cfg: FolderConfig) -> None:
+        try:
+            await self.add_folder(cfg)
+        except Exception as e:
+            log.warning("cannot open folder %s: %s", cfg.name, e)
+            self.open_errors[cfg.name] = str(e) or type(e).__name__
+        else:
+            self.open_errors.pop(cfg.name, None)
 
     def folder(self, name: str) -> FolderSync:
         try:

@@ -17,7 +17,7 @@ from syncapp.engine.events import JobFailed, Op, RemoteOffline, RemoteOnline, Re
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.pacer import PROBE_FIRST, REMOTE_WIDE, backoff, folder_retry_delay, probe_delays
 from syncapp.engine.plan import Plan
-from syncapp.engine.state import Pending
+from syncapp.engine.state import Pending, PendingStatus
 from syncapp.errors import RemoteConflict, RemoteError, RemoteProtocolError, RemoteUnavailable
 
 if TYPE_CHECKING:
@@ -46,6 +46,13 @@ class Failures:
         self.scan_failed = False
         self.probe_task: asyncio.Task[None] | None = None
 
+    def close(self) -> list[asyncio.Task[None]]:
+        """Leaving: no retry is scheduled any more; the probe (if any) is for the caller to
+        cancel with the folder's other tasks."""
+        if self.remote_retry is not None:
+            self.remote_retry.cancel()
+        return [self.probe_task] if self.probe_task is not None else []
+
     def remote_unusable(self, e: RemoteError, plan: Plan) -> None:
         """The remote failed before anything could be planned against it.
 
@@ -56,14 +63,14 @@ class Failures:
         paths = [*plan.mkdirs, *plan.uploads, *(d for _, d, _ in plan.moves)]
         paths += [p for p, _ in plan.deletes]
         retry_at = None if not self.live else time.time() + 5.0
-        status = "retrying" if self.live else "failed"
+        status = PendingStatus.RETRYING if self.live else PendingStatus.FAILED
         reason = f"waiting for the remote: {e}" if self.live else f"remote unusable: {e}"
         self.state.set_pending_many(
             self.name, (Pending(p, status, reason, 1, retry_at) for p in paths)
         )
         self.scan_failed = True
         if not self.live:
-            self.folder.error = remote_problem(e)
+            self.folder.flags.error = remote_problem(e)
             self.folder._failed.update(paths)
             return
         if e.fatal_for_folder or not e.retryable:
@@ -76,11 +83,9 @@ class Failures:
         (a broken answer, 401, 507). Say what it was and rescan by itself after a capped
         backoff; a rescan or a new local change tries at once."""
         self.remote_failures += 1
-        delay = folder_retry_delay(
-            self.remote_failures, e.retry_after, fatal=e.fatal_for_folder
-        )
+        delay = folder_retry_delay(self.remote_failures, e.retry_after, fatal=e.fatal_for_folder)
         self.remote_error = f"{remote_problem(e)}; retrying in {math.ceil(delay)} s"
-        self.folder.error = self.remote_error
+        self.folder.flags.error = self.remote_error
         self.remote_failed_at = time.monotonic()
         if self.remote_retry is not None:
             self.remote_retry.cancel()
@@ -94,9 +99,9 @@ class Failures:
         if self.remote_retry is not None:
             self.remote_retry.cancel()
             self.remote_retry = None
-        if self.remote_error and self.folder.error == self.remote_error:
-            self.folder.error = ""
-            self.folder._wake.set()
+        if self.remote_error and self.folder.flags.error == self.remote_error:
+            self.folder.flags.error = ""
+            self.folder.wake()
         self.remote_error = ""
 
     def retry_remote_now(self) -> None:
@@ -108,16 +113,20 @@ class Failures:
 
     def fail(self, job: Job, reason: str, *, op: Op = Op.UPLOAD) -> None:
         self.folder._failed.add(job.path)
-        self.state.set_pending(self.name, Pending(job.path, "failed", reason, job.attempts))
+        self.state.set_pending(
+            self.name, Pending(job.path, PendingStatus.FAILED, reason, job.attempts)
+        )
         self.bus.publish(JobFailed(self.name, op, job.path, reason, None))
 
     def job_failed(self, job: Job, e: RemoteError) -> None:
         op = {JobKind.DELETE: Op.DELETE, JobKind.MOVE: Op.MOVE}.get(job.kind, Op.UPLOAD)
         if e.fatal_for_folder:
-            self.folder.error = str(e)
+            self.folder.flags.error = str(e)
             self.folder._enqueue(job)  # kept for when the problem is fixed
             self.bus.publish(JobFailed(self.name, op, job.path, str(e), None))
-            self.state.set_pending(self.name, Pending(job.path, "failed", str(e), job.attempts))
+            self.state.set_pending(
+                self.name, Pending(job.path, PendingStatus.FAILED, str(e), job.attempts)
+            )
             if self.live:
                 # Try again much later by itself; the user can retry at once with resume.
                 asyncio.get_running_loop().call_later(300, self._clear_fatal, str(e))
@@ -128,7 +137,11 @@ class Failures:
             self.folder._enqueue(job)
             self.state.set_pending(
                 self.name,
-                Pending(job.path, "queued", f"waiting for its parent folder to be synced: {e}"),
+                Pending(
+                    job.path,
+                    PendingStatus.QUEUED,
+                    f"waiting for its parent folder to be synced: {e}",
+                ),
             )
             return
         if not e.retryable:
@@ -143,32 +156,38 @@ class Failures:
             delay = self.folder.pacer.hold(job.started, e.retry_after)
             self.folder._enqueue(job)
             self.folder.jobs.to_front(job.path)
-            asyncio.get_running_loop().call_later(delay, self.folder._wake.set)
+            asyncio.get_running_loop().call_later(delay, self.folder.wake)
         else:
             delay = backoff(job.attempts, e.retry_after)
             self.folder._enqueue(job, delay=delay)
         retry_at = time.time() + delay
         self.state.set_pending(
             self.name,
-            Pending(job.path, "retrying", f"waiting to retry after: {e}", job.attempts, retry_at),
+            Pending(
+                job.path,
+                PendingStatus.RETRYING,
+                f"waiting to retry after: {e}",
+                job.attempts,
+                retry_at,
+            ),
         )
         self.bus.publish(JobFailed(self.name, op, job.path, str(e), retry_at))
         if isinstance(e, RemoteUnavailable) and e.status is None:
             self.note_remote_failure(e)
 
     def _clear_fatal(self, message: str) -> None:
-        if self.folder.error == message:
-            self.folder.error = ""
-            self.folder._wake.set()
+        if self.folder.flags.error == message:
+            self.folder.flags.error = ""
+            self.folder.wake()
             self.folder._update_state()
 
     def note_remote_failure(self, e: RemoteError) -> None:
         if e.fatal_for_folder:
-            self.folder.error = str(e)
+            self.folder.flags.error = str(e)
             self.folder._update_state()
             return
-        if not self.folder.offline:
-            self.folder.offline = remote_problem(e)
+        if not self.folder.flags.offline:
+            self.folder.flags.offline = remote_problem(e)
             self.bus.publish(RemoteOffline(self.name, str(e), time.time() + PROBE_FIRST))
             self.folder._update_state()
         if self.probe_task is None or self.probe_task.done():
@@ -190,33 +209,33 @@ class Failures:
                         self._give_up_offline(remote_problem(e))
                         return
                     delay = next(delays)
-                    self.folder.offline = remote_problem(e)
+                    self.folder.flags.offline = remote_problem(e)
                     self.bus.publish(RemoteStillOffline(self.name, str(e), time.time() + delay))
                     continue
                 if e.fatal_for_folder:
-                    self.folder.offline = ""
+                    self.folder.flags.offline = ""
                     if self.live:
                         self._remote_failed(e)
                     else:
-                        self.folder.error = str(e)
+                        self.folder.flags.error = str(e)
                         self.folder._update_state()
                     return
             break
-        self.folder.offline = ""
+        self.folder.flags.offline = ""
         self.bus.publish(RemoteOnline(self.name))
         # A scan that ran while the remote was gone planned nothing: run it again.
-        if not self.folder._root_ready or self.scan_failed:
+        if not self.folder.reconciler.ready or self.scan_failed:
             self.folder.rescan()
         # Everything waiting to retry goes now.
         self.folder.jobs.release_all_delayed()
-        self.folder._wake.set()
+        self.folder.wake()
         self.folder._update_state()
 
     def _give_up_offline(self, error: str) -> None:
         for job in self.folder.jobs.drain():
             self.fail(job, error)
-        self.folder.offline = ""
-        self.folder.error = error
+        self.folder.flags.offline = ""
+        self.folder.flags.error = error
         self.folder._update_state()
 
 

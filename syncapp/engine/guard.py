@@ -1,13 +1,17 @@
 """The delete guard: which local deletes reach the remote at once and which wait for the user.
 
-Pure policy over the deletes a plan holds and the synced entries: the real run and the dry
-run ask the same question here, so they cannot disagree.
+This is the room that decides "this delete waits". Every delete a plan or a job finds is held
+here first (briefly in a live run: a file saved by rename-over comes back); when the hold ends,
+``DeleteGuard.settle`` looks at them again: back on disk, it is no delete; ignored now, it is
+forgotten; the rest go to the queue together, unless they take away more synced files than
+the folder's ``max_delete`` allows, and then they wait for the user (``Trip``). The dry run is
+the same path, so it cannot disagree. Operations send the deletes that got through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from syncapp.config import parse_max_delete
 from syncapp.engine.entries import EntryMap
@@ -58,6 +62,20 @@ def check(
     return Trip(files, known, tuple(sorted(p for p, _ in deletes)))
 
 
+@dataclass(slots=True)
+class Settled:
+    """What became of the held deletes when the hold ended."""
+
+    #: Back on disk: no delete, synced again.
+    back: list[str] = field(default_factory=list)
+    #: Ignored now: forgotten by the state, the remote copy left alone.
+    ignored: list[tuple[str, bool]] = field(default_factory=list)
+    #: The deletes that go now (path → is_dir); empty when the guard tripped.
+    go: dict[str, bool] = field(default_factory=dict)
+    #: The guard stopped them: they stay held until the user decides.
+    trip: Trip | None = None
+
+
 class DeleteGuard:
     """The deletes one folder holds (path → is_dir) until the guard lets them go."""
 
@@ -66,6 +84,8 @@ class DeleteGuard:
         #: The user confirmed the currently held deletes once (UI "Delete on remote").
         self.allow_once = False
         self.held: dict[str, bool] = {}
+        #: The last trip, until the user decides (resume, release, restore).
+        self.tripped: Trip | None = None
 
     def __len__(self) -> int:
         return len(self.held)
@@ -89,3 +109,32 @@ class DeleteGuard:
         """The held deletes go: a confirmation counts for them only."""
         self.allow_once = False
         self.held.clear()
+        self.tripped = None
+
+    def settle(
+        self,
+        entries: EntryMap,
+        max_delete: str | int,
+        *,
+        exists: Callable[[str], bool],
+        ignored: Callable[[str, bool], bool],
+    ) -> Settled:
+        """The hold is over: sort the held deletes out (see the module's docstring)."""
+        out = Settled()
+        held = dict(self.held)
+        for p, is_dir in list(held.items()):
+            if ignored(p, is_dir):
+                out.ignored.append((p, is_dir))
+            elif exists(p):
+                out.back.append(p)
+            else:
+                continue
+            del held[p]
+            self.drop(p)
+        trip = self.review(entries, held, max_delete)
+        if trip is not None:
+            self.tripped = out.trip = trip
+            return out
+        self.release()
+        out.go = held
+        return out

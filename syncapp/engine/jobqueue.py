@@ -9,6 +9,7 @@ ancestor nor race it. Jobs whose paths are the same or nested never run at the s
 
 from __future__ import annotations
 
+import enum
 import heapq
 import time
 from collections import Counter, OrderedDict
@@ -18,7 +19,10 @@ from dataclasses import dataclass, field
 from syncapp.engine.scanner import parents
 
 
-class JobKind:
+class JobKind(enum.StrEnum):
+    """What a job does: bring one path in sync (upload, mkdir, or find it gone), delete one
+    path remotely, or move one path there."""
+
     SYNC = "sync"
     DELETE = "delete"
     MOVE = "move"
@@ -26,7 +30,7 @@ class JobKind:
 
 @dataclass(slots=True)
 class Job:
-    kind: str
+    kind: JobKind
     path: str
     src: str = ""  # for moves
     is_dir: bool = False  # for deletes and moves
@@ -36,7 +40,7 @@ class Job:
 
     @property
     def paths(self) -> tuple[str, ...]:
-        return (self.src, self.path) if self.kind == JobKind.MOVE else (self.path,)
+        return (self.src, self.path) if self.kind is JobKind.MOVE else (self.path,)
 
 
 class JobQueue:
@@ -90,20 +94,20 @@ class JobQueue:
         move keeps the path instead (the move re-syncs its destination afterwards anyway)."""
         key = job.path
         parked = self._parked.pop(key, None)
-        if parked is not None and parked.kind == JobKind.MOVE and job.kind == JobKind.SYNC:
+        if parked is not None and parked.kind is JobKind.MOVE and job.kind is JobKind.SYNC:
             self._parked[key] = parked
             return False
         old_delayed = self._delayed.pop(key, None)
         if (
             old_delayed is not None
-            and job.kind == JobKind.SYNC
-            and old_delayed[1].kind == JobKind.SYNC
+            and job.kind is JobKind.SYNC
+            and old_delayed[1].kind is JobKind.SYNC
         ):
             # A retry keeps counting its attempts, a settling file its first sighting.
             job.attempts = old_delayed[1].attempts
             job.first_seen = old_delayed[1].first_seen
         existing = self._queue.get(key)
-        if existing is not None and existing.kind == JobKind.MOVE and job.kind == JobKind.SYNC:
+        if existing is not None and existing.kind is JobKind.MOVE and job.kind is JobKind.SYNC:
             return False
         if delay > 0:
             self._queue.pop(key, None)

@@ -2,13 +2,16 @@
 
 Upload (with its journal of staging names to discard), mkdir, delete, move (or move by copy),
 keep-a-version, conflict copy, and the restore of held deletes. What to do for a path is
-decided when its job runs, from the disk and the entry index at that moment. Whether a job may
-run, and what a failure means, are the queue's and the folder's business, not theirs.
+decided when its job runs, from the disk and the entry index at that moment. This is the
+room that sends: a delete the guard let through goes out here (``delete``). Whether a job may
+run is the queue's and the dispatcher's business (``dispatch``), what a failure means the
+failure policy's (``failures``); a dry run never gets here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -34,7 +37,7 @@ from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.progress import RoundTally
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import LocalEntry, lstat_entry, parents, printable
-from syncapp.engine.state import Entry, Pending, StateDB
+from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
 from syncapp.engine.versions import Versions
 from syncapp.errors import LocalError, RemoteConflict, RemoteError, RemoteNotFound
 from syncapp.ignore import IgnoreRules
@@ -54,7 +57,6 @@ class Folder(Protocol):
     queue, the guard and the state (a job may find more work than its own)."""
 
     entries: EntryMap
-    _root_ready: bool
     _unrecorded_remote: set[str]
 
     def _enqueue(self, job: Job, delay: float = 0.0) -> None: ...
@@ -73,7 +75,7 @@ class Folder(Protocol):
 
     async def _resync(self, path: str) -> None: ...
 
-    async def _ensure_remote_root(self) -> None: ...
+    async def _ensure_remote_root(self, *, again: bool = False) -> None: ...
 
 
 class Operations:
@@ -123,7 +125,7 @@ class Operations:
         known = self.entries.get(path)
         if why:
             shown = printable(path)
-            self.state.set_pending(self.name, Pending(shown, "skipped", why))
+            self.state.set_pending(self.name, Pending(shown, PendingStatus.SKIPPED, why))
             self.bus.publish(PathSkipped(self.name, shown, why))
             return
         if le is None:
@@ -154,7 +156,8 @@ class Operations:
             # Still being written: upload once it has been quiet for `settle` seconds, but never
             # wait more than 30 s for a file that is written continuously.
             self.state.set_pending(
-                self.name, Pending(path, "settling", "waiting for the file to stop changing")
+                self.name,
+                Pending(path, PendingStatus.SETTLING, "waiting for the file to stop changing"),
             )
             self.folder._enqueue(job, delay=self.cfg.settle - age + 0.01)
             return
@@ -247,8 +250,9 @@ class Operations:
 
     @staticmethod
     def _uploaded(path: str, le: LocalEntry, result: PutResult) -> Entry:
-        return Entry(path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time(),
-                     result.mtime_ns)
+        return Entry(
+            path, False, le.size, le.mtime_ns, le.ino, result.etag, time.time(), result.mtime_ns
+        )
 
     def _begin_upload(self, rpath: str) -> str:
         upload_id = uuid.uuid4().hex[:20]
@@ -260,6 +264,17 @@ class Operations:
         rpath = self.uploads_in_flight.pop(upload_id, None)
         if rpath is not None:
             self.stale_uploads[upload_id] = rpath
+
+    async def abandon(self) -> bool:
+        """Leaving: uploads in flight are abandoned and their staging discarded (5 s at most);
+        True when some may linger on the remote (the next start sweeps it then)."""
+        self.stale_uploads.update(self.uploads_in_flight)
+        self.uploads_in_flight.clear()
+        if self.stale_uploads:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await self.discard_stale()
+        return bool(self.stale_uploads)
 
     async def discard_stale(self) -> None:
         for upload_id, rpath in list(self.stale_uploads.items()):
@@ -284,8 +299,7 @@ class Operations:
             found = await self.remote.stat(self.remote_root)
             if found is None or not found.is_dir:
                 top = ""  # the whole remote_path is gone
-                self.folder._root_ready = False
-                await self.folder._ensure_remote_root()
+                await self.folder._ensure_remote_root(again=True)
         if top is None:
             for d in reversed(list(parents(path))):  # top-down
                 found = await self.remote.stat(self.rpath(d))

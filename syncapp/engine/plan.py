@@ -61,12 +61,14 @@ def diff(
     *,
     protected: Iterable[str] = (),
     rules: IgnoreRules | None = None,
+    renames: bool = True,
 ) -> Plan:
     """Plan for the paths in ``scope`` (default: everything in ``local`` or ``known``).
 
     ``protected`` are directories that could not be read: nothing known below them is deleted.
     With ``rules``, a known path missing from ``local`` because it is ignored now is forgotten,
-    not deleted: the scan leaves it out, but it is still on disk.
+    not deleted: the scan leaves it out, but it is still on disk. Without ``renames`` (a
+    remote that can neither rename nor copy) nothing is paired as a move.
     """
     paths = set(scope) if scope is not None else set(local) | set(known)
     guard = tuple(protected)
@@ -89,7 +91,7 @@ def diff(
 
     # Renames: match by inode among what vanished.
     by_ino: dict[int, Entry] = {}
-    for ke in gone:
+    for ke in gone if renames else ():
         if ke.ino:
             by_ino.setdefault(ke.ino, ke)
     moved_src: set[str] = set()

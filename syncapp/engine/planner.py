@@ -1,13 +1,15 @@
 """The planner: a full scan, a watcher batch or one subtree, against the entry index → a plan.
 
 It reads the disk it is pointed at (lstat, subtree scans) and the entries it is handed, and
-decides nothing about the remote: the plan goes to the guard and the queue.
+sends nothing: the plan goes to the guard and the queue. Of the remote it asks one thing,
+whether it can rename (or copy) on the server; where it cannot, a rename is planned as what
+it will cost, an upload of the new name and a delete of the old, so the guard counts it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from syncapp.engine.entries import EntryMap
@@ -33,15 +35,31 @@ class Planned:
 
 
 class Planner:
-    def __init__(self, root: str, rules: IgnoreRules, *, follow_symlinks: bool) -> None:
+    def __init__(
+        self,
+        root: str,
+        rules: IgnoreRules,
+        *,
+        follow_symlinks: bool,
+        renames: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.root = root
         self.rules = rules
         self.follow_symlinks = follow_symlinks
+        #: Whether the remote can rename or copy on the server (asked at each plan: a
+        #: server's learned ways may change it after start).
+        self.renames = renames
 
     def full(self, result: ScanResult, entries: EntryMap) -> Planned:
         """The whole folder: everything known and not seen is a delete (but under a folder that
         could not be read: that one protects what is under it)."""
-        plan = diff(result.entries, entries, protected=result.unreadable_dirs, rules=self.rules)
+        plan = diff(
+            result.entries,
+            entries,
+            protected=result.unreadable_dirs,
+            rules=self.rules,
+            renames=self.renames(),
+        )
         return Planned(plan, result.entries, result.skipped)
 
     async def batch(self, paths: Iterable[str], entries: EntryMap) -> Planned:
@@ -77,7 +95,8 @@ class Planner:
             skipped.update(sub.skipped)
             scope.update(sub.entries)
             scope.update(entries.below(d))
-        return Planned(diff(local, entries, scope, rules=self.rules), local, skipped)
+        plan = diff(local, entries, scope, rules=self.rules, renames=self.renames())
+        return Planned(plan, local, skipped)
 
     async def subtree(self, path: str, entries: EntryMap) -> Planned | None:
         """``path`` afresh, and everything under it; None when it is no folder (then its own
@@ -90,5 +109,12 @@ class Planner:
         )
         local = {path: le, **sub.entries}
         scope = {*local, *entries.below(path)}
-        plan = diff(local, entries, scope, protected=sub.unreadable_dirs, rules=self.rules)
+        plan = diff(
+            local,
+            entries,
+            scope,
+            protected=sub.unreadable_dirs,
+            rules=self.rules,
+            renames=self.renames(),
+        )
         return Planned(plan, local, sub.skipped)

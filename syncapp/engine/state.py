@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from syncapp.errors import StateError
 
@@ -72,15 +74,31 @@ class Entry:
     remote_mtime_ns: int | None = None
 
 
+class PendingStatus(enum.StrEnum):
+    """Why a path is not in sync, in one word (kept in the database as its value)."""
+
+    QUEUED = "queued"
+    SETTLING = "settling"
+    UPLOADING = "uploading"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    GUARD = "guard"
+    #: Not stored: what a view shows for a path that is synced.
+    IN_SYNC = "in sync"
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     path: str
-    #: queued, settling, uploading, retrying, failed, skipped, guard
-    status: str
+    #: A ``PendingStatus``; a plain word only from a newer version's database (or a view's own).
+    status: PendingStatus | str
     reason: str
     attempts: int = 0
     retry_at: float | None = None
     updated: float = 0.0
+    #: The file's size, for synced files listed beside the pending ones (0: not given).
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +112,32 @@ class FolderRecord:
 
 
 class StateDB:
-    def __init__(self, path: Path, *, commit_every: float = 0.1, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        commit_every: float = 0.1,
+        readonly: bool = False,
+        in_memory_copy: bool = False,
+    ) -> None:
         self.path = path
         self.commit_every = commit_every
         self._in_tx = False
         self._tx_started = 0.0
+        if in_memory_copy:
+            # For --dry-run: the real engine runs on a copy in memory; the file is only read.
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            if path.exists():
+                src = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    src.backup(self._db)
+                finally:
+                    src.close()
+            self._db.executescript(_SCHEMA)
+            if "rmtime_ns" not in self._entry_columns():  # a version 1 database
+                self._db.execute("ALTER TABLE entries ADD COLUMN rmtime_ns INTEGER")
+            self._cols = self._entry_columns()
+            return
         if readonly:
             # For status, why and --dry-run: never create or change the database.
             self._db = sqlite3.connect(
@@ -323,7 +362,7 @@ class StateDB:
     def clear_all_pending(self, folder: str, *, keep_skipped: bool = False) -> None:
         q = "DELETE FROM pending WHERE folder = ?"
         if keep_skipped:
-            q += " AND status != 'skipped'"
+            q += f" AND status != '{PendingStatus.SKIPPED.value}'"
         self._write().execute(q, (folder,))
         self.maybe_commit()
 
@@ -333,7 +372,7 @@ class StateDB:
             " WHERE folder = ? ORDER BY path",
             (folder,),
         )
-        return [Pending(*r) for r in rows]
+        return [_pending(r) for r in rows]
 
     def pending_for(self, folder: str, path: str) -> Pending | None:
         r = self._db.execute(
@@ -341,7 +380,7 @@ class StateDB:
             " WHERE folder = ? AND path = ?",
             (folder, path),
         ).fetchone()
-        return None if r is None else Pending(*r)
+        return None if r is None else _pending(r)
 
     def pending_counts(self, folder: str) -> dict[str, int]:
         rows = self._db.execute(
@@ -350,10 +389,16 @@ class StateDB:
         return {r[0]: int(r[1]) for r in rows}
 
 
+def _pending(row: tuple[Any, ...]) -> Pending:
+    status: PendingStatus | str = row[1]
+    with contextlib.suppress(ValueError):  # a word a newer version wrote is shown as it is
+        status = PendingStatus(row[1])
+    return Pending(row[0], status, *row[2:])
+
+
 def _prefix_range(path: str) -> tuple[str, str]:
     """Bounds of every path strictly below ``path`` for a range scan (``/`` + 1 is ``0``)."""
     return path + "/", path + "0"
-
 
 
 RESET_HINT = (
@@ -361,14 +406,15 @@ RESET_HINT = (
 )
 
 
-def open_state(path: Path, *, readonly: bool = False) -> StateDB:
+def open_state(path: Path, *, readonly: bool = False, in_memory_copy: bool = False) -> StateDB:
     """The state database, checked before anything is synced: any trouble (a read-only file or
-    folder, a damaged file) is one ``StateError`` naming the file and what to do."""
+    folder, a damaged file) is one ``StateError`` naming the file and what to do.
+    ``in_memory_copy`` (the dry run): a copy in memory, written freely, never saved."""
     db: StateDB | None = None
     try:
-        db = StateDB(path, readonly=readonly)
+        db = StateDB(path, readonly=readonly, in_memory_copy=in_memory_copy)
         db._db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the first page
-        if not readonly:
+        if not readonly and not in_memory_copy:
             # A write now, not mid-sync: WAL needs the file and its folder (-wal, -shm) writable.
             db.set_meta("opened", str(time.time()))
             db.flush()
@@ -386,8 +432,9 @@ def state_error(path: Path, e: BaseException) -> StateError:
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         problem, todo = "is damaged (not a readable SQLite database)", RESET_HINT
     elif folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        problem, todo = f"cannot be written: its folder {folder} is read-only", (
-            "make the folder writable"
+        problem, todo = (
+            f"cannot be written: its folder {folder} is read-only",
+            ("make the folder writable"),
         )
     elif path.exists() and not os.access(path, os.W_OK):
         problem, todo = "is a read-only file", f"make it writable (chmod u+w), or {RESET_HINT}"

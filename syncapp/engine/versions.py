@@ -14,19 +14,28 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import aiofiles
+
+if TYPE_CHECKING:
+    from syncapp.engine.state import StateDB
 
 from syncapp.errors import LocalWriteError, RemoteError, RemoteNotFound
 from syncapp.remotes.base import Remote, join
 
+log = logging.getLogger(__name__)
+
 VERSIONS_DIR = ".syncapp-versions"
+#: Old versions are pruned at most this often (seconds; remembered across runs).
+PRUNE_EVERY = 3600.0
 _STAMP = "%Y%m%dT%H%M%S.%fZ"
 
 
@@ -185,6 +194,30 @@ class Versions:
         return done
 
 
+async def restore(
+    versions: Versions, rel: str, root: str, *, at: float | None = None, dest: str | None = None
+) -> Version:
+    """Write the newest version of ``rel`` (or the newest at/before ``at``) back into the
+    folder at ``root``, or to ``dest``."""
+    found = pick(await versions.list(rel), at)
+    if found is None:
+        raise RemoteNotFound(f"no version of {rel} kept{' at or before that time' if at else ''}")
+    return await restore_version(versions, found, root, dest=dest)
+
+
+async def restore_version(
+    versions: Versions, version: Version, root: str, *, dest: str | None = None
+) -> Version:
+    """Write exactly ``version`` back into the folder at ``root``, or to ``dest``.
+
+    ``restore(rel, at=version.at)`` would not do: a kept version's ``at`` is when it was
+    replaced, so the content current at that moment is its successor.
+    """
+    target = dest or os.path.join(root, version.path)
+    await versions.download(version.remote_path, target, mtime=version.at)
+    return version
+
+
 def _write_error(dest: str, e: OSError) -> LocalWriteError:
     if e.errno == errno.ENOSPC:
         problem = "no space left on the local disk; free some space and restore again"
@@ -193,6 +226,27 @@ def _write_error(dest: str, e: OSError) -> LocalWriteError:
     else:
         problem = f"cannot write: {e.strerror or e}"
     return LocalWriteError(dest, f"{problem} (nothing was written)")
+
+
+async def prune_if_due(versions: Versions, state: StateDB, folder: str) -> int:
+    """Prune ``folder``'s old versions at most once an hour (remembered across runs: it lists
+    the whole area); how many went."""
+    if not versions.enabled:
+        return 0
+    key = f"pruned:{folder}"
+    now = versions.clock()
+    last = float(state.get_meta(key) or 0)
+    if now - last < PRUNE_EVERY:
+        return 0
+    state.set_meta(key, str(now))
+    try:
+        n = await versions.prune()
+    except RemoteError as e:
+        log.warning("pruning versions of %s failed: %s", folder, e)
+        return 0
+    if n:
+        log.info("pruned %d old versions of %s", n, folder)
+    return n
 
 
 def pick(versions: list[Version], at: float | None) -> Version | None:

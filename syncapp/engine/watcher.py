@@ -150,8 +150,7 @@ def _leaves(e: BaseException) -> list[BaseException]:
 
 def _permission_problem(e: BaseException) -> bool:
     return any(
-        isinstance(leaf, PermissionError) or "Permission denied" in str(leaf)
-        for leaf in _leaves(e)
+        isinstance(leaf, PermissionError) or "Permission denied" in str(leaf) for leaf in _leaves(e)
     )
 
 

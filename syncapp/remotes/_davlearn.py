@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from syncapp.errors import RemoteError
+from syncapp.remotes._davdest import warn_mangled
 from syncapp.remotes._http import quietly
 from syncapp.remotes.base import STAGING_PREFIX, join
 
@@ -57,8 +58,13 @@ class DAVFacts:
             facts = cls(**kept)  # type: ignore[arg-type]
         except TypeError:
             return None
-        bools = (facts.keeps_mtime, facts.file_etags, facts.partial_visible,
-                 facts.destination_ok, facts.lists_dot_names)
+        bools = (
+            facts.keeps_mtime,
+            facts.file_etags,
+            facts.partial_visible,
+            facts.destination_ok,
+            facts.lists_dot_names,
+        )
         if (
             not all(isinstance(b, bool) for b in bools)
             or not isinstance(facts.learned_at, int | float)
@@ -89,35 +95,36 @@ async def probe(remote: WebDAVRemote, where: str) -> DAVFacts | None:
         await remote.mkdir(box)
         sent = time.monotonic()
         answer = await remote._request(
-            "PUT", first, ok=(200, 201, 204), content=_PROBE_BODY,
-            headers={"Content-Length": str(len(_PROBE_BODY)),
-                     "X-OC-Mtime": str(_PROBE_MTIME)},
+            "PUT",
+            first,
+            ok=(200, 201, 204),
+            content=_PROBE_BODY,
+            headers={"Content-Length": str(len(_PROBE_BODY)), "X-OC-Mtime": str(_PROBE_MTIME)},
         )
         rtt = time.monotonic() - sent
         entry = await remote.stat(first)
         accepted = answer.headers.get("X-OC-MTime", "").lower() == "accepted"
-        keeps = accepted or (
-            entry is not None and entry.mtime_ns == _PROBE_MTIME * 1_000_000_000
-        )
+        keeps = accepted or (entry is not None and entry.mtime_ns == _PROBE_MTIME * 1_000_000_000)
         dots = any([e.path == first async for e in remote._children(box)])
-        await remote._move(first, odd)
+        await remote._send_move(first, odd)
         dest_ok = await remote.stat(odd) is not None
         visible = await partial_put_visible(remote, partial, rtt)
     except RemoteError as e:
         if e.retryable:
             raise
-        _log.warning("%s: could not try the server inside %r (%s); using safe defaults",
-                     remote.display_url, where, e)
+        _log.warning(
+            "%s: could not try the server inside %r (%s); using safe defaults",
+            remote.display_url,
+            where,
+            e,
+        )
         return None
     finally:
         for name in (first, odd, mangled, partial):
             await quietly(remote._delete_file(name))
         await quietly(remote._delete_collection(box))
     if not dest_ok:
-        _log.warning(
-            "%s mishandles '?' and ';' in the Destination header; names with them are "
-            "uploaded in place and moved by download and upload", remote.display_url
-        )
+        warn_mangled(remote)
     return DAVFacts(
         keeps_mtime=keeps,
         file_etags=entry is not None and entry.etag is not None,
@@ -128,6 +135,7 @@ async def probe(remote: WebDAVRemote, where: str) -> DAVFacts | None:
         where=where,
         learned_at=time.time(),
     )
+
 
 async def partial_put_visible(remote: WebDAVRemote, path: str, rtt: float) -> bool:
     """Whether half a PUT body shows under its name; True also when it could not be told.
@@ -147,14 +155,22 @@ async def partial_put_visible(remote: WebDAVRemote, path: str, rtt: float) -> bo
         yield _PROBE_HALF
 
     size = str(2 * len(_PROBE_HALF))
-    put = asyncio.create_task(remote._request(
-        "PUT", path, ok=(200, 201, 204), content=body(),
-        headers={"Content-Length": size, "Content-Type": "application/octet-stream"},
-    ))
+    put = asyncio.create_task(
+        remote._request(
+            "PUT",
+            path,
+            ok=(200, 201, 204),
+            content=body(),
+            headers={"Content-Length": size, "Content-Type": "application/octet-stream"},
+        )
+    )
     seen: bool | None = None
     try:
-        await asyncio.wait({put, asyncio.ensure_future(half_sent.wait())}, timeout=10.0,
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {put, asyncio.ensure_future(half_sent.wait())},
+            timeout=10.0,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
         if half_sent.is_set() and not put.done():
             loop = asyncio.get_running_loop()
             started = loop.time()
@@ -176,6 +192,7 @@ async def partial_put_visible(remote: WebDAVRemote, path: str, rtt: float) -> bo
         release.set()
         await put
     return seen is not False
+
 
 def describe(remote: WebDAVRemote) -> list[str]:
     f = remote.facts

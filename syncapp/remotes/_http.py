@@ -6,17 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpx
 
-from syncapp.errors import (
-    RemoteError,
-    RemoteUnavailable,
-    error_for_status,
-    parse_retry_after,
-)
+from syncapp.errors import RemoteError, RemoteUnavailable, error_for_status
 
 
 def make_client(
@@ -108,22 +104,55 @@ def normalize_etag(value: str | None) -> str | None:
     if not value:
         return None
     v = value.strip()
-    if v.startswith(("W/", "w/")):
+    if is_weak_etag(v):
         v = v[2:]
     return v.strip('"') or None
 
 
-def parse_http_date(text: str | None) -> int | None:
-    """An HTTP date (``Last-Modified``, ``Date``, ``getlastmodified``) in nanoseconds since the
-    epoch; None when absent or unreadable."""
+def if_match_header(etag: str) -> str:
+    """The ``If-Match`` header value for an ETag as we keep it (normalized): quoted, strong."""
+    return f'"{normalize_etag(etag) or etag}"'
+
+
+def is_weak_etag(value: str | None) -> bool:
+    """``W/"abc"``: a weak ETag, which ``If-Match`` (a strong comparison) never matches."""
+    return value is not None and value.lstrip()[:2] in ("W/", "w/")
+
+
+def _http_datetime(text: str | None) -> datetime | None:
+    """An HTTP date (RFC 9110: IMF-fixdate, or the obsolete forms) as an aware datetime."""
     if not text:
         return None
     try:
         when = parsedate_to_datetime(text.strip())
     except (TypeError, ValueError, IndexError):
         return None
+    # "-0000" (and the obsolete forms) parse naive; HTTP dates are always UTC.
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def parse_http_date(text: str | None) -> int | None:
+    """An HTTP date (``Last-Modified``, ``Date``, ``getlastmodified``) in nanoseconds since the
+    epoch; None when absent or unreadable."""
+    when = _http_datetime(text)
+    if when is None:
+        return None
     # Integer arithmetic: a float timestamp times 1e9 loses nanoseconds to rounding.
     return int(when.timestamp()) * 1_000_000_000
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date); None when absent or garbled."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        pass
+    when = _http_datetime(value)
+    if when is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def redact(url: str | httpx.URL) -> str:

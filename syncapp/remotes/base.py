@@ -8,9 +8,15 @@ is the root itself. Backends percent-encode or otherwise escape them as their pr
 engine never builds URLs. Errors leave a backend only as ``syncapp.errors.RemoteError``
 subclasses.
 
-Required operations: ``stat``, ``list``, ``put``, ``get``, ``mkdir``, ``delete``. Optional ones
-are declared in ``Capabilities``; ``move`` and ``copy`` raise ``NotImplementedError`` when the
-matching flag is False, and the engine falls back (delete + upload, download + upload).
+The public operations (``stat``, ``list``, ``put``, ``get``, ``mkdir``, ``delete``, ``move``,
+``copy``, ``cleanup_stale_uploads``, ``discard_upload``) live here, on the base class: they check
+that the remote is open, clean the path, refuse the root where it makes no sense, and then call
+the backend's protected method of the same name (``_stat``, ``_put``, ...), which sees only
+clean, checked paths. Optional operations are declared in ``Capabilities``, and the flag is the
+one source of truth: ``move``/``copy`` raise ``RemoteUnsupported`` (also a
+``NotImplementedError``) when it is False, and a backend overrides ``_move``/``_copy`` exactly
+when it declares them (the conformance suite checks both ways). The engine falls back (delete +
+upload, download + upload).
 """
 
 from __future__ import annotations
@@ -20,13 +26,19 @@ import contextlib
 import enum
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from syncapp.errors import RemoteClosedError, RemoteError, RemoteNotFound
+from syncapp.errors import (
+    RemoteClosedError,
+    RemoteConflict,
+    RemoteError,
+    RemoteNotFound,
+    RemoteUnsupported,
+)
 
 __all__ = [
     "STAGING_PREFIX",
@@ -136,17 +148,39 @@ class Remote(ABC):
     def display_url(self) -> str:
         """Where this remote points, for humans: never contains credentials."""
 
-    # -- required operations -----------------------------------------------------------------
+    # -- the contract ---------------------------------------------------------------------------
+    #
+    # The public operations check once, here, what every backend needs checked: the remote is
+    # open, the path is clean (``clean_path``), the root is not written, deleted, moved or
+    # downloaded, an optional operation is declared in ``capabilities``. Then they call the
+    # backend's own protected method (``_stat``, ``_put``, ...) with the cleaned path.
 
-    @abstractmethod
+    def _checked(self, path: str) -> str:
+        self._check_open()
+        return clean_path(path)
+
+    def _checked_pair(self, op: str, src: str, dst: str) -> tuple[str, str]:
+        s, d = self._checked(src), self._checked(dst)
+        if not s or not d:
+            raise RemoteConflict(f"cannot {op} the remote root", path=s or d)
+        if d.startswith(s + "/") or s.startswith(d + "/"):
+            # Replacing an ancestor would delete the source; moving into itself is impossible.
+            raise RemoteConflict(f"{op} {s} -> {d}: one contains the other", path=s)
+        return s, d
+
     async def stat(self, path: str) -> RemoteEntry | None:
         """The entry at ``path``, or None when nothing is there."""
+        return await self._stat(self._checked(path))
 
-    @abstractmethod
-    def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
+    async def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
         """Entries below ``path`` (not ``path`` itself); empty when ``path`` does not exist."""
+        clean = self._checked(path)
+        # aclosing: leaving this listing early closes the backend's too (its requests end now,
+        # not when the garbage collector finds it).
+        async with contextlib.aclosing(self._list(clean, recursive=recursive)) as entries:
+            async for entry in entries:
+                yield entry
 
-    @abstractmethod
     async def put(
         self,
         path: str,
@@ -169,21 +203,125 @@ class Remote(ABC):
         remove what the attempt left behind. Backends derive staging names from it with
         ``staging_name``.
         """
+        clean = self._checked(path)
+        if not clean:
+            raise RemoteConflict("cannot put onto the remote root", path=clean)
+        return await self._put(
+            clean, body, size=size, mtime_ns=mtime_ns, if_match=if_match, upload_id=upload_id
+        )
 
-    @abstractmethod
     def get(self, path: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         """A streamed download: ``async with remote.get(p) as chunks: async for c in chunks``.
 
         ``RemoteNotFound`` when nothing is there.
         """
+        clean = self._checked(path)
+        if not clean:
+            raise RemoteConflict("cannot get the remote root: it is a directory", path=clean)
+        return self._get(clean)
 
-    @abstractmethod
     async def mkdir(self, path: str) -> None:
         """Create one directory; its parent must exist. Existing already is not an error."""
+        clean = self._checked(path)
+        if clean:  # the root exists by definition of the remote
+            await self._mkdir(clean)
 
-    @abstractmethod
     async def delete(self, path: str) -> None:
         """Delete a file, or a directory with everything in it. Missing already is not an error."""
+        clean = self._checked(path)
+        if not clean:
+            # Never the whole remote: no sync decision should ever mean that.
+            raise RemoteError("refusing to delete the remote root", path=clean)
+        await self._delete(clean)
+
+    async def move(self, src: str, dst: str) -> None:
+        """Server-side rename of a file or directory onto ``dst`` (whose parent must exist).
+
+        ``RemoteUnsupported`` when ``capabilities.server_move`` is False.
+        """
+        self._check_open()
+        if not self.capabilities.server_move:
+            raise RemoteUnsupported(f"{self.kind} remote has no server-side move", path=src)
+        await self._move(*self._checked_pair("move", src, dst))
+
+    async def copy(self, src: str, dst: str) -> None:
+        """Server-side copy of a file, replacing ``dst``; parent of dst must exist.
+
+        ``RemoteUnsupported`` when ``capabilities.server_copy`` is False.
+        """
+        self._check_open()
+        if not self.capabilities.server_copy:
+            raise RemoteUnsupported(f"{self.kind} remote has no server-side copy", path=src)
+        await self._copy(*self._checked_pair("copy", src, dst))
+
+    async def cleanup_stale_uploads(self, prefix: str = "") -> int:
+        """Remove what interrupted uploads below ``prefix`` left where a listing cannot see it
+        (S3's multipart uploads); how many were removed. Staging names that a listing shows
+        are the engine's to delete. Called at start after a crash."""
+        return await self._cleanup_stale_uploads(self._checked(prefix))
+
+    async def discard_upload(self, path: str, upload_id: str) -> None:
+        """Remove what an interrupted ``put(path, upload_id=...)`` left behind; idempotent.
+
+        Nothing left is success. Raises ``RemoteError`` when the cleanup itself failed (server
+        down): the engine then keeps the id and tries again later, or sweeps at the next start.
+        """
+        clean = self._checked(path)
+        if not clean or not upload_id or "/" in upload_id:
+            raise RemoteError(f"no upload {upload_id!r} of {clean!r} to discard", path=clean)
+        await self._discard_upload(clean, upload_id)
+
+    # -- what a backend implements (paths already cleaned and checked) ------------------------
+
+    @abstractmethod
+    async def _stat(self, path: str) -> RemoteEntry | None: ...
+
+    @abstractmethod
+    def _list(self, path: str, *, recursive: bool) -> AsyncGenerator[RemoteEntry, None]: ...
+
+    @abstractmethod
+    async def _put(
+        self,
+        path: str,
+        body: AsyncIterable[bytes],
+        *,
+        size: int,
+        mtime_ns: int | None,
+        if_match: str | None,
+        upload_id: str | None,
+    ) -> PutResult:
+        """``path`` is never the root."""
+
+    @abstractmethod
+    def _get(self, path: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """``path`` is never the root."""
+
+    @abstractmethod
+    async def _mkdir(self, path: str) -> None:
+        """``path`` is never the root."""
+
+    @abstractmethod
+    async def _delete(self, path: str) -> None:
+        """``path`` is never the root."""
+
+    async def _move(self, src: str, dst: str) -> None:
+        """Backends that declare ``server_move`` override this (and only those: the
+        conformance suite checks). Neither path is the root, neither contains the other."""
+        raise RemoteUnsupported(f"{self.kind} remote has no server-side move", path=src)
+
+    async def _copy(self, src: str, dst: str) -> None:
+        """Backends that declare ``server_copy`` override this (and only those)."""
+        raise RemoteUnsupported(f"{self.kind} remote has no server-side copy", path=src)
+
+    async def _cleanup_stale_uploads(self, prefix: str) -> int:
+        """The default has nothing a listing cannot see."""
+        return 0
+
+    async def _discard_upload(self, path: str, upload_id: str) -> None:
+        """The default deletes the staging name; backends with other staging (multipart
+        uploads) override it."""
+        with contextlib.suppress(RemoteNotFound):
+            await self._delete(staging_name(path, upload_id))
 
     # -- what the server does ----------------------------------------------------------------
 
@@ -211,33 +349,6 @@ class Remote(ABC):
             f"server-side rename: {yes_no[caps.server_move]}",
             f"server-side copy: {yes_no[caps.server_copy]}",
         ]
-
-    # -- optional operations --------------------------------------------------------------------
-
-    async def move(self, src: str, dst: str) -> None:
-        """Server-side rename of a file or directory onto ``dst`` (whose parent must exist)."""
-        raise NotImplementedError(f"{self.kind} remote has no server-side move")
-
-    async def copy(self, src: str, dst: str) -> None:
-        """Server-side copy of a file, replacing ``dst``; parent of dst must exist."""
-        raise NotImplementedError(f"{self.kind} remote has no server-side copy")
-
-    async def cleanup_stale_uploads(self, prefix: str = "") -> int:
-        """Remove what interrupted uploads below ``prefix`` left where a listing cannot see it
-        (S3's multipart uploads); how many were removed. Staging names that a listing shows
-        are the engine's to delete. Called at start after a crash; the default has none."""
-        return 0
-
-    async def discard_upload(self, path: str, upload_id: str) -> None:
-        """Remove what an interrupted ``put(path, upload_id=...)`` left behind; idempotent.
-
-        Nothing left is success. Raises ``RemoteError`` when the cleanup itself failed (server
-        down): the engine then keeps the id and tries again later, or sweeps at the next start.
-        The default deletes the staging name; backends with other staging (multipart uploads)
-        override it.
-        """
-        with contextlib.suppress(RemoteNotFound):
-            await self.delete(staging_name(path, upload_id))
 
 
 #: Prefix of every temporary name syncapp creates on a remote; the engine never syncs such names.

@@ -18,8 +18,8 @@ import json
 import mimetypes
 import posixpath
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +30,7 @@ from syncapp.errors import RemoteAuthError, RemoteError, RemoteNotFound, RemoteP
 from syncapp.remotes._http import (
     CountingBody,
     guarded,
+    if_match_header,
     make_client,
     normalize_etag,
     parse_http_date,
@@ -162,10 +163,8 @@ class HTTPRemote(Remote):
 
     # -- required operations -----------------------------------------------------------------
 
-    async def stat(self, path: str) -> RemoteEntry | None:
-        path = clean_path(path)
+    async def _stat(self, path: str) -> RemoteEntry | None:
         if not path:
-            self._check_open()
             return RemoteEntry(path="", is_dir=True)
         url = _fill(self._cfg.get_url or self._cfg.url, path)
         response = await self._request("HEAD", url, path=path, ok_missing=True)
@@ -181,8 +180,7 @@ class HTTPRemote(Remote):
             return RemoteEntry(path=path, is_dir=True)
         return None
 
-    async def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
-        path = clean_path(path)
+    async def _list(self, path: str, *, recursive: bool) -> AsyncGenerator[RemoteEntry, None]:
         prefix = f"{path}/" if path else ""
         seen_dirs: set[str] = set()
         for entry in await self._files_below(path):
@@ -243,19 +241,16 @@ class HTTPRemote(Remote):
             etag=normalize_etag(etag) if isinstance(etag, str) else None,
         )
 
-    async def put(
+    async def _put(
         self,
         path: str,
         body: AsyncIterable[bytes],
         *,
         size: int,
-        mtime_ns: int | None = None,
-        if_match: str | None = None,
-        upload_id: str | None = None,
+        mtime_ns: int | None,
+        if_match: str | None,
+        upload_id: str | None,
     ) -> PutResult:
-        path = clean_path(path)
-        if not path:
-            raise RemoteError("cannot put to the remote root", path=path)
         url = _fill(self._cfg.url, path)
         headers: dict[str, str] = {}
         content: AsyncIterable[bytes]
@@ -269,15 +264,12 @@ class HTTPRemote(Remote):
             headers["Content-Type"] = "application/octet-stream"
             headers["Content-Length"] = str(size)
         if if_match is not None:
-            headers["If-Match"] = f'"{normalize_etag(if_match) or if_match}"'
+            headers["If-Match"] = if_match_header(if_match)
         response = await self._request(
             self._cfg.method, url, path=path, content=content, headers=headers
         )
         assert response is not None
         return PutResult(etag=normalize_etag(response.headers.get("ETag")))
-
-    def get(self, path: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        return self._get(clean_path(path))
 
     @asynccontextmanager
     async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -292,14 +284,11 @@ class HTTPRemote(Remote):
         async with streamed_get(self._http(), url, path, failure) as chunks:
             yield chunks
 
-    async def mkdir(self, path: str) -> None:
+    async def _mkdir(self, path: str) -> None:
         # No directories: an upload API creates whatever a path needs.
-        self._check_open()
+        pass
 
-    async def delete(self, path: str) -> None:
-        path = clean_path(path)
-        if not path:
-            raise RemoteError("refusing to delete the remote root", path=path)
+    async def _delete(self, path: str) -> None:
         if self._cfg.list_url:
             # A "directory" is its files: delete each one the listing knows of.
             async for entry in self.list(path):
@@ -310,4 +299,3 @@ class HTTPRemote(Remote):
     async def _delete_one(self, path: str) -> None:
         url = _fill(self._cfg.delete_url or self._cfg.url, path)
         await self._request(self._cfg.delete_method.upper(), url, path=path, ok_missing=True)
-

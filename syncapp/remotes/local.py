@@ -14,8 +14,8 @@ import os
 import shutil
 import stat as stat_mod
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -195,8 +195,7 @@ class LocalRemote(Remote):
 
     # -- required operations -------------------------------------------------------------------
 
-    async def stat(self, path: str) -> RemoteEntry | None:
-        self._check_open()
+    async def _stat(self, path: str) -> RemoteEntry | None:
         p = self._abs(path)
 
         def do() -> RemoteEntry | None:
@@ -204,13 +203,12 @@ class LocalRemote(Remote):
                 st = os.stat(p)
             except (FileNotFoundError, NotADirectoryError):
                 return None
-            return _entry(clean_path(path), st)
+            return _entry(path, st)
 
         return await self._run("stat", path, do)
 
-    async def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
-        self._check_open()
-        pending = [(self._abs(path), clean_path(path))]
+    async def _list(self, path: str, *, recursive: bool) -> AsyncGenerator[RemoteEntry, None]:
+        pending = [(self._abs(path), path)]
 
         def scan(fs_dir: str, rel_dir: str) -> tuple[list[RemoteEntry], list[tuple[str, str]]]:
             entries: list[RemoteEntry] = []
@@ -242,20 +240,17 @@ class LocalRemote(Remote):
             if recursive:
                 pending.extend(subdirs)
 
-    async def put(
+    async def _put(
         self,
         path: str,
         body: AsyncIterable[bytes],
         *,
         size: int,
-        mtime_ns: int | None = None,
-        if_match: str | None = None,
-        upload_id: str | None = None,
+        mtime_ns: int | None,
+        if_match: str | None,
+        upload_id: str | None,
     ) -> PutResult:
-        self._check_open()
         final = self._abs(path)
-        if final == self._root:
-            raise RemoteConflict("cannot put onto the remote root", path=path)
         upload_id = upload_id or uuid.uuid4().hex
         staging = self._abs(staging_name(path, upload_id))
         if size <= SMALL_PUT:
@@ -340,8 +335,11 @@ class LocalRemote(Remote):
         return await self._run("put", path, write)
 
     async def _write_body(
-        self, f: aiofiles.threadpool.binary.AsyncBufferedIOBase, body: AsyncIterable[bytes],
-        size: int, path: str,
+        self,
+        f: aiofiles.threadpool.binary.AsyncBufferedIOBase,
+        body: AsyncIterable[bytes],
+        size: int,
+        path: str,
     ) -> None:
         # Coalesce small chunks: every aiofiles call is a thread hop.
         buf = bytearray()
@@ -372,12 +370,8 @@ class LocalRemote(Remote):
         except OSError as e:
             raise _map_os_error(e, "put", path) from None
 
-    def get(self, path: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        return self._get(path)
-
     @asynccontextmanager
     async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        self._check_open()
         p = self._abs(path)
         try:
             f = await aiofiles.open(p, "rb")
@@ -403,8 +397,7 @@ class LocalRemote(Remote):
                 return
             yield chunk
 
-    async def mkdir(self, path: str) -> None:
-        self._check_open()
+    async def _mkdir(self, path: str) -> None:
         p = self._abs(path)
 
         def do() -> None:
@@ -413,9 +406,7 @@ class LocalRemote(Remote):
                 os.mkdir(p)
             except FileExistsError:
                 if not os.path.isdir(p):
-                    raise RemoteConflict(
-                        f"mkdir {path}: a file is in the way", path=path
-                    ) from None
+                    raise RemoteConflict(f"mkdir {path}: a file is in the way", path=path) from None
             except (FileNotFoundError, NotADirectoryError):
                 raise RemoteConflict(
                     f"mkdir {path}: parent directory {parent(path) or '/'} does not exist",
@@ -424,11 +415,8 @@ class LocalRemote(Remote):
 
         await self._run("mkdir", path, do)
 
-    async def delete(self, path: str) -> None:
-        self._check_open()
+    async def _delete(self, path: str) -> None:
         p = self._abs(path)
-        if p == self._root:
-            raise RemoteError("refusing to delete the remote root", path=path)
 
         def do() -> None:
             self._check_inside(p, path)
@@ -438,15 +426,6 @@ class LocalRemote(Remote):
         await self._run("delete", path, do)
 
     # -- optional operations -------------------------------------------------------------------
-
-    def _check_pair(self, src: str, dst: str) -> tuple[str, str]:
-        s, d = self._abs(src), self._abs(dst)
-        if s == self._root or d == self._root:
-            raise RemoteConflict("cannot move or copy the remote root", path=src)
-        if d.startswith(s + os.sep) or s.startswith(d + os.sep):
-            # Replacing an ancestor would delete the source; moving into itself is impossible.
-            raise RemoteConflict(f"{src} -> {dst}: one contains the other", path=src)
-        return s, d
 
     def _ready_pair(self, op: str, s: str, d: str, src: str, dst: str) -> bool:
         """Checks shared by move and copy (blocking); False when there is nothing to do."""
@@ -463,9 +442,8 @@ class LocalRemote(Remote):
             )
         return True
 
-    async def move(self, src: str, dst: str) -> None:
-        self._check_open()
-        s, d = self._check_pair(src, dst)
+    async def _move(self, src: str, dst: str) -> None:
+        s, d = self._abs(src), self._abs(dst)
 
         def do() -> None:
             if not self._ready_pair("move", s, d, src, dst):
@@ -480,9 +458,8 @@ class LocalRemote(Remote):
 
         await self._run("move", src, do)
 
-    async def copy(self, src: str, dst: str) -> None:
-        self._check_open()
-        s, d = self._check_pair(src, dst)
+    async def _copy(self, src: str, dst: str) -> None:
+        s, d = self._abs(src), self._abs(dst)
 
         def do() -> None:
             if not self._ready_pair("copy", s, d, src, dst):

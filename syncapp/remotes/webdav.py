@@ -40,12 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import logging
 import unicodedata
-import uuid
-import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, replace
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -57,48 +54,29 @@ from syncapp.errors import (
     RemoteConflict,
     RemoteError,
     RemoteNotFound,
-    RemotePreconditionFailed,
-    RemoteProtocolError,
     RemoteUnavailable,
 )
-from syncapp.remotes import _davlearn
+from syncapp.remotes import _davdest, _davlearn, _davput
 from syncapp.remotes._davlearn import DAVFacts
+from syncapp.remotes._davxml import PROPFIND_BODY, PROPFIND_HEADERS, Multistatus, dav_error
 from syncapp.remotes._http import (
-    CountingBody,
     guarded,
     make_client,
-    normalize_etag,
-    parse_http_date,
-    quietly,
     redact,
     status_error,
     streamed_get,
 )
 from syncapp.remotes.base import (
-    STAGING_PREFIX,
     Capabilities,
     PutResult,
     Remote,
     RemoteEntry,
     clean_path,
-    join,
     parent,
     staging_name,
 )
 
-_log = logging.getLogger(__name__)
-
 CHUNK = 256 * 1024
-DAV = "{DAV:}"
-
-# Only what we use: asking for allprop makes some servers compute quota and lock data per entry.
-PROPFIND_BODY = (
-    b'<?xml version="1.0" encoding="utf-8"?>'
-    b'<d:propfind xmlns:d="DAV:"><d:prop>'
-    b"<d:resourcetype/><d:getcontentlength/><d:getlastmodified/><d:getetag/>"
-    b"</d:prop></d:propfind>"
-)
-_PROPFIND_HEADERS = {"Content-Type": 'application/xml; charset="utf-8"'}
 
 
 def _segments(path: str) -> list[str]:
@@ -106,20 +84,6 @@ def _segments(path: str) -> list[str]:
     them and leave the root)."""
     clean = clean_path(path)
     return clean.split("/") if clean else []
-
-
-def _status_code(text: str | None) -> int | None:
-    """``HTTP/1.1 200 OK`` → 200."""
-    if not text:
-        return None
-    parts = text.split()
-    if len(parts) >= 2 and parts[1].isdigit():
-        return int(parts[1])
-    return None
-
-
-#: Bodies up to this size are sent as one buffer instead of a stream.
-SMALL_BODY = 256 * 1024
 
 
 class WebDAVRemote(Remote):
@@ -244,52 +208,6 @@ class WebDAVRemote(Remote):
 
     # -- PROPFIND ------------------------------------------------------------------------------
 
-    def _entry_from(self, el: ET.Element) -> RemoteEntry | None:
-        href = el.findtext(f"{DAV}href")
-        if href is None:
-            raise RemoteProtocolError("PROPFIND response without href")
-        rel = self._rel_path(href)
-        if rel is None:
-            # Silently skipping it would make the remote look empty; most likely a reverse proxy
-            # maps the URL path onto a different one on the server.
-            raise RemoteProtocolError(
-                f"PROPFIND answered with {href!r}, which is not below {self._base_path!r} "
-                "(is a proxy rewriting paths?)"
-            )
-        code = _status_code(el.findtext(f"{DAV}status"))
-        if code is not None and code != 200:
-            return None
-        is_dir: bool | None = None
-        size = 0
-        mtime_ns: int | None = None
-        etag: str | None = None
-        for propstat in el.findall(f"{DAV}propstat"):
-            if _status_code(propstat.findtext(f"{DAV}status")) not in (200, None):
-                continue  # 404 for properties the resource does not have
-            prop = propstat.find(f"{DAV}prop")
-            if prop is None:
-                continue
-            rtype = prop.find(f"{DAV}resourcetype")
-            if rtype is not None:
-                is_dir = rtype.find(f"{DAV}collection") is not None
-            length = prop.findtext(f"{DAV}getcontentlength")
-            if length and length.strip().isdigit():
-                size = int(length.strip())
-            mtime_ns = parse_http_date(prop.findtext(f"{DAV}getlastmodified")) or mtime_ns
-            raw_etag = prop.findtext(f"{DAV}getetag")
-            if raw_etag and raw_etag.lstrip()[:2] in ("W/", "w/"):
-                self._weak_etags = True  # If-Match compares strongly: a weak one never matches
-            etag = normalize_etag(raw_etag) or etag
-        if is_dir is None:
-            is_dir = href.rstrip().endswith("/")
-        return RemoteEntry(
-            path=rel,
-            is_dir=is_dir,
-            size=0 if is_dir else size,
-            mtime_ns=mtime_ns,
-            etag=None if is_dir else etag,
-        )
-
     async def _propfind(
         self, path: str, depth: str, *, collection: bool = False
     ) -> AsyncIterator[RemoteEntry]:
@@ -299,7 +217,7 @@ class WebDAVRemote(Remote):
         """
         client = self._http
         url = self._url(path, collection=collection)
-        headers = {"Depth": depth, **_PROPFIND_HEADERS}
+        headers = {"Depth": depth, **PROPFIND_HEADERS}
         async with guarded("PROPFIND", url, path):
             req = client.build_request("PROPFIND", url, headers=headers, content=PROPFIND_BODY)
             resp = await client.send(req, stream=True)
@@ -315,63 +233,42 @@ class WebDAVRemote(Remote):
             if resp.status_code != 207:
                 async with guarded("PROPFIND", url, path):
                     await resp.aread()
-                raise status_error(resp, path=path, detail=_dav_error(resp))
-            parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
+                raise status_error(resp, path=path, detail=dav_error(resp))
+            answer = Multistatus(self._rel_path, self._base_path, url, path)
             async with guarded("PROPFIND", url, path):
                 async for chunk in resp.aiter_bytes():
-                    for entry in self._feed(parser, chunk, url, path):
+                    for entry in answer.feed(chunk):
+                        self._weak_etags |= answer.weak_etags
                         yield entry
-            for entry in self._feed(parser, None, url, path):
+            for entry in answer.feed(None):
+                self._weak_etags |= answer.weak_etags
                 yield entry
         finally:
             await resp.aclose()
 
-    def _feed(
-        self, parser: ET.XMLPullParser[ET.Element], chunk: bytes | None, url: str, path: str
-    ) -> Iterator[RemoteEntry]:
-        try:
-            if chunk is None:
-                parser.close()
-            else:
-                parser.feed(chunk)
-            events = list(parser.read_events())
-        except ET.ParseError as e:
-            raise RemoteProtocolError(
-                f"PROPFIND {redact(url)}: malformed multistatus XML ({e})", path=path
-            ) from None
-        for item in events:
-            el = item[-1] if isinstance(item, tuple) else None
-            if isinstance(el, ET.Element) and el.tag == f"{DAV}response":
-                entry = self._entry_from(el)
-                el.clear()  # keep memory flat on big listings
-                if entry is not None:
-                    yield entry
-
-    async def stat(self, path: str) -> RemoteEntry | None:
-        want = clean_path(path)
+    async def _stat(self, path: str) -> RemoteEntry | None:
         found: RemoteEntry | None = None
         # Read the whole (one-entry) answer: leaving the generator early would hold the
         # connection until the generator is garbage-collected.
         async for entry in self._propfind(path, "0"):
-            if entry.path == want:
+            if entry.path == path:
                 found = entry
         return found
 
-    async def list(self, path: str = "", *, recursive: bool = True) -> AsyncIterator[RemoteEntry]:
-        want = clean_path(path)
+    async def _list(self, path: str, *, recursive: bool) -> AsyncGenerator[RemoteEntry, None]:
         try:
-            async for entry in self._list(want, recursive):
+            async for entry in self._list_tree(path, recursive):
                 yield entry
         except RemoteError as e:
             # A file addressed as a collection ("f/"): Apache answers 400. Below a file there
             # is nothing; anything else is a real error.
-            if e.status != 400 or not want:
+            if e.status != 400 or not path:
                 raise
-            found = await self.stat(want)
+            found = await self.stat(path)
             if found is not None and found.is_dir:
                 raise
 
-    async def _list(self, want: str, recursive: bool) -> AsyncIterator[RemoteEntry]:
+    async def _list_tree(self, want: str, recursive: bool) -> AsyncIterator[RemoteEntry]:
         if not recursive:
             async for entry in self._children(want):
                 yield entry
@@ -424,134 +321,21 @@ class WebDAVRemote(Remote):
 
     # -- upload --------------------------------------------------------------------------------
 
-    async def put(
+    async def _put(
         self,
         path: str,
         body: AsyncIterable[bytes],
         *,
         size: int,
-        mtime_ns: int | None = None,
-        if_match: str | None = None,
-        upload_id: str | None = None,
+        mtime_ns: int | None,
+        if_match: str | None,
+        upload_id: str | None,
     ) -> PutResult:
-        self._check_open()
-        if not _segments(path):
-            raise RemoteConflict("cannot put onto the remote root", path=path)
-        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
-        sent_mtime = self._send_mtime and mtime_ns is not None and mtime_ns >= 0
-        if sent_mtime:
-            assert mtime_ns is not None
-            # Whole seconds: WsgiDAV rejects fractions with 400 and rclone ignores them.
-            headers["X-OC-Mtime"] = str(mtime_ns // 1_000_000_000)
-
-        moved: httpx.Response | None = None
-        if self._direct_put or not await self._destination_ok(path):
-            if if_match is not None:
-                await self._check_etag(path, if_match)
-                if not self._weak_etags:
-                    headers["If-Match"] = f'"{if_match}"'
-            answer = await self._put_body(path, self._url(path), body, size, headers)
-        else:
-            staging = staging_name(path, upload_id or uuid.uuid4().hex)
-            try:
-                answer = await self._put_body(staging, self._url(staging), body, size, headers)
-                if if_match is not None:
-                    await self._check_etag(path, if_match)
-                moved = await self._move(staging, path)
-            except BaseException as e:
-                if isinstance(e, RemoteError) and e.path == staging:
-                    e.path = path  # the caller knows the file, not our temporary name
-                # Also on cancellation: nothing the upload created may stay behind. Bounded, so
-                # a dead server cannot hold shutdown hostage.
-                await quietly(self._delete_file(staging))
-                answered = isinstance(e, RemoteError) and e.status is not None
-                if not answered and not isinstance(e, asyncio.CancelledError):
-                    # The PUT was cut off without an answer: the server may still be creating
-                    # the staging file when our DELETE arrives (rclone then keeps the partial
-                    # file). Look again a moment later. On cancellation the engine's journal
-                    # and discard_upload take care of it instead of delaying shutdown.
-                    await asyncio.sleep(0.3)
-                    await quietly(self._delete_file(staging))
-                raise
-        if if_match is None:
-            return self._put_result(answer, moved, mtime_ns if sent_mtime else None)
-        entry = await self.stat(path)
-        return PutResult(etag=entry.etag if entry else None,
-                         mtime_ns=entry.mtime_ns if entry else None)
-
-    def _put_result(
-        self, answer: httpx.Response, moved: httpx.Response | None, sent_mtime_ns: int | None
-    ) -> PutResult:
-        """What the server's own answers say of the file just written, without another request.
-
-        The modification time: the one we sent where the server keeps it, else the server's
-        clock when it answered (its ``Date``), which no later write by someone else can be
-        earlier than. The ETag of a PUT answer only where nothing changed the file after it
-        was computed (no X-OC-Mtime applied afterwards, no MOVE).
-        """
-        accepted = answer.headers.get("X-OC-MTime", "").lower() == "accepted"
-        if sent_mtime_ns is not None and (accepted or self.capabilities.server_mtime):
-            mtime: int | None = sent_mtime_ns // 1_000_000_000 * 1_000_000_000
-        else:
-            mtime = parse_http_date((moved or answer).headers.get("Date"))
-        etag = None
-        if moved is None and sent_mtime_ns is None:
-            etag = normalize_etag(answer.headers.get("ETag"))
-        return PutResult(etag=etag, mtime_ns=mtime)
-
-    async def _put_body(
-        self, path: str, url: str, body: AsyncIterable[bytes], size: int, headers: dict[str, str]
-    ) -> httpx.Response:
-        counting = CountingBody(body, size)
-        content: bytes | CountingBody = counting
-        if size <= SMALL_BODY:
-            # Small files go out as one buffer: a streamed body costs separate socket writes for
-            # headers, data and end, which showed up as a fifth of a small-file sync's CPU.
-            try:
-                content = b"".join([chunk async for chunk in counting])
-            except httpx.StreamError as e:
-                raise RemoteUnavailable(f"PUT {path}: {e}", path=path) from None
-        try:
-            return await self._request("PUT", path, url=url, ok=(200, 201, 204), headers=headers,
-                                       content=content)
-        except RemoteNotFound as e:
-            # Some servers answer 404 rather than 409 when the parent collection is missing.
-            raise RemoteConflict(
-                f"{e.message} (parent collection {parent(path) or '/'} missing?)",
-                status=e.status, path=path,
-            ) from None
-        except RemoteUnavailable as e:
-            # A server may answer 409 and hang up before reading a big body; we then only see
-            # a broken connection. nginx answers 500 when the parent is missing. Tell "parent
-            # missing" (fatal for this file) from a real outage.
-            if e.status is not None and e.status != 500:
-                raise
-            if e.status is None and counting.sent == size:
-                raise
-            try:
-                parent_entry = await self.stat(parent(path))
-            except RemoteError:
-                raise e from None
-            if parent_entry is None or not parent_entry.is_dir:
-                raise RemoteConflict(
-                    f"PUT {redact(url)}: parent collection {parent(path) or '/'} does not exist",
-                    path=path,
-                ) from None
-            raise
-
-    async def _check_etag(self, path: str, if_match: str) -> None:
-        entry = await self.stat(path)
-        current = entry.etag if entry else None
-        if current != normalize_etag(if_match):
-            raise RemotePreconditionFailed(
-                f"PUT {self.display_url}{path}: remote changed (ETag {current} is not {if_match})",
-                status=412, path=path,
-            )
+        return await _davput.put(
+            self, path, body, size=size, mtime_ns=mtime_ns, if_match=if_match, upload_id=upload_id
+        )
 
     # -- download ------------------------------------------------------------------------------
-
-    def get(self, path: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        return self._get(path)
 
     @asynccontextmanager
     async def _get(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -570,10 +354,7 @@ class WebDAVRemote(Remote):
 
     # -- namespace -----------------------------------------------------------------------------
 
-    async def mkdir(self, path: str) -> None:
-        if not _segments(path):
-            self._check_open()
-            return  # the root exists by definition of the remote
+    async def _mkdir(self, path: str) -> None:
         url = self._url(path, collection=True)
         try:
             await self._request("MKCOL", path, url=url, ok=(200, 201))
@@ -583,8 +364,9 @@ class WebDAVRemote(Remote):
                 entry = await self.stat(path)
                 if entry is not None and entry.is_dir:
                     return
-                raise RemoteConflict(f"MKCOL {redact(url)}: a file is in the way",
-                                     status=e.status, path=path) from None
+                raise RemoteConflict(
+                    f"MKCOL {redact(url)}: a file is in the way", status=e.status, path=path
+                ) from None
             if e.status == 404:
                 raise RemoteConflict(e.message, status=404, path=path) from None
             if e.status is not None and (e.status == 403 or e.status >= 500):
@@ -594,10 +376,7 @@ class WebDAVRemote(Remote):
                     return
             raise
 
-    async def delete(self, path: str) -> None:
-        if not _segments(path):
-            self._check_open()
-            raise RemoteError("refusing to delete the remote root", path=path)
+    async def _delete(self, path: str) -> None:
         try:
             await self._request("DELETE", path, ok=(200, 202, 204, 404))
         except RemoteError as e:
@@ -611,47 +390,50 @@ class WebDAVRemote(Remote):
             await self._delete_collection(path)
 
     async def _delete_collection(self, path: str) -> None:
-        await self._request("DELETE", path, url=self._url(path, collection=True),
-                            ok=(200, 202, 204, 404))
+        await self._request(
+            "DELETE", path, url=self._url(path, collection=True), ok=(200, 202, 204, 404)
+        )
 
     async def _delete_file(self, path: str) -> None:
         await self._request("DELETE", path, ok=(200, 202, 204, 404))
 
-    async def discard_upload(self, path: str, upload_id: str) -> None:
+    async def _discard_upload(self, path: str, upload_id: str) -> None:
         with suppress(RemoteNotFound):
             await self._delete_file(staging_name(path, upload_id))
 
-    async def _move(
+    async def _send_move(
         self, src: str, dst: str, method: str = "MOVE", *, collection: bool = False
     ) -> httpx.Response:
+        """One MOVE (or COPY) request with ``Overwrite: T``; rclone's 403s told apart."""
         headers = {"Destination": self._url(dst, collection=collection), "Overwrite": "T"}
         try:
-            return await self._request(method, src, ok=(200, 201, 204), headers=headers,
-                                       url=self._url(src, collection=collection))
+            return await self._request(
+                method,
+                src,
+                ok=(200, 201, 204),
+                headers=headers,
+                url=self._url(src, collection=collection),
+            )
         except RemoteAuthError as e:
             # rclone answers 403 when the source or the destination's parent is missing.
             if e.status == 403:
                 if await self.stat(src) is None:
-                    raise RemoteNotFound(f"{e.message} (source missing)", status=403,
-                                         path=src) from None
+                    raise RemoteNotFound(
+                        f"{e.message} (source missing)", status=403, path=src
+                    ) from None
                 if dst and await self.stat(parent(dst)) is None:
-                    raise RemoteConflict(f"{e.message} (destination parent missing)",
-                                         status=403, path=dst) from None
+                    raise RemoteConflict(
+                        f"{e.message} (destination parent missing)", status=403, path=dst
+                    ) from None
             raise
 
-    async def move(self, src: str, dst: str) -> None:
+    async def _move(self, src: str, dst: str) -> None:
         await self._move_or_copy("MOVE", src, dst)
 
-    async def copy(self, src: str, dst: str) -> None:
+    async def _copy(self, src: str, dst: str) -> None:
         await self._move_or_copy("COPY", src, dst)
 
-    async def _move_or_copy(self, method: str, src: str, dst: str) -> None:
-        s, d = clean_path(src), clean_path(dst)
-        if not s or not d:
-            self._check_open()
-            raise RemoteConflict(f"cannot {method.lower()} the remote root", path=s)
-        if d.startswith(s + "/") or s.startswith(d + "/"):
-            raise RemoteConflict(f"{method} {s} -> {d}: one contains the other", path=s)
+    async def _move_or_copy(self, method: str, s: str, d: str) -> None:
         # rclone's MOVE/COPY of a missing source with Overwrite: T deletes the destination before
         # noticing; make sure there is a source first.
         entry = await self.stat(s)
@@ -659,11 +441,11 @@ class WebDAVRemote(Remote):
             raise RemoteNotFound(f"{method} {self.display_url}{s}: not found", status=404, path=s)
         if s == d:
             return
-        if not await self._destination_ok(d):
-            await self._move_or_copy_by_hand(method, entry, d)
+        if not await _davdest.destination_ok(self, d):
+            await _davput.move_or_copy_by_hand(self, method, entry, d)
             return
         try:
-            await self._move(s, d, method, collection=entry.is_dir)
+            await self._send_move(s, d, method, collection=entry.is_dir)
         except RemoteNotFound as e:
             if e.path == s:
                 raise
@@ -673,8 +455,9 @@ class WebDAVRemote(Remote):
             # Apache answers 500 to a MOVE into a missing collection.
             if e.status != 500 or not parent(d) or await self.stat(parent(d)) is not None:
                 raise
-            raise RemoteConflict(f"{e.message} (destination parent missing)", status=e.status,
-                                 path=d) from None
+            raise RemoteConflict(
+                f"{e.message} (destination parent missing)", status=e.status, path=d
+            ) from None
 
     # -- what the server does --------------------------------------------------------------------
 
@@ -714,58 +497,6 @@ class WebDAVRemote(Remote):
     def describe(self) -> builtins.list[str]:
         return _davlearn.describe(self)
 
-    # -- the Destination header ------------------------------------------------------------------
-
-    async def _destination_ok(self, dst: str) -> bool:
-        """Whether a MOVE/COPY to ``dst`` lands on exactly ``dst``.
-
-        WsgiDAV (4.4) unquotes the Destination header *before* parsing it as a URL, so a ``?``
-        in the path starts a query and a ``;`` starts parameters: a MOVE to ``what?`` would
-        replace ``what``. Only names with those characters are at risk. ``learn`` finds out;
-        a remote used without it probes once, in the destination's own folder.
-        """
-        if "?" not in dst and ";" not in dst:
-            return True
-        if self._dest_ok is None:
-            async with self._probe_lock:
-                if self._dest_ok is None:
-                    self._dest_ok = await self._probe_destination(parent(clean_path(dst)))
-        return self._dest_ok
-
-    async def _probe_destination(self, where: str) -> bool:
-        # Every name involved is a staging name, which the engine never syncs, so whatever a
-        # broken server does with the probe harms nothing.
-        stem = join(where, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}-probe")
-        src, dst, mangled = f"{stem}-src", f"{stem}-p;q?r", f"{stem}-p"
-        try:
-            await self._request("PUT", src, ok=(200, 201, 204), content=b"",
-                                headers={"Content-Length": "0"})
-            await self._move(src, dst)
-            ok = await self.stat(dst) is not None
-        finally:
-            for name in (src, dst, mangled):
-                await quietly(self._delete_file(name))
-        if not ok:
-            _log.warning(
-                "%s mishandles '?' and ';' in the Destination header; names with them are "
-                "uploaded in place and moved by download and upload", self.display_url
-            )
-        return ok
-
-    async def _move_or_copy_by_hand(self, method: str, src: RemoteEntry, dst: str) -> None:
-        """MOVE/COPY of a file through this client, for destinations the server would mangle."""
-        if src.is_dir:
-            raise RemoteError(
-                f"{method} {src.path} -> {dst}: this server cannot {method.lower()} directories "
-                "to names containing '?' or ';'",
-                path=dst,
-            )
-        async with self.get(src.path) as chunks:
-            await self._put_body(dst, self._url(dst), chunks, src.size,
-                                 {"Content-Length": str(src.size)})
-        if method == "MOVE":
-            await self.delete(src.path)
-
 
 def _slash_redirect(resp: httpx.Response, url: str) -> str | None:
     """The URL to follow when ``resp`` redirects ``url`` to itself plus ``/``; None otherwise."""
@@ -776,14 +507,3 @@ def _slash_redirect(resp: httpx.Response, url: str) -> str | None:
         return None
     target = urljoin(url, location)
     return target if unquote(target) == unquote(url) + "/" else None
-
-
-def _dav_error(resp: httpx.Response) -> str:
-    """The DAV:error precondition name in an error body, if any (e.g. propfind-finite-depth)."""
-    try:
-        root = ET.fromstring(resp.content)
-    except ET.ParseError:
-        return ""
-    if root.tag != f"{DAV}error" or not len(root):
-        return ""
-    return root[0].tag.removeprefix(DAV)

@@ -60,6 +60,15 @@ class SyncCommands(Provider):
             ("Full log", "l: every event this session", app.action_log),
             theme,
         ]
+        if app.attached:
+            # q leaves the background engine syncing; this is the way to end it too.
+            out.append(
+                (
+                    "Quit and stop syncing",
+                    "Q: quit and stop the background engine (nothing syncs until restarted)",
+                    partial(app.run_action, "quit_and_stop"),
+                )
+            )
         for name in app.config.folders:
             out += [
                 (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label
+from textual.worker import Worker
 
 from syncapp.engine import Event, FolderState, JobFinished, JobProgressed
 from syncapp.engine.state import Pending
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from syncapp.tui.app import SyncApp
 
 #: Reads the folder's paths: those not in sync, or (True) every known path.
-Loader = Callable[[bool], list[Pending]]
+Loader = Callable[[bool], Awaitable[list[Pending]]]
 
 #: Problems first: what needs the user, then what waits by itself.
 STATUS_ORDER = {
@@ -159,6 +160,7 @@ class FolderDetailScreen(Screen[None]):
         self._dirty = False
         self._loaded_at = -RELOAD_MAX
         self._load_cost = 0.0
+        self._loading: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -204,14 +206,24 @@ class FolderDetailScreen(Screen[None]):
             self.reload()
 
     def reload(self) -> None:
-        started = time.monotonic()
+        """Read the list again (in a worker: the engine may be in another process). A read
+        under way is let finish: restarting it on every tick would never show a slow list."""
+        if self._loading is not None and not self._loading.is_finished:
+            self._dirty = True
+            return
         self._dirty = False
+        self._loading = self._reload()
+
+    @work(group="detail-load", exit_on_error=False)
+    async def _reload(self) -> None:
+        started = time.monotonic()
+        pending = await self._load(self.show_all)
         view = _sync_app(self).dashboard.folders.views.get(self.folder)
         # Offline by its own finding or another folder's on the same remote: its paths go
         # when the server answers, whatever their own retry time says.
         offline = view is not None and view.shown_state is FolderState.OFFLINE
         self.rows = make_rows(
-            self._load(self.show_all),
+            pending,
             _sync_app(self).clock(),
             offline=offline,
             server_check=view.next_check if view is not None else None,

@@ -38,11 +38,3 @@ class FolderSelected(Message):
     """A folder panel got focus: the folder keys (e, d, p, r) now act on it."""
 
     name: str
-
-
-@dataclass
-class FolderOpenFailed(Message):
-    """The engine could not open a folder; its panel shows why."""
-
-    name: str
-    error: str

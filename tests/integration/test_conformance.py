@@ -18,6 +18,7 @@ from syncapp.errors import (
     RemoteError,
     RemoteNotFound,
     RemotePreconditionFailed,
+    RemoteUnsupported,
 )
 from syncapp.remotes import Remote, RemoteEntry
 from syncapp.remotes.base import STAGING_PREFIX, PutResult, staging_name
@@ -518,6 +519,60 @@ async def test_discard_upload_removes_leftover(remote_backend: Backend) -> None:
         assert await listing(r, "d") == {}
 
 
+# -- the contract: flags and implementations agree ------------------------------------------------
+
+PUBLIC_OPERATIONS = (
+    "stat", "list", "put", "get", "mkdir", "delete", "move", "copy",
+    "cleanup_stale_uploads", "discard_upload",
+)
+
+
+def overrides(r: Remote, name: str) -> bool:
+    return getattr(type(r), name) is not getattr(Remote, name)
+
+
+async def test_capabilities_agree_with_implementations(remote_backend: Backend) -> None:
+    """A flag says what a backend can do, and only the flag: a backend that declares
+    server_move/server_copy implements ``_move``/``_copy``, one that does not leaves them alone,
+    and the public operations (with their checks) are the base class's for every backend."""
+    async with remote_backend.remote() as r:
+        caps = r.capabilities
+        assert caps.server_move == overrides(r, "_move"), f"{r.kind}: server_move vs _move"
+        assert caps.server_copy == overrides(r, "_copy"), f"{r.kind}: server_copy vs _copy"
+        assert not [name for name in PUBLIC_OPERATIONS if overrides(r, name)]
+        await put_bytes(r, "a", b"1")
+        if not caps.server_move:
+            with pytest.raises(RemoteUnsupported):
+                await r.move("a", "b")
+            with pytest.raises(NotImplementedError):  # what older callers catch
+                await r.move("a", "b")
+        if not caps.server_copy:
+            with pytest.raises(RemoteUnsupported):
+                await r.copy("a", "b")
+        assert await read(r, "a") == b"1"
+        if not (caps.server_move and caps.server_copy):
+            assert await r.stat("b") is None
+        assert await r.cleanup_stale_uploads() >= 0
+
+
+async def test_root_is_refused_before_the_backend(remote_backend: Backend) -> None:
+    async with remote_backend.remote() as r:
+        await r.mkdir("")  # the root exists: nothing to do
+        await put_bytes(r, "f", b"x")
+        with pytest.raises(RemoteError):
+            await put_bytes(r, "/", b"x")
+        with pytest.raises(RemoteError):
+            async with r.get(""):
+                pass
+        for op in ("move", "copy"):
+            if getattr(r.capabilities, f"server_{op}"):
+                with pytest.raises(RemoteConflict):
+                    await getattr(r, op)("", "elsewhere")
+                with pytest.raises(RemoteConflict):
+                    await getattr(r, op)("f", "")
+        assert await read(r, "/f/") == b"x"  # leading/trailing slashes are cleaned for all
+
+
 # -- lifecycle ----------------------------------------------------------------------------------
 
 
@@ -540,6 +595,15 @@ async def test_closed_remote_refuses_use(remote_backend: Backend) -> None:
         await r.mkdir("d")
     with pytest.raises(RemoteClosedError):
         await r.delete("x")
+    # Optional operations too, whatever the flags say (the open check comes first).
+    with pytest.raises(RemoteClosedError):
+        await r.move("x", "y")
+    with pytest.raises(RemoteClosedError):
+        await r.copy("x", "y")
+    with pytest.raises(RemoteClosedError):
+        await r.discard_upload("x", "someid")
+    with pytest.raises(RemoteClosedError):
+        await r.cleanup_stale_uploads()
     with pytest.raises(RemoteClosedError):
         async with r:
             pass

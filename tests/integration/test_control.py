@@ -142,3 +142,32 @@ def test_peer_rule() -> None:
     assert may_connect(0, own=1000)  # root can read the state database anyway
     assert not may_connect(1001, own=1000)
     assert not may_connect(None, own=1000)
+
+
+def test_versions_and_restore_are_asked_of_the_running_engine(
+    engine: tuple[Path, Path, Path, Path],
+) -> None:
+    cfg, folder, remote, sock = engine
+    (folder / "a.txt").write_text("second")
+    assert wait_for(lambda: (remote / "a.txt").read_text() == "second")
+    listed = syncapp("--config", str(cfg), "versions", "docs", "a.txt", "--json")
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    kept = [v for v in found if not v["current"]]
+    assert kept and kept[0]["size"] == len("first")
+    out = folder.parent / "restored.txt"
+    res = syncapp("--config", str(cfg), "restore", "docs", "a.txt", "--to", str(out))
+    assert res.returncode == 0, res.stderr
+    assert out.read_text() == "second"  # the current remote copy first
+    # What stood at a time before the edit: the kept version.
+    res = syncapp(
+        "--config", str(cfg), "restore", "docs", "a.txt", "--at", "1970-01-02", "--to", str(out)
+    )
+    assert res.returncode == 0 and "version replaced" in res.stdout, res.stderr
+    assert out.read_text() == "first"
+    # Nothing kept for a file the remote never had: the engine's answer, in one line.
+    res = syncapp("--config", str(cfg), "restore", "docs", "nothing.txt", "--to", str(out))
+    assert res.returncode == 1 and "no version of nothing.txt kept" in res.stderr
+    # The engine did it: its control API served the listing (the CLI opened no remote).
+    code, body = _request(sock, "GET", "/v1/folders/docs/versions?path=a.txt")
+    assert code == 200 and len(json.loads(body)) == len(found)

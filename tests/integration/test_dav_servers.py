@@ -223,6 +223,14 @@ def test_server_facts(kind: str, tmp_path: Path) -> None:
         assert visible is not facts.stages_put
         assert (root / "big.bin").stat().st_size == first + 1024
 
+        # A MOVE onto "what?": does it land there, or on "what" (stock WsgiDAV)?
+        assert c.put(u + "what", content=b"precious").is_success
+        assert c.put(u + "src", content=b"moved").is_success
+        onto = c.request("MOVE", u + "src", headers={"Destination": u + "what%3F"})
+        assert onto.is_success
+        intact = (root / "what?").exists() and (root / "what").read_bytes() == b"precious"
+        assert intact is facts.destination_intact
+
 
 def test_missing_server_skips_or_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dav_httpd, "APACHE_BINARY", "syncapp-test-no-such-apache2")

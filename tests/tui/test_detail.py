@@ -11,7 +11,8 @@ from rich.text import Text
 from textual.command import CommandList
 from textual.widgets import DataTable, Input, Label
 
-from syncapp.engine import ConflictKept, FolderState, PathSkipped, SyncEngine
+from syncapp.engine import ConflictKept, FolderState, PathSkipped
+from syncapp.engine.api import LocalEngine
 from syncapp.errors import SyncappError
 from syncapp.tui.activity import format_change
 from syncapp.tui.app import SyncApp
@@ -165,11 +166,13 @@ async def test_a_long_engine_call_does_not_hold_up_a_listing(setup: Setup) -> No
         await up_to_date(pilot, app)
         release = asyncio.Event()
 
-        async def slow(engine: SyncEngine) -> str:
+        async def slow() -> str:
             await release.wait()  # a restore of many files, say
             return "slow done"
 
-        slow_call = asyncio.ensure_future(app.call_engine(slow, exclusive=False))
+        api = app.engine
+        assert isinstance(api, LocalEngine)
+        slow_call = asyncio.ensure_future(api.in_engine_task(slow, exclusive=False))
         await pilot.pause()
         versions = await asyncio.wait_for(app.list_versions("docs", "a.txt"), 10)
         assert versions and versions[0].path == "a.txt"
@@ -178,7 +181,7 @@ async def test_a_long_engine_call_does_not_hold_up_a_listing(setup: Setup) -> No
         assert await asyncio.wait_for(slow_call, 10) == "slow done"
 
         # One still running when the app quits is answered, not left hanging.
-        stuck = asyncio.ensure_future(app.call_engine(slow_forever, exclusive=False))
+        stuck = asyncio.ensure_future(api.in_engine_task(slow_forever, exclusive=False))
         await pilot.pause()
         await app.stop_engine()
         with pytest.raises(SyncappError, match="engine stopped"):
@@ -186,7 +189,7 @@ async def test_a_long_engine_call_does_not_hold_up_a_listing(setup: Setup) -> No
         await pilot.press("q")
 
 
-async def slow_forever(engine: SyncEngine) -> None:
+async def slow_forever() -> None:
     await asyncio.Event().wait()
 
 

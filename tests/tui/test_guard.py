@@ -87,7 +87,7 @@ async def test_guard_dialog_keep_restore_and_delete(setup: Setup, remote_root: P
         assert all((remote_root / name).exists() for name in names)
         engine = app.engine
         assert engine is not None
-        assert not [p for p in engine.folder("docs").pending() if p.status == "guard"]
+        assert not [p for p in await engine.paths("docs") if p.status == "guard"]
 
         # Wiped again; this time delete on the remote.
         wipe()

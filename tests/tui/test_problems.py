@@ -19,6 +19,7 @@ from syncapp.engine.state import Pending
 from syncapp.tui.app import SyncApp
 from syncapp.tui.detail import FolderDetailScreen, make_rows
 from syncapp.tui.folders import FolderPanel
+from tests.tui.conftest import wait_for
 from tests.tui.test_progress import T0, Clock, config
 
 URL = "http://127.0.0.1:8080/docs/"
@@ -59,8 +60,12 @@ async def test_offline_says_when_it_retries_in_a_short_line(tmp_path: Path) -> N
         )
         # The detail view: the full text, and no "next try now" while the server is down.
         pending = [Pending("a.txt", "retrying", f"waiting to retry after: {REFUSED}", 2, T0 - 5)]
-        await app.push_screen(FolderDetailScreen("docs", lambda everything: pending))
-        await pilot.pause()
+
+        async def load(everything: bool) -> list[Pending]:
+            return pending
+
+        await app.push_screen(FolderDetailScreen("docs", load))
+        await wait_for(pilot, lambda: app.screen.query_one("#paths", DataTable).row_count, "rows")
         full = str(app.screen.query_one("#detail-problem", Label).content)
         assert full == REFUSED
         table = app.screen.query_one("#paths", DataTable)
@@ -165,9 +170,13 @@ async def test_other_folders_on_the_same_remote_show_offline_too(tmp_path: Path)
         assert problem(app, "music") == ""
         # Its detail view: the full finding, and its paths go when the server answers; never
         # "next try now" for a retry time that has passed while the server is down.
-        pending = [Pending("b.txt", "retrying", f"waiting to retry after: {REFUSED}", 1, T0 - 5)]
-        await app.push_screen(FolderDetailScreen("photos", lambda everything: pending))
-        await pilot.pause()
+        others = [Pending("b.txt", "retrying", f"waiting to retry after: {REFUSED}", 1, T0 - 5)]
+
+        async def load_others(everything: bool) -> list[Pending]:
+            return others
+
+        await app.push_screen(FolderDetailScreen("photos", load_others))
+        await wait_for(pilot, lambda: app.screen.query_one("#paths", DataTable).row_count, "rows")
         full = str(app.screen.query_one("#detail-problem", Label).content)
         assert full == f"usb is offline (found by folder docs): {REFUSED}"
         why = str(app.screen.query_one("#paths", DataTable).get_row_at(0)[2])

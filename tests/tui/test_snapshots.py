@@ -281,7 +281,11 @@ def test_folder_detail(snap_compare: SnapCompare) -> None:
             FolderStateChanged("docs", FolderState.ERROR, "1 path(s) failed to sync", at=ago(5)),
         ]
         await feed(events)(pilot)
-        await pilot.app.push_screen(FolderDetailScreen("docs", lambda everything: PENDING))
+
+        async def load(everything: bool) -> list[Pending]:
+            return PENDING
+
+        await pilot.app.push_screen(FolderDetailScreen("docs", load))
         await pilot.pause()
         no_blink(pilot)
 

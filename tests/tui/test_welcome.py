@@ -159,11 +159,10 @@ def test_cmd_ui_with_a_broken_config_says_why(
 
 
 def test_demo_command_opens_the_ui(monkeypatch: pytest.MonkeyPatch) -> None:
-    from syncapp import demo
-
     made: list[SyncApp] = []
     monkeypatch.setattr(SyncApp, "run", lambda self: made.append(self))
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
-    assert demo.run_demo(argparse.Namespace(headless=False, port=0)) == 0
+    # The demo command lives in the command line (syncapp.demo prepares, imports no UI).
+    assert cli.run_demo(argparse.Namespace(headless=False, port=0)) == 0
     app = made[0]
     assert app.demo_folder is not None and "demo" in app.config.folders

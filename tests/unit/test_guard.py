@@ -97,3 +97,35 @@ def test_allow_mass_delete_lets_everything_go() -> None:
     m = tree(2, 10)
     g = DeleteGuard(allow_mass_delete=True)
     assert g.review(m, {"d0": True, "d1": True}, "1%") is None
+
+
+def test_settle_sorts_out_what_came_back_and_what_is_ignored_now() -> None:
+    m = tree(2, 3)
+    g = DeleteGuard()
+    for p in ("d0/f0", "d0/f1", "d1/f2"):
+        g.hold(p, False)
+    out = g.settle(
+        m,
+        "50%",
+        exists=lambda p: p == "d0/f0",  # saved again by rename-over
+        ignored=lambda p, is_dir: p == "d0/f1",  # matched by a new ignore pattern
+    )
+    assert out.back == ["d0/f0"] and out.ignored == [("d0/f1", False)]
+    assert out.go == {"d1/f2": False} and out.trip is None
+    assert not g.held and g.tripped is None
+
+
+def test_settle_trips_on_what_is_left_and_keeps_it_held() -> None:
+    m = tree(3, 10)  # 30 files
+    g = DeleteGuard()
+    for d in range(3):
+        g.hold(f"d{d}", True)
+    out = g.settle(m, "50%", exists=lambda p: p == "d2", ignored=lambda p, d: False)
+    # d2 came back: 20 of 30 files still go, more than half: held for the user.
+    assert out.back == ["d2"] and out.go == {}
+    assert out.trip is not None and (out.trip.files, out.trip.known) == (20, 30)
+    assert g.tripped is out.trip and g.held == {"d0": True, "d1": True}
+    g.allow_once = True  # "Delete on remote"
+    again = g.settle(m, "50%", exists=lambda p: False, ignored=lambda p, d: False)
+    assert again.go == {"d0": True, "d1": True} and again.trip is None
+    assert g.tripped is None and not g.allow_once

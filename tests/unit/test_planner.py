@@ -125,3 +125,21 @@ def test_subtree(root: Path) -> None:
     assert asyncio.run(p.subtree("file", EntryMap())) is None  # no folder: its own job
     got = asyncio.run(p.subtree("d", synced(root, "d")))
     assert got is not None and got.plan.uploads == ["d/f"] and got.plan.mkdirs == []
+
+
+def test_without_server_renames_a_rename_is_an_upload_and_a_delete(root: Path) -> None:
+    """A remote that can neither rename nor copy: the rename is planned as what it costs, so
+    the delete of the old name reaches the guard with every other delete."""
+    (root / "a").mkdir()
+    (root / "a" / "f").write_text("x")
+    (root / "g.txt").write_text("y")
+    entries = synced(root, "a", "a/f", "g.txt")
+    (root / "a").rename(root / "b")
+    (root / "g.txt").rename(root / "h.txt")
+    p = Planner(str(root), IgnoreRules([]), follow_symlinks=False, renames=lambda: False)
+    got = asyncio.run(p.batch({"a", "b", "g.txt", "h.txt"}, entries))
+    assert got.plan.moves == []
+    assert got.plan.mkdirs == ["b"] and got.plan.uploads == ["h.txt", "b/f"]
+    assert sorted(got.plan.deletes) == [("a", True), ("g.txt", False)]
+    full = p.full(scan_tree(str(root), IgnoreRules([])), entries).plan
+    assert full.moves == [] and sorted(full.deletes) == [("a", True), ("g.txt", False)]

@@ -1,0 +1,183 @@
+"""The UI as a view of a background engine (issue 14): it starts one when none runs and attaches,
+shows its folders live, `q` leaves it syncing, "Quit and stop syncing" ends it, and a second
+view sees the same events without a second engine (no conflict copies)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from textual.command import CommandList
+from textual.widgets import Label
+
+from syncapp import daemon
+from syncapp.config import load_config
+from syncapp.engine import FolderState, JobFinished
+from syncapp.engine.client import EngineClient, running_engine
+from syncapp.engine.lock import running_pid
+from syncapp.tui.app import SyncApp
+from syncapp.tui.configdoc import FolderDraft
+from syncapp.tui.dialogs import ConfirmDialog
+from tests.helpers import config_text, syncapp, wait_for, write_tree
+from tests.tui.conftest import wait_for as ui_wait
+from tests.tui.test_dashboard import type_text
+
+
+def _state() -> Path:
+    return Path(os.environ["XDG_STATE_HOME"]) / "syncapp" / "state.db"
+
+
+@pytest.fixture
+def engine_setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    folder, remote = tmp_path / "docs", tmp_path / "remote"
+    write_tree(folder, {"a.txt": "first"})
+    remote.mkdir()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        config_text(f'[remotes.r]\ntype = "local"\npath = "{remote}"\n', {"docs": folder})
+    )
+    yield folder, remote / "docs", cfg
+    syncapp("--config", str(cfg), "stop", timeout=90)
+
+
+def _starter(cfg: Path) -> EngineClient:
+    def start() -> str | None:
+        out = io.StringIO()
+        return None if daemon.start(cfg, _state(), out) == 0 else out.getvalue()
+
+    return EngineClient(_state(), start)
+
+
+async def test_ui_starts_the_engine_attaches_and_q_leaves_it_syncing(
+    engine_setup: tuple[Path, Path, Path],
+) -> None:
+    folder, remote, cfg = engine_setup
+    assert running_pid(_state()) is None
+    app = SyncApp(load_config(cfg), config_path=cfg, engine_factory=lambda _c: _starter(cfg))
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.dashboard.folders.views["docs"]
+        await ui_wait(pilot, lambda: app.attached, "attached")
+        pid = running_pid(_state())
+        assert pid is not None and pid != os.getpid() and app.engine is not None
+        assert app.engine.pid == pid
+        await ui_wait(pilot, lambda: view.shown_state is FolderState.UP_TO_DATE, "up to date")
+        assert (remote / "a.txt").read_text() == "first"
+        # Live: the engine's events reach the attached view.
+        (folder / "live.txt").write_text("live")
+        await ui_wait(
+            pilot,
+            lambda: any("uploaded live.txt" in line.text for line in app.dashboard.activity.lines),
+            "the upload shown",
+        )
+        # Pause and resume go to the engine in the other process.
+        await pilot.press("p")
+        await ui_wait(pilot, lambda: view.state is FolderState.PAUSED, "paused")
+        (folder / "while-paused.txt").write_text("held")
+        await pilot.pause(0.5)
+        assert not (remote / "while-paused.txt").exists()
+        await pilot.press("p")
+        await ui_wait(pilot, lambda: (remote / "while-paused.txt").exists(), "resumed")
+        # A folder added in the UI goes into the config file, and the engine takes it from there.
+        photos = folder.parent / "photos"
+        write_tree(photos, {"cat.jpg": "meow"})
+        error = await app.save_folder(FolderDraft("photos", str(photos), "r", "photos"), None)
+        assert error is None
+        photos_view = app.dashboard.folders.views["photos"]
+        await ui_wait(pilot, lambda: (remote.parent / "photos/cat.jpg").exists(), "photos synced")
+        await ui_wait(
+            pilot, lambda: photos_view.shown_state is FolderState.UP_TO_DATE, "photos shown"
+        )
+        # The footer says what q does here.
+        assert app.check_action("leave", ()) and not app.check_action("quit", ())
+        await pilot.press("q")
+    assert app.return_code == 0
+    assert running_pid(_state()) == pid  # the engine goes on
+    (folder / "after.txt").write_text("after the UI quit")
+    assert wait_for(lambda: (remote / "after.txt").exists())
+    status = syncapp("--config", str(cfg), "status")
+    assert "now: up to date" in status.stdout or "now: syncing" in status.stdout, status.stdout
+
+
+async def test_quit_and_stop_ends_the_engine(engine_setup: tuple[Path, Path, Path]) -> None:
+    _folder, remote, cfg = engine_setup
+    res = syncapp("--config", str(cfg), "start")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert wait_for(lambda: (remote / "a.txt").exists())
+    app = SyncApp(load_config(cfg), config_path=cfg, engine_factory=lambda _c: _starter(cfg))
+    async with app.run_test() as pilot:
+        await ui_wait(pilot, lambda: app.attached, "attached")
+        # The palette offers it by name; the Q key does it.
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "Quit and stop")
+        await ui_wait(pilot, lambda: app.screen.query_one(CommandList).option_count, "hits")
+        assert "Quit and stop syncing" in str(
+            app.screen.query_one(CommandList).get_option_at_index(0).prompt
+        )
+        await pilot.press("escape")
+        await pilot.press("Q")
+    assert wait_for(lambda: running_pid(_state()) is None, 60)
+
+
+async def test_two_views_see_one_engine_and_make_no_conflict_copies(
+    engine_setup: tuple[Path, Path, Path],
+) -> None:
+    folder, remote, cfg = engine_setup
+    res = syncapp("--config", str(cfg), "start")
+    assert res.returncode == 0, res.stdout + res.stderr
+    names = [f"f{i}.txt" for i in range(20)]
+    app = SyncApp(load_config(cfg), config_path=cfg, engine_factory=lambda _c: _starter(cfg))
+    async with app.run_test() as pilot:
+        await ui_wait(pilot, lambda: app.attached, "attached")
+        # A second view of the same engine: the CLI's client, reading the same event stream.
+        other = running_engine(_state())
+        assert other is not None
+        seen: list[str] = []
+        async with other:
+            other.subscribe(
+                lambda ev: seen.append(ev.path) if isinstance(ev, JobFinished) else None
+            )
+            serving = pilot.app.run_worker(other.serve(), exit_on_error=False)
+            for round_ in range(5):
+                for n in names:
+                    (folder / n).write_text(f"round {round_} of {n}")
+                await ui_wait(
+                    pilot,
+                    lambda r=round_: all(
+                        (remote / n).exists() and (remote / n).read_text() == f"round {r} of {n}"
+                        for n in names
+                    ),
+                    f"round {round_} uploaded",
+                )
+            await ui_wait(pilot, lambda: set(names) <= set(seen), "the second view saw them")
+            other.close()
+            await serving.wait()
+        shown = " ".join(line.text for line in app.dashboard.activity.lines)
+        assert "uploaded f19.txt" in shown
+        await pilot.press("q")
+    assert not [p for p in remote.iterdir() if ".conflict-" in p.name]
+    assert not [p for p in folder.iterdir() if ".conflict-" in p.name]
+    assert running_pid(_state()) is not None
+
+
+async def test_engine_that_dies_is_said_and_started_again(
+    engine_setup: tuple[Path, Path, Path],
+) -> None:
+    folder, remote, cfg = engine_setup
+    app = SyncApp(load_config(cfg), config_path=cfg, engine_factory=lambda _c: _starter(cfg))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ui_wait(pilot, lambda: app.attached, "attached")
+        first = running_pid(_state())
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await ui_wait(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the UI says so")
+        assert "stopped" in str(app.screen.query_one(".title", Label).content).lower()
+        await pilot.press("enter")  # "Start" is the default: the step the user wants
+        await ui_wait(pilot, lambda: app.attached, "attached again")
+        second = running_pid(_state())
+        assert second is not None and second != first
+        (folder / "after-restart.txt").write_text("synced by the new engine")
+        await ui_wait(pilot, lambda: (remote / "after-restart.txt").exists(), "synced")
+        await pilot.press("q")

@@ -1,0 +1,298 @@
+"""engine/twoway.py: the two-way planner, case by case (pure: no disk, no server)."""
+
+from __future__ import annotations
+
+from syncapp.engine.scanner import LocalEntry
+from syncapp.engine.state import Entry
+from syncapp.engine.twoway import Action, Op, TwoWayPlan, plan_twoway, record_entry, resolve_compare
+from syncapp.ignore import IgnoreRules
+from syncapp.remotes.base import RemoteEntry
+
+NOW = 1_800_000_000.0
+T0 = 1_700_000_000_000_000_000  # local mtime at the last sync
+RT0 = 1_700_000_005_000_000_000  # the server's mtime for our upload
+
+
+def K(path: str, size: int = 10, *, etag: str | None = None, d: bool = False) -> Entry:
+    etag = etag if etag is not None or d else f"e-{path}"
+    return Entry(path, d, 0 if d else size, T0, hash(path) & 0xFFFF, etag, NOW - 100, RT0)
+
+
+def L(path: str, size: int = 10, *, mtime: int = T0, d: bool = False) -> LocalEntry:
+    return LocalEntry(path, d, 0 if d else size, mtime, hash(path) & 0xFFFF)
+
+
+def R(path: str, size: int = 10, *, etag: str | None = None, d: bool = False) -> RemoteEntry:
+    etag = etag if etag is not None or d else f"e-{path}"
+    return RemoteEntry(path, d, 0 if d else size, RT0, None if d else etag)
+
+
+def plan(
+    known: list[Entry],
+    local: list[LocalEntry],
+    remote: list[RemoteEntry],
+    *,
+    server_mtime: bool = False,
+    rules: IgnoreRules | None = None,
+) -> TwoWayPlan:
+    return plan_twoway(
+        {e.path: e for e in known},
+        {e.path: e for e in local},
+        {e.path: e for e in remote},
+        server_mtime=server_mtime,
+        now=NOW,
+        rules=rules,
+    )
+
+
+def ops(p: TwoWayPlan) -> list[tuple[str, str]]:
+    return [(str(a.op), a.path) for a in p.actions]
+
+
+def one(p: TwoWayPlan) -> Action:
+    assert len(p.actions) == 1, ops(p)
+    return p.actions[0]
+
+
+# -- one path -----------------------------------------------------------------------------------
+
+
+def test_in_sync_is_nothing() -> None:
+    assert len(plan([K("a")], [L("a")], [R("a")])) == 0
+
+
+def test_local_edit_uploads() -> None:
+    a = one(plan([K("a")], [L("a", 11)], [R("a")]))
+    assert a.op is Op.UPLOAD and a.path == "a"
+    # A touched file (same size, new mtime) is an edit too.
+    assert one(plan([K("a")], [L("a", mtime=T0 + 1)], [R("a")])).op is Op.UPLOAD
+
+
+def test_remote_edit_downloads_with_what_the_remote_and_local_showed() -> None:
+    a = one(plan([K("a")], [L("a")], [R("a", 12, etag="new")]))
+    assert a.op is Op.DOWNLOAD and a.remote == R("a", 12, etag="new") and a.local == L("a")
+
+
+def test_remote_edit_same_size_is_told_by_etag() -> None:
+    assert one(plan([K("a")], [L("a")], [R("a", etag="other")])).op is Op.DOWNLOAD
+
+
+def test_remote_edit_without_etags_is_told_by_the_server_mtime() -> None:
+    k = Entry("a", False, 10, T0, 1, None, NOW - 100, RT0)
+    later = RemoteEntry("a", False, 10, RT0 + 10**9, None)
+    same = RemoteEntry("a", False, 10, RT0, None)
+    assert one(plan([k], [L("a")], [later])).op is Op.DOWNLOAD
+    assert len(plan([k], [L("a")], [same])) == 0
+
+
+def test_both_changed_different_sizes_is_a_conflict_keeping_both() -> None:
+    a = one(plan([K("notes/a.txt")], [L("notes/a.txt", 11)], [R("notes/a.txt", 12, etag="x")]))
+    assert a.op is Op.CONFLICT and a.path == "notes/a.txt"
+    assert a.dst is not None and a.dst.startswith("notes/a.conflict-") and a.dst.endswith(".txt")
+
+
+def test_both_changed_same_size_needs_a_compare() -> None:
+    a = one(plan([K("a")], [L("a", 20)], [R("a", 20, etag="x")]))
+    assert a.op is Op.COMPARE
+    assert resolve_compare(a, True, NOW).op is Op.RECORD
+    c = resolve_compare(a, False, NOW)
+    assert c.op is Op.CONFLICT and c.dst and "conflict" in c.dst
+    e = record_entry(resolve_compare(a, True, NOW), NOW)
+    assert (e.size, e.etag, e.remote_mtime_ns, e.mtime_ns) == (20, "x", RT0, T0)
+
+
+def test_local_delete_deletes_remote() -> None:
+    a = one(plan([K("a")], [], [R("a")]))
+    assert a.op is Op.DELETE_REMOTE and a.files == 1
+
+
+def test_remote_delete_goes_to_the_trash() -> None:
+    p = plan([K("a")], [L("a")], [])
+    a = one(p)
+    assert a.op is Op.DELETE_LOCAL and p.local_deletes == 1
+
+
+def test_an_edit_beats_a_delete_on_either_side() -> None:
+    assert one(plan([K("a")], [], [R("a", 12, etag="x")])).op is Op.DOWNLOAD
+    assert one(plan([K("a")], [L("a", 11)], [])).op is Op.UPLOAD
+
+
+def test_gone_on_both_sides_is_forgotten() -> None:
+    assert one(plan([K("a")], [], [])).op is Op.FORGET
+
+
+def test_new_on_one_side() -> None:
+    assert ops(plan([], [L("a")], [])) == [("upload", "a")]
+    assert ops(plan([], [], [R("b")])) == [("download", "b")]
+    assert ops(plan([], [L("d", d=True)], [])) == [("mkdir-remote", "d")]
+    assert ops(plan([], [], [R("d", d=True)])) == [("mkdir-local", "d")]
+
+
+def test_file_here_folder_there_is_a_conflict_and_nothing_below_is_planned() -> None:
+    p = plan([], [L("x")], [R("x", d=True), R("x/inner.txt")])
+    a = one(p)
+    assert a.op is Op.CONFLICT and a.is_dir and a.dst and "conflict" in a.dst
+
+
+# -- first run: a union -------------------------------------------------------------------------
+
+
+def test_first_run_is_a_union_nothing_deleted() -> None:
+    local = [L("only-here"), L("both-same", 5), L("both-differ", 5), L("d", d=True)]
+    remote = [R("only-there"), R("both-same", 5), R("both-differ", 7), R("d", d=True)]
+    p = plan([], local, remote)
+    got = dict((path, op) for op, path in ops(p))
+    assert got == {
+        "only-here": "upload",
+        "only-there": "download",
+        "both-same": "compare",  # no kept mtimes: the contents decide
+        "both-differ": "conflict",
+        "d": "record",
+    }
+    assert p.local_deletes == 0 and p.remote_deletes == 0
+
+
+def test_first_run_with_kept_mtimes_records_what_is_the_same() -> None:
+    lo = L("a", 5, mtime=RT0)
+    a = one(plan([], [lo], [R("a", 5)], server_mtime=True))
+    assert a.op is Op.RECORD
+    assert record_entry(a, NOW) == Entry("a", False, 5, RT0, lo.ino, "e-a", NOW, RT0)
+
+
+# -- renames --------------------------------------------------------------------------------------
+
+
+def test_a_remote_rename_is_one_local_rename() -> None:
+    p = plan([K("old.txt", etag="E")], [L("old.txt")], [R("new.txt", etag="E")])
+    a = one(p)
+    assert (a.op, a.path, a.dst) == (Op.RENAME_LOCAL, "old.txt", "new.txt")
+
+
+def test_rename_without_etags_by_size_and_server_mtime() -> None:
+    k = Entry("old", False, 10, T0, 1, None, NOW - 100, RT0)
+    moved = RemoteEntry("new", False, 10, RT0, None)
+    a = one(plan([k], [L("old")], [moved]))
+    assert (a.op, a.dst) == (Op.RENAME_LOCAL, "new")
+
+
+def test_rename_of_a_locally_edited_file_is_not_a_rename() -> None:
+    p = plan([K("old", etag="E")], [L("old", 11)], [R("new", etag="E")])
+    assert sorted(ops(p)) == [("download", "new"), ("upload", "old")]
+
+
+def test_ambiguous_renames_pair_by_name_or_not_at_all() -> None:
+    known = [K("a/x", etag="E"), K("a/y", etag="E")]
+    local = [L("a/x"), L("a/y")]
+    p = plan(known, local, [R("b/x", etag="E"), R("b/y", etag="E")])
+    assert sorted((a.path, a.dst) for a in p.of(Op.RENAME_LOCAL)) == [
+        ("a/x", "b/x"),
+        ("a/y", "b/y"),
+    ]
+    p = plan(known, local, [R("b/p", etag="E"), R("b/q", etag="E")])
+    assert p.of(Op.RENAME_LOCAL) == []
+    assert sorted(p.paths(Op.DOWNLOAD)) == ["b/p", "b/q"]
+
+
+def folder(name: str, n: int, *, side: str) -> list[object]:
+    out: list[object] = []
+    make = {"K": K, "L": L, "R": R}[side]
+    out.append(make(name, d=True))
+    out.append(make(f"{name}/sub", d=True))
+    for i in range(n):
+        sub = "sub/" if i % 2 else ""
+        out.append(
+            make(f"{name}/{sub}f{i}.txt", 100 + i, **({} if side == "L" else {"etag": f"E{i}"}))
+        )
+    return out
+
+
+def test_a_folder_of_50_files_renamed_on_the_remote_is_one_rename() -> None:
+    known = folder("photos", 50, side="K")
+    local = folder("photos", 50, side="L")
+    remote = [*folder("albums/2026", 50, side="R"), R("albums", d=True)]
+    p = plan(known, local, remote)  # type: ignore[arg-type]
+    # The rename makes the missing parents of its target (albums/); the mkdir then finds it.
+    assert ops(p) == [("rename-local", "photos"), ("mkdir-local", "albums")]
+    r = p.of(Op.RENAME_LOCAL)[0]
+    assert r.is_dir and r.dst == "albums/2026"
+    assert p.local_deletes == 0
+
+
+def test_folder_rename_with_a_new_remote_file_inside_renames_then_downloads() -> None:
+    known, local = folder("a", 6, side="K"), folder("a", 6, side="L")
+    remote = [*folder("b", 6, side="R"), R("b/extra.txt", 7, etag="X")]
+    p = plan(known, local, remote)  # type: ignore[arg-type]
+    assert ops(p) == [("rename-local", "a"), ("download", "b/extra.txt")]
+
+
+def test_folder_rename_with_a_local_new_file_inside_is_file_by_file() -> None:
+    known = folder("a", 4, side="K")
+    local = [*folder("a", 4, side="L"), L("a/mine.txt", 3)]
+    p = plan(known, local, folder("b", 4, side="R"))  # type: ignore[arg-type]
+    renames = sorted((a.path, a.dst) for a in p.of(Op.RENAME_LOCAL))
+    # a/sub holds nothing new: it moves whole; a itself stays for the new file.
+    assert renames == [("a/f0.txt", "b/f0.txt"), ("a/f2.txt", "b/f2.txt"), ("a/sub", "b/sub")]
+    assert ("upload", "a/mine.txt") in ops(p)
+    assert ("mkdir-remote", "a") in ops(p)  # a stays, and comes back on the remote
+    assert p.local_deletes == 0
+
+
+# -- folder deletes -------------------------------------------------------------------------------
+
+
+def test_a_folder_deleted_on_the_remote_is_one_trash() -> None:
+    known, local = folder("old", 30, side="K"), folder("old", 30, side="L")
+    p = plan(known, local, [])  # type: ignore[arg-type]
+    a = one(p)
+    assert (a.op, a.path, a.is_dir, a.files) == (Op.DELETE_LOCAL, "old", True, 30)
+    assert p.local_deletes == 30
+
+
+def test_a_folder_deleted_locally_is_one_remote_delete() -> None:
+    known, remote = folder("old", 8, side="K"), folder("old", 8, side="R")
+    p = plan(known, [], remote)  # type: ignore[arg-type]
+    a = one(p)
+    assert (a.op, a.path, a.files) == (Op.DELETE_REMOTE, "old", 8)
+
+
+def test_a_folder_deleted_on_the_remote_keeps_a_local_edit_inside() -> None:
+    known = folder("d", 4, side="K")
+    local = [*folder("d", 4, side="L")]
+    local[2] = L("d/f0.txt", 999)  # edited here
+    p = plan(known, local, [])  # type: ignore[arg-type]
+    got = ops(p)
+    assert ("upload", "d/f0.txt") in got and ("mkdir-remote", "d") in got
+    # d/sub goes whole (one trash), d/f2.txt alone; d stays for the edited file.
+    assert ops(p) == [
+        ("mkdir-remote", "d"),
+        ("upload", "d/f0.txt"),
+        ("delete-local", "d/f2.txt"),
+        ("delete-local", "d/sub"),
+    ]
+    assert p.local_deletes == 3
+
+
+def test_deletes_come_last_deepest_first_and_renames_first() -> None:
+    known = [K("keep", d=True), K("keep/a"), K("x")]
+    local = [L("keep", d=True), L("keep/a"), L("x")]
+    remote = [R("keep", d=True), R("y", etag="e-x")]
+    p = plan(known, local, remote)
+    assert ops(p) == [("rename-local", "x"), ("delete-local", "keep/a")]
+
+
+# -- ignore rules ---------------------------------------------------------------------------------
+
+
+def test_ignored_paths_are_left_alone_on_both_sides() -> None:
+    rules = IgnoreRules(["*.log", "cache/"])
+    known = [K("app.log"), K("cache", d=True), K("cache/x")]
+    local = [L("app.log", 99), L("new.log")]  # cache/ deleted locally
+    remote = [R("cache", d=True), R("cache/x"), R("other.log")]  # app.log deleted remotely
+    assert len(plan(known, local, remote, rules=rules)) == 0
+
+
+def test_syncapp_names_are_never_planned() -> None:
+    rules = IgnoreRules()
+    remote = [R(".syncapp-trash", d=True), R(".syncapp-trash/x"), R(".syncapp-tmp-dl-1")]
+    local = [L(".syncapp-versions", d=True), L("a.swp")]
+    assert len(plan([], local, remote, rules=rules)) == 0
