@@ -154,6 +154,8 @@ class FolderDraft:
     settle: str = "0.05"
     rescan_interval: str = "300"
     paused: bool = False
+    direction: str = "upload"
+    remote_poll: str = "30"
 
     @classmethod
     def from_config(cls, cfg: FolderConfig) -> FolderDraft:
@@ -171,6 +173,8 @@ class FolderDraft:
             settle=number_text(cfg.settle),
             rescan_interval=number_text(cfg.rescan_interval),
             paused=cfg.paused,
+            direction=cfg.direction,
+            remote_poll=number_text(cfg.remote_poll),
         )
 
 
@@ -187,6 +191,8 @@ FOLDER_DEFAULTS: dict[str, object] = {
         "settle",
         "rescan_interval",
         "paused",
+        "direction",
+        "remote_poll",
     )
 }
 
@@ -297,12 +303,16 @@ def folder_problems(config: Config, draft: FolderDraft, editing: str | None) -> 
         parse_duration(draft.keep_versions)
     except ValueError as e:
         problems["keep_versions"] = str(e)
-    for key in ("settle", "rescan_interval"):
+    for key in ("settle", "rescan_interval", "remote_poll"):
         try:
-            if float(getattr(draft, key)) < 0:
-                problems[key] = "must not be negative"
+            seconds = float(getattr(draft, key))
         except ValueError:
             problems[key] = f"a number of seconds, not {getattr(draft, key)!r}"
+            continue
+        if seconds < 0 or (key == "remote_poll" and seconds == 0):
+            problems[key] = "must be positive" if key == "remote_poll" else "must not be negative"
+    if draft.direction not in ("upload", "both"):
+        problems["direction"] = 'either "upload" or "both"'
     return problems
 
 
@@ -334,6 +344,8 @@ def with_folder(config: Config, draft: FolderDraft, editing: str | None = None) 
             "settle": _number(draft.settle),
             "rescan_interval": _number(draft.rescan_interval),
             "paused": draft.paused,
+            "direction": draft.direction,
+            "remote_poll": _number(draft.remote_poll),
         }
     except ValueError as e:
         raise ConfigError(str(config.path), f"folders.{draft.name}", str(e)) from None

@@ -46,7 +46,10 @@ TEXT_SETTINGS = (
     ("keep_versions", "Versions for", "how long versions stay (90s, 12h, 30d)"),
     ("settle", "Settle", "seconds unchanged before upload"),
     ("rescan_interval", "Rescan every", "seconds; 0: never"),
+    ("remote_poll", "Remote looks", "seconds between looks at the remote (two-way only)"),
 )
+#: direction: where changes go.
+DIRECTIONS = [("upload: the remote mirrors this folder", "upload"), ("both ways", "both")]
 #: Every field that may show an error under it, in form order.
 FIELDS = (
     "path",
@@ -54,6 +57,7 @@ FIELDS = (
     "remote",
     "remote_path",
     "ignore",
+    "direction",
     *(key for key, _, _ in TEXT_SETTINGS),
 )
 
@@ -210,6 +214,15 @@ class FolderForm(ModalScreen[str | None]):
                 Label(f"default {on_off(FOLDER_DEFAULTS[key])} · {hint}", classes="hint"),
                 field=key,
             )
+        direction: Select[str] = Select(
+            DIRECTIONS, allow_blank=False, value=d.direction, id="direction", compact=True
+        )
+        yield from field_row(
+            "Direction",
+            direction,
+            Label(f"default {FOLDER_DEFAULTS['direction']} · both: two-way", classes="hint"),
+            field="direction",
+        )
         for key, label, hint in TEXT_SETTINGS:
             default = FOLDER_DEFAULTS[key]
             shown = number_text(default) if isinstance(default, float) else str(default)
@@ -255,6 +268,7 @@ class FolderForm(ModalScreen[str | None]):
             versions=self.query_one("#versions", Switch).value,
             follow_symlinks=self.query_one("#follow_symlinks", Switch).value,
             paused=self.query_one("#paused", Switch).value,
+            direction=str(self.query_one("#direction", Select).value),
             **{key: self.query_one(f"#{key}", Input).value.strip() for key, _, _ in TEXT_SETTINGS},
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from textual.widgets import Input, Label, Switch
+from textual.widgets import Input, Label, Select, Switch
 
 from syncapp.tui.app import SyncApp
 from syncapp.tui.configdoc import FOLDER_DEFAULTS
@@ -49,6 +49,8 @@ async def test_edit_form_has_every_documented_folder_key_with_its_default(setup:
             # The field holds the value (the default for this folder), never a placeholder.
             if isinstance(field, Input):
                 assert field.value == said and not field.placeholder, key
+            elif isinstance(field, Select):
+                assert field.value == said, key
             else:
                 assert isinstance(field, Switch)
                 assert field.value is FOLDER_DEFAULTS[key], key
