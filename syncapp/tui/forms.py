@@ -49,7 +49,7 @@ TEXT_SETTINGS = (
     ("remote_poll", "Remote looks", "seconds between looks at the remote (two-way only)"),
 )
 #: direction: where changes go.
-DIRECTIONS = [("upload: the remote mirrors this folder", "upload"), ("both ways", "both")]
+DIRECTIONS = [("upload", "upload"), ("both", "both")]
 #: Every field that may show an error under it, in form order.
 FIELDS = (
     "path",
@@ -215,12 +215,21 @@ class FolderForm(ModalScreen[str | None]):
                 field=key,
             )
         direction: Select[str] = Select(
-            DIRECTIONS, allow_blank=False, value=d.direction, id="direction", compact=True
+            DIRECTIONS,
+            allow_blank=False,
+            value=d.direction,
+            id="direction",
+            compact=True,
+            classes="setting",
         )
         yield from field_row(
             "Direction",
             direction,
-            Label(f"default {FOLDER_DEFAULTS['direction']} · both: two-way", classes="hint"),
+            Label(
+                f"default {FOLDER_DEFAULTS['direction']} · upload: the remote mirrors it; "
+                "both: two-way",
+                classes="hint",
+            ),
             field="direction",
         )
         for key, label, hint in TEXT_SETTINGS:
