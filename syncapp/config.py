@@ -107,6 +107,9 @@ class S3RemoteConfig(RemoteConfig):
     access_key_id_env: str = "AWS_ACCESS_KEY_ID"
     secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
     session_token_env: str = "AWS_SESSION_TOKEN"
+    #: The keys themselves, kept as a WebDAV ``password`` is (only when asked; ``*_env`` wins).
+    access_key_id: str = dataclasses.field(default="", repr=False)
+    secret_access_key: str = dataclasses.field(default="", repr=False)
     #: Files above this size use multipart uploads, in parts of this size.
     part_size: str = "8MiB"
     multipart_threshold: str = "8MiB"
@@ -362,8 +365,8 @@ def missing_secret(cfg: RemoteConfig, env: Mapping[str, str]) -> tuple[str, str]
         wanted.append(("token_env", cfg.token_env, False))
     elif isinstance(cfg, S3RemoteConfig):
         wanted += [
-            ("access_key_id_env", cfg.access_key_id_env, False),
-            ("secret_access_key_env", cfg.secret_access_key_env, False),
+            ("access_key_id_env", cfg.access_key_id_env, bool(cfg.access_key_id)),
+            ("secret_access_key_env", cfg.secret_access_key_env, bool(cfg.secret_access_key)),
         ]
     for key, var, fallback in wanted:
         if not fallback and not env.get(var):

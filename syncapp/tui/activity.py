@@ -124,12 +124,13 @@ def _repeat_key(ev: Event) -> tuple[object, ...] | None:
     return None
 
 
-def group_repeats(
-    events: Iterable[Event], palette: Palette = DARK, *, short: bool = True
-) -> list[Text]:
-    """Activity lines for a batch; repeats in it become one line with a count where the first
-    was: ``skipped a/link … (times 4): why``."""
-    slots: list[Event | list[Event]] = []
+#: A line of the log: one event, or a run of events that say the same thing.
+Slot = Event | list[Event]
+
+
+def group_slots(events: Iterable[Event]) -> list[Slot]:
+    """The batch in lines: repeats (same ``_repeat_key``) become one run where the first was."""
+    slots: list[Slot] = []
     groups: dict[tuple[object, ...], list[Event]] = {}
     for ev in events:
         key = _repeat_key(ev)
@@ -140,28 +141,35 @@ def group_repeats(
         else:
             groups[key] = [ev]
             slots.append(groups[key])
-    lines: list[Text] = []
-    for slot in slots:
-        if isinstance(slot, list) and len(slot) > 1:
-            lines.append(_repeated_line(slot, palette, short=short))
-            continue
-        line = format_change(slot[0] if isinstance(slot, list) else slot, palette, short=short)
-        if line is not None:
-            lines.append(line)
-    return lines
+    return slots
+
+
+def slot_line(slot: Slot, palette: Palette = DARK, *, short: bool = True) -> Text | None:
+    if isinstance(slot, list) and len(slot) > 1:
+        return _repeated_line(slot, palette, short=short)
+    return format_change(slot[0] if isinstance(slot, list) else slot, palette, short=short)
+
+
+def group_repeats(
+    events: Iterable[Event], palette: Palette = DARK, *, short: bool = True
+) -> list[Text]:
+    """Activity lines for a batch; repeats in it become one line with a count where the first
+    was: ``skipped a/link … (times 4): why``."""
+    lines = (slot_line(slot, palette, short=short) for slot in group_slots(events))
+    return [line for line in lines if line is not None]
 
 
 def _repeated_line(run: list[Event], palette: Palette, *, short: bool) -> Text:
-    first, last = run[0], run[-1]
+    first = run[0]  # the line stands where the first was, with its time (time order)
     count = f"{TIMES}{len(run):,}"
     if isinstance(first, PathSkipped):
         body = f"skipped {first.path} … {count}: {first.reason}"
-        return _line(last, body, "warning", palette)
+        return _line(first, body, "warning", palette)
     assert isinstance(first, JobFailed)
     said = short_error if short else hide_staging
     tail = "; will retry" if first.retry_at is not None else ""
     body = f"{first.op.value} {first.path} … {count} failed: {said(first.error)}{tail}"
-    return _line(last, body, "error", palette)
+    return _line(first, body, "error", palette)
 
 
 class History:
@@ -184,27 +192,68 @@ class History:
 
 
 class ActivityLog(RichLog):
-    """Recent changes on the dashboard."""
+    """Recent changes on the dashboard. Repeats are one line with a count, also across
+    batches: while the last line is a run (skipped links, one error for many files), more of
+    the same join it instead of adding lines."""
+
+    #: Lines written per batch at most (the full log, l, keeps them all).
+    BURST = 60
 
     def __init__(self) -> None:
         super().__init__(id="activity", max_lines=RECENT_LINES, wrap=True, markup=False)
         self.border_title = "Activity"
         self.can_focus = True
+        #: The run the last line shows (repeatable events only), and the rows it took.
+        self._tail: list[Event] | None = None
+        self._tail_rows = 0
 
     def apply(self, events: Iterable[Event], palette: Palette = DARK) -> None:
-        lines = group_repeats(events, palette)
-        if not lines:
+        slots = [slot for slot in group_slots(events) if slot_line(slot, palette) is not None]
+        if not slots:
             return
-        # In a burst only the newest lines can be seen (the full log, l, keeps them all).
-        room = max(10, self.scrollable_content_region.height)
-        if len(lines) > room:
-            skipped = len(lines) - room + 1
-            lines = lines[-(room - 1) :]
+        tail = self._tail
+        if tail is not None:
+            key = _repeat_key(tail[0])
+            for slot in slots:
+                if isinstance(slot, list) and _repeat_key(slot[0]) == key:
+                    # The same again: the last line's count goes up, no new line.
+                    slots.remove(slot)
+                    self._rewrite_tail([*tail, *slot], palette)
+                    break
+        if not slots:
+            return
+        last = slots[-1]
+        lines = [line for slot in slots[:-1] if (line := slot_line(slot, palette)) is not None]
+        # In a burst only the newest lines can be seen.
+        room = max(self.BURST, self.scrollable_content_region.height)
+        if len(lines) + 1 > room:
+            skipped = len(lines) + 2 - room
+            lines = lines[skipped:]
             lines.insert(0, Text(f"… {skipped:,} more changes (l shows them all)", style="dim"))
-        # One write per batch: each write measures, renders and scrolls on its own.
-        self.write(Text("\n").join(lines))
+        if lines:
+            # One write for the batch: each write measures, renders and scrolls on its own.
+            self.write(Text("\n").join(lines))
+        self._write_tail(last if isinstance(last, list) else [last], palette)
+
+    def _write_tail(self, run: list[Event], palette: Palette) -> None:
+        line = slot_line(run, palette)
+        assert line is not None
+        before = len(self.lines)
+        self.write(line)
+        known = self._size_known and len(self.lines) > before
+        self._tail = run if known and _repeat_key(run[0]) is not None else None
+        self._tail_rows = len(self.lines) - before if self._tail is not None else 0
+
+    def _rewrite_tail(self, run: list[Event], palette: Palette) -> None:
+        """Replace the last line (the rows it took) with the longer run's line."""
+        if 0 < self._tail_rows <= len(self.lines):
+            del self.lines[-self._tail_rows :]
+            self._line_cache.clear()
+        self._write_tail(run, palette)
+        self.refresh()
 
     def note(self, line: Text) -> None:
+        self._tail = None
         self.write(line)
 
 

@@ -25,6 +25,8 @@ from syncapp.config import (
     FolderConfig,
     RemoteConfig,
     parse_config,
+    parse_duration,
+    parse_max_delete,
     save_document,
 )
 from syncapp.errors import ConfigError
@@ -42,8 +44,16 @@ REMOTE_FIELDS: dict[str, tuple[str, ...]] = {
         "region",
         "access_key_id_env",
         "secret_access_key_env",
+        "access_key_id",
+        "secret_access_key",
     ),
     "http": ("url", "method", "token_env", "list_url"),
+}
+
+#: Keys that hold a secret itself: written into the file (0600) only when the user asks.
+SECRET_KEYS: dict[str, tuple[str, ...]] = {
+    "webdav": ("password",),
+    "s3": ("access_key_id", "secret_access_key"),
 }
 
 
@@ -103,7 +113,13 @@ def _append_table(section: Section, name: str, table: Table) -> None:
 
 
 def _set(table: Table, key: str, value: Any, default: Any) -> None:
-    """Write ``key`` unless it is absent and would only restate the default (keeps files short)."""
+    """Write ``key`` unless it is absent and would only restate the default (keeps files short);
+    a value that did not change keeps how the user wrote it (``2.0``, ``"10"``, a comment)."""
+    if key in table:
+        old = table[key]
+        old = old.unwrap() if hasattr(old, "unwrap") else old
+        if old == value or (isinstance(old, str | int | float) and str(old) == str(value)):
+            return
     if key in table or value != default:
         table[key] = value
 
@@ -131,6 +147,15 @@ class FolderDraft:
     remote_path: str
     ignore: tuple[str, ...] = ()
     mirror_deletes: bool = True
+    max_delete: str = "50%"
+    versions: bool = True
+    keep_versions: str = "30d"
+    follow_symlinks: bool = False
+    settle: str = "0.05"
+    rescan_interval: str = "300"
+    paused: bool = False
+    direction: str = "upload"
+    remote_poll: str = "30"
 
     @classmethod
     def from_config(cls, cfg: FolderConfig) -> FolderDraft:
@@ -141,7 +166,45 @@ class FolderDraft:
             remote_path=cfg.remote_path,
             ignore=cfg.ignore,
             mirror_deletes=cfg.mirror_deletes,
+            max_delete=cfg.max_delete,
+            versions=cfg.versions,
+            keep_versions=cfg.keep_versions,
+            follow_symlinks=cfg.follow_symlinks,
+            settle=number_text(cfg.settle),
+            rescan_interval=number_text(cfg.rescan_interval),
+            paused=cfg.paused,
+            direction=cfg.direction,
+            remote_poll=number_text(cfg.remote_poll),
         )
+
+
+#: The folder keys the README documents beyond the four every folder has, with their defaults
+#: (the form shows each default beside its field).
+FOLDER_DEFAULTS: dict[str, object] = {
+    field: FolderConfig.__dataclass_fields__[field].default
+    for field in (
+        "mirror_deletes",
+        "max_delete",
+        "versions",
+        "keep_versions",
+        "follow_symlinks",
+        "settle",
+        "rescan_interval",
+        "paused",
+        "direction",
+        "remote_poll",
+    )
+}
+
+
+def number_text(value: float) -> str:
+    """``300`` for 300.0, ``0.05`` for 0.05: a number as a person types it."""
+    return f"{value:g}"
+
+
+def _number(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def display_path(path: Path | str) -> str:
@@ -232,6 +295,24 @@ def folder_problems(config: Config, draft: FolderDraft, editing: str | None) -> 
     for pat in draft.ignore:
         if not pat.strip():
             problems["ignore"] = "empty pattern"
+    try:
+        parse_max_delete(draft.max_delete)
+    except ValueError as e:
+        problems["max_delete"] = str(e)
+    try:
+        parse_duration(draft.keep_versions)
+    except ValueError as e:
+        problems["keep_versions"] = str(e)
+    for key in ("settle", "rescan_interval", "remote_poll"):
+        try:
+            seconds = float(getattr(draft, key))
+        except ValueError:
+            problems[key] = f"a number of seconds, not {getattr(draft, key)!r}"
+            continue
+        if seconds < 0 or (key == "remote_poll" and seconds == 0):
+            problems[key] = "must be positive" if key == "remote_poll" else "must not be negative"
+    if draft.direction not in ("upload", "both"):
+        problems["direction"] = 'either "upload" or "both"'
     return problems
 
 
@@ -252,7 +333,24 @@ def with_folder(config: Config, draft: FolderDraft, editing: str | None = None) 
     table["remote"] = draft.remote
     table["remote_path"] = draft.remote_path.strip().strip("/")
     _set(table, "ignore", list(draft.ignore), [])
-    _set(table, "mirror_deletes", draft.mirror_deletes, True)
+    max_delete = draft.max_delete.strip()
+    try:
+        values: dict[str, object] = {
+            "mirror_deletes": draft.mirror_deletes,
+            "max_delete": int(max_delete) if max_delete.isdigit() else max_delete,
+            "versions": draft.versions,
+            "keep_versions": draft.keep_versions.strip(),
+            "follow_symlinks": draft.follow_symlinks,
+            "settle": _number(draft.settle),
+            "rescan_interval": _number(draft.rescan_interval),
+            "paused": draft.paused,
+            "direction": draft.direction,
+            "remote_poll": _number(draft.remote_poll),
+        }
+    except ValueError as e:
+        raise ConfigError(str(config.path), f"folders.{draft.name}", str(e)) from None
+    for key, value in values.items():
+        _set(table, key, value, FOLDER_DEFAULTS[key])
     if draft.name not in folders:
         _append_table(folders, draft.name, table)
     return _validated(config, doc)
@@ -275,13 +373,15 @@ class RemoteDraft:
     type: str
     #: The form's keys for this type (see REMOTE_FIELDS), as typed.
     values: dict[str, str] = field(default_factory=dict)
-    #: Write ``password`` into the file (only when the user ticked it).
+    #: Write the type's secrets (``SECRET_KEYS``: a password, S3 keys) into the file (only when
+    #: the user ticked it).
     store_password: bool = False
 
     @classmethod
     def from_config(cls, cfg: RemoteConfig) -> RemoteDraft:
         values = {k: str(getattr(cfg, k, "")) for k in REMOTE_FIELDS.get(cfg.type, ())}
-        return cls(cfg.name, cfg.type, values, store_password=bool(values.get("password")))
+        stored = any(values.get(k) for k in SECRET_KEYS.get(cfg.type, ()))
+        return cls(cfg.name, cfg.type, values, store_password=stored)
 
 
 def remote_defaults(rtype: str) -> dict[str, str]:
@@ -319,8 +419,18 @@ def remote_problems(config: Config, draft: RemoteDraft, editing: str | None) -> 
         problems["password"] = (
             "tick “store password in config” to keep it, or name an environment variable"
         )
-    if draft.type == "s3" and not v.get("bucket", "").strip():
-        problems["bucket"] = "the bucket name"
+    if draft.type == "s3":
+        if not v.get("bucket", "").strip():
+            problems["bucket"] = "the bucket name"
+        key_id, secret = v.get("access_key_id", ""), v.get("secret_access_key", "")
+        if (key_id or secret) and not draft.store_password:
+            problems["secret_access_key" if secret else "access_key_id"] = (
+                "tick “store keys in config” to keep them, or name environment variables"
+            )
+        elif bool(key_id) != bool(secret):
+            problems["access_key_id" if not key_id else "secret_access_key"] = (
+                "give both keys (or neither: then the environment variables are read)"
+            )
     if editing is not None and editing != draft.name:
         users = [f.name for f in config.folders.values() if f.remote == editing]
         if users:
@@ -351,7 +461,7 @@ def with_remote(config: Config, draft: RemoteDraft, editing: str | None = None) 
     defaults = remote_defaults(draft.type)
     for key in REMOTE_FIELDS[draft.type]:
         value = draft.values.get(key, "").strip()
-        if key == "password":
+        if key in SECRET_KEYS.get(draft.type, ()):
             if draft.store_password and value:
                 table[key] = value
             elif key in table:
@@ -404,7 +514,9 @@ def describe_remote(cfg: RemoteConfig) -> str:
 
 
 __all__ = [
+    "FOLDER_DEFAULTS",
     "REMOTE_FIELDS",
+    "SECRET_KEYS",
     "FolderDraft",
     "RemoteDraft",
     "copy_document",
@@ -413,6 +525,7 @@ __all__ = [
     "display_path",
     "empty_config",
     "folder_problems",
+    "number_text",
     "remote_config",
     "remote_defaults",
     "remote_problems",

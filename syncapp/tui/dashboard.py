@@ -91,7 +91,9 @@ class DashboardScreen(Screen[None]):
         return self.query_one(ActivityLog)
 
     def apply(self, events: Iterable[Event], palette: Palette) -> None:
-        batch = list(events)
+        # Only folders in the config: a folder just removed or renamed may still say something.
+        views = self.folders.views
+        batch = [ev for ev in events if ev.folder in views]
         self.folders.apply(batch)
         self.transfers.apply(batch)
         self.activity.apply(batch, palette)

@@ -219,12 +219,14 @@ class FolderDetailScreen(Screen[None]):
         started = time.monotonic()
         pending = await self._load(self.show_all)
         view = _sync_app(self).dashboard.folders.views.get(self.folder)
+        # Offline by its own finding or another folder's on the same remote: its paths go
+        # when the server answers, whatever their own retry time says.
         offline = view is not None and view.shown_state is FolderState.OFFLINE
         self.rows = make_rows(
             pending,
             _sync_app(self).clock(),
             offline=offline,
-            server_check=view.offline_retry_at if view is not None else None,
+            server_check=view.next_check if view is not None else None,
         )
         self._counts = Counter(r[1] for r in self.rows)
         self._show_head()

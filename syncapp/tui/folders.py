@@ -45,6 +45,8 @@ from syncapp.tui.messages import FolderSelected
 from syncapp.tui.progress import FolderProgress, percent, progress_line
 
 STATE_CLASSES = {s: "-" + s.value.replace(" ", "-") for s in FolderState}
+#: Events of one folder that say something about its remote, so about its other folders too.
+SIBLING_EVENTS = (RemoteOffline, RemoteStillOffline, RemoteOnline, FolderStateChanged)
 
 
 class Throughput:
@@ -75,6 +77,20 @@ class Throughput:
         return sum(self._buckets.get(s, 0.0) for s in range(end - 2, end + 1)) / 3
 
 
+@dataclass(frozen=True)
+class RemoteDown:
+    """Another folder on the same remote found it offline (the engine says so per folder)."""
+
+    folder: str
+    error: str
+    retry_at: float | None
+
+
+#: States in which a folder on a remote that is down shows ``offline`` too: a paused folder or
+#: one in error says so instead.
+BORROWS_OFFLINE = (FolderState.SCANNING, FolderState.SYNCING, FolderState.UP_TO_DATE)
+
+
 @dataclass
 class FolderView:
     """What a panel shows about one folder, updated from events."""
@@ -95,6 +111,8 @@ class FolderView:
     offline_retry_at: float | None = None
     #: The engine could not open the folder at all (its panel says why; r tries again).
     open_error: str = ""
+    #: Set while another folder on the same remote finds it offline.
+    remote_down: RemoteDown | None = None
     guard: GuardTripped | None = None
     #: The tightest bandwidth limit on its transfers in bytes/s (0: none), from the engine.
     bwlimit: int = 0
@@ -149,6 +167,7 @@ class FolderView:
             self.last_error_at = ev.at
         elif isinstance(ev, RemoteOffline | RemoteStillOffline):
             self.offline_error, self.offline_retry_at = ev.error, ev.retry_at
+            self.remote_down = None  # its own finding says more
             self.last_error = f"remote offline: {short_error(ev.error)}"
             self.last_error_full = f"remote offline: {hide_staging(ev.error)}"
             self.last_error_at = ev.at
@@ -157,10 +176,47 @@ class FolderView:
         elif isinstance(ev, GuardTripped):
             self.guard = ev
             self.reason = ev.reason
+        if isinstance(ev, JobFinished):
+            self.remote_down = None  # the server answered this folder
+
+    def sibling_event(self, ev: Event) -> None:
+        """An event of another folder on the same remote: its finding that the remote is
+        offline (or back) holds for this folder too."""
+        if isinstance(ev, RemoteOffline | RemoteStillOffline):
+            self.remote_down = RemoteDown(ev.folder, ev.error, ev.retry_at)
+            return
+        if self.remote_down is None or self.remote_down.folder != ev.folder:
+            return
+        if isinstance(ev, RemoteOnline) or (
+            isinstance(ev, FolderStateChanged)
+            and ev.state not in (FolderState.OFFLINE, FolderState.PAUSED)
+        ):
+            self.remote_down = None
+
+    @property
+    def offline(self) -> bool:
+        """Offline by its own finding, or by another folder's on the same remote."""
+        if self.state is FolderState.OFFLINE:
+            return True
+        return self.remote_down is not None and self.state in BORROWS_OFFLINE
+
+    @property
+    def next_check(self) -> float | None:
+        """While offline: when the engine checks the server next."""
+        if self.state is FolderState.OFFLINE:
+            return self.offline_retry_at
+        return self.remote_down.retry_at if self.remote_down is not None else None
+
+    def _offline_error(self) -> str:
+        if self.state is FolderState.OFFLINE:
+            return self.offline_error or self.reason
+        return self.remote_down.error if self.remote_down is not None else ""
 
     @property
     def shown_state(self) -> FolderState:
-        return FolderState.ERROR if self.open_error else self.state
+        if self.open_error:
+            return FolderState.ERROR
+        return FolderState.OFFLINE if self.offline else self.state
 
     def state_text(self) -> str:
         """``syncing 43%``, ``scanning 1,234 files``, or the state word."""
@@ -184,11 +240,13 @@ class FolderView:
         """The line under the stats, and whether it is current (else an old error, muted)."""
         if self.open_error:
             return f"cannot open: {short_error(self.open_error)} (r tries again)", True
-        if self.state is FolderState.OFFLINE:
-            why = short_error(self.offline_error or self.reason)
+        if self.offline:
+            why = short_error(self._offline_error())
             retry = "retrying"
-            if self.offline_retry_at is not None:
-                retry += " " + seconds_until(self.offline_retry_at, now)
+            if self.next_check is not None:
+                retry += " " + seconds_until(self.next_check, now)
+            if self.state is not FolderState.OFFLINE:
+                retry = f"{self.cfg.remote} is offline, {retry}"
             return f"offline — {retry} ({why})" if why else f"offline — {retry}", True
         if self.reason:  # an error or pause, or a watcher problem while up to date
             return short_error(self.reason), True
@@ -200,6 +258,10 @@ class FolderView:
         """The whole text behind the short line (the detail view shows it)."""
         if self.open_error:
             return hide_staging(f"cannot open: {self.open_error}")
+        if self.offline and self.state is not FolderState.OFFLINE:
+            assert self.remote_down is not None
+            seen = f"{self.cfg.remote} is offline (found by folder {self.remote_down.folder})"
+            return hide_staging(f"{seen}: {self.remote_down.error}")
         text = self.offline_error if self.state is FolderState.OFFLINE else ""
         return hide_staging(text or self.reason) or self.last_error_full
 
@@ -217,6 +279,8 @@ class FolderPanel(Vertical, can_focus=True):
         self.view = view
         self._clock = clock
         self._rendered: tuple[object, ...] = ()
+        #: Its labels exist (a busy machine may tick or deliver events before they do).
+        self._composed = False
 
     @property
     def folder_name(self) -> str:
@@ -238,6 +302,7 @@ class FolderPanel(Vertical, can_focus=True):
         yield Label("", classes="problem", markup=False)
 
     def on_mount(self) -> None:
+        self._composed = True
         self.refresh_view()
 
     def on_focus(self, event: events.Focus) -> None:
@@ -252,6 +317,8 @@ class FolderPanel(Vertical, can_focus=True):
 
     def refresh_view(self) -> None:
         """Update the labels (cheap when nothing changed; called at most ~10 times a second)."""
+        if not self._composed:
+            return  # on_mount shows the view once the labels are there
         v = self.view
         now = self._clock()
         state = v.shown_state
@@ -370,10 +437,21 @@ class FolderList(VerticalScroll):
             if view is not None:
                 view.apply(ev)
                 touched.add(ev.folder)
+                if isinstance(ev, SIBLING_EVENTS):
+                    touched.update(self._tell_siblings(view, ev))
         for name in touched:
             panel = self.panel(name)
             if panel is not None:
                 panel.refresh_view()
+
+    def _tell_siblings(self, source: FolderView, ev: Event) -> list[str]:
+        """Hand an offline or online finding on to the other folders of the same remote."""
+        told = []
+        for name, view in self.views.items():
+            if view is not source and view.cfg.remote == source.cfg.remote:
+                view.sibling_event(ev)
+                told.append(name)
+        return told
 
     def refresh_panels(self) -> None:
         for p in self.query(FolderPanel):

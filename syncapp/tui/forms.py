@@ -19,10 +19,12 @@ from textual.widgets import Button, Checkbox, DirectoryTree, Footer, Input, Labe
 
 from syncapp.config import Config, FolderConfig
 from syncapp.tui.configdoc import (
+    FOLDER_DEFAULTS,
     FolderDraft,
     default_remote_path,
     display_path,
     folder_problems,
+    number_text,
     resolve_path,
     suggest_name,
 )
@@ -30,6 +32,38 @@ from syncapp.tui.configdoc import (
 #: Called with the draft and the name of the folder being edited (None when adding); answers
 #: with an error in words, or None once the config is saved and the folder is syncing.
 SaveFolder = Callable[[FolderDraft, str | None], Awaitable[str | None]]
+
+
+#: Folder keys shown as switches and as typed values: (key, label, what it does).
+SWITCHES = (
+    ("mirror_deletes", "Mirror deletes", "a file deleted here is deleted remotely"),
+    ("versions", "Keep versions", "of what overwrites and deletes replace"),
+    ("follow_symlinks", "Follow links", "sync what symbolic links point to"),
+    ("paused", "Start paused", "no syncing until resumed (p)"),
+)
+TEXT_SETTINGS = (
+    ("max_delete", "Delete guard", "most deletes at once (a count or a share)"),
+    ("keep_versions", "Versions for", "how long versions stay (90s, 12h, 30d)"),
+    ("settle", "Settle", "seconds unchanged before upload"),
+    ("rescan_interval", "Rescan every", "seconds; 0: never"),
+    ("remote_poll", "Remote looks", "seconds between looks at the remote (two-way only)"),
+)
+#: direction: where changes go.
+DIRECTIONS = [("upload", "upload"), ("both", "both")]
+#: Every field that may show an error under it, in form order.
+FIELDS = (
+    "path",
+    "name",
+    "remote",
+    "remote_path",
+    "ignore",
+    "direction",
+    *(key for key, _, _ in TEXT_SETTINGS),
+)
+
+
+def on_off(value: object) -> str:
+    return "on" if value else "off"
 
 
 class DirectorySuggester(Suggester):
@@ -125,7 +159,7 @@ class FolderForm(ModalScreen[str | None]):
                     "Folder",
                     Input(
                         display_path(e.path) if e else "",
-                        placeholder="~/Documents  (→ completes, ctrl+o browses)",
+                        placeholder="e.g. ~/Documents  (→ completes, ctrl+o browses)",
                         suggester=DirectorySuggester(),
                         id="path",
                         compact=True,
@@ -162,20 +196,69 @@ class FolderForm(ModalScreen[str | None]):
                     ),
                     field="ignore",
                 )
-                yield from field_row(
-                    "Mirror deletes",
-                    Switch(e.mirror_deletes if e else True, id="mirror_deletes"),
-                    Label("a file deleted here is deleted remotely", classes="hint"),
-                    field="mirror_deletes",
-                )
+                yield from self._setting_rows(FolderDraft.from_config(e) if e else None)
             yield Label("", id="form-error", classes="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save  ctrl+s", id="save", variant="primary")
                 yield Button("Cancel  esc", id="cancel")
         yield Footer(compact=True)
 
+    def _setting_rows(self, draft: FolderDraft | None) -> ComposeResult:
+        """Every other folder key, each with its value and its default beside it (first, so a
+        narrow screen cuts what it does rather than the default)."""
+        d = draft or FolderDraft("", "", "", "")
+        for key, label, hint in SWITCHES:
+            yield from field_row(
+                label,
+                Switch(bool(getattr(d, key)), id=key),
+                Label(f"default {on_off(FOLDER_DEFAULTS[key])} · {hint}", classes="hint"),
+                field=key,
+            )
+        direction: Select[str] = Select(
+            DIRECTIONS,
+            allow_blank=False,
+            value=d.direction,
+            id="direction",
+            compact=True,
+            classes="setting",
+        )
+        yield from field_row(
+            "Direction",
+            direction,
+            Label(
+                f"default {FOLDER_DEFAULTS['direction']} · upload: the remote mirrors it; "
+                "both: two-way",
+                classes="hint",
+            ),
+            field="direction",
+        )
+        for key, label, hint in TEXT_SETTINGS:
+            default = FOLDER_DEFAULTS[key]
+            shown = number_text(default) if isinstance(default, float) else str(default)
+            yield from field_row(
+                label,
+                Input(str(getattr(d, key)), id=key, compact=True, classes="setting"),
+                Label(f"default {shown} · {hint}", classes="hint"),
+                field=key,
+            )
+        yield from field_row(
+            "Bandwidth", Label("", classes="hint", id="bwlimit-note"), field="bwlimit"
+        )
+
+    def _show_bwlimit(self) -> None:
+        """bwlimit is a remote's key (and the file's): say which limit this folder gets."""
+        remote = self.query_one("#remote", Select).value
+        cfg = self.config.remotes.get(remote) if isinstance(remote, str) else None
+        limits = [f"{cfg.name}'s {cfg.bwlimit}" if cfg is not None and cfg.bwlimit else ""]
+        limits.append(f"{self.config.bwlimit} for all" if self.config.bwlimit else "")
+        said = ", ".join(x for x in limits if x) or "none"
+        self.query_one("#bwlimit-note", Label).update(
+            f"default none · now {said} (bwlimit: set on the remote, or atop the file)"
+        )
+
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
+        self._show_bwlimit()
         if self.editing is not None:
             self._touched.update(("path", "name", "remote_path"))
         self._show_problems()
@@ -191,6 +274,11 @@ class FolderForm(ModalScreen[str | None]):
             remote_path=self.query_one("#remote_path", Input).value.strip().strip("/"),
             ignore=split_patterns(self.query_one("#ignore", Input).value),
             mirror_deletes=self.query_one("#mirror_deletes", Switch).value,
+            versions=self.query_one("#versions", Switch).value,
+            follow_symlinks=self.query_one("#follow_symlinks", Switch).value,
+            paused=self.query_one("#paused", Switch).value,
+            direction=str(self.query_one("#direction", Select).value),
+            **{key: self.query_one(f"#{key}", Input).value.strip() for key, _, _ in TEXT_SETTINGS},
         )
 
     def problems(self) -> dict[str, str]:
@@ -201,7 +289,7 @@ class FolderForm(ModalScreen[str | None]):
     def _show_problems(self, fields: Iterable[str] | None = None) -> dict[str, str]:
         problems = self.problems()
         shown = set(fields) if fields is not None else self._touched
-        for name in ("path", "name", "remote", "remote_path", "ignore"):
+        for name in FIELDS:
             label = self.query_one(f"#{name}-error", Label)
             text = problems.get(name, "") if name in shown else ""
             label.update(text)
@@ -233,7 +321,7 @@ class FolderForm(ModalScreen[str | None]):
                 rp_input.value = self._auto_remote_path
         self._show_problems()
 
-    @on(Input.Changed, "#name, #remote_path, #ignore")
+    @on(Input.Changed, "#name, #remote_path, #ignore, .setting")
     def _field_changed(self, event: Input.Changed) -> None:
         if event.input.id and event.value not in (self._auto_name, self._auto_remote_path):
             self._touched.add(event.input.id)
@@ -243,6 +331,7 @@ class FolderForm(ModalScreen[str | None]):
     @on(Switch.Changed)
     def _other_changed(self) -> None:
         self._touched.add("remote")
+        self._show_bwlimit()
         self._show_problems()
 
     @on(Input.Submitted)
@@ -264,7 +353,7 @@ class FolderForm(ModalScreen[str | None]):
     # -- actions --------------------------------------------------------------------------------
 
     async def action_save(self) -> None:
-        self._touched.update(("path", "name", "remote", "remote_path", "ignore"))
+        self._touched.update(FIELDS)
         problems = self._show_problems()
         general = self.query_one("#form-error", Label)
         if problems:

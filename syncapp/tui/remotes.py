@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,10 +17,18 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Select
 
-from syncapp.config import REMOTE_TYPES, Config, RemoteConfig
+from syncapp.config import (
+    REMOTE_TYPES,
+    Config,
+    HTTPRemoteConfig,
+    RemoteConfig,
+    S3RemoteConfig,
+    WebDAVRemoteConfig,
+)
 from syncapp.errors import ConfigError, RemoteError
 from syncapp.tui.configdoc import (
     REMOTE_FIELDS,
+    SECRET_KEYS,
     RemoteDraft,
     describe_remote,
     remote_config,
@@ -46,49 +57,113 @@ LABELS = {
     "region": "Region",
     "access_key_id_env": "Key id env",
     "secret_access_key_env": "Secret env",
+    "access_key_id": "Access key id",
+    "secret_access_key": "Secret key",
     "method": "Method",
     "token_env": "Token env",
     "list_url": "List URL",
 }
 
 PLACEHOLDERS = {
-    "local/path": "~/Backups (created if missing)",
-    "webdav/url": "https://nas.example/remote.php/dav/files/alice/",
+    "local/path": "e.g. ~/Backups (created if missing)",
+    "webdav/url": "e.g. https://nas.example/remote.php/dav/files/alice/",
     "webdav/password_env": "name of an environment variable, e.g. NAS_PASSWORD",
     "webdav/password": "only kept when “store password in config” is ticked",
-    "s3/endpoint": "https://s3.example.com (empty for AWS)",
-    "http/url": "https://api.example/upload/{path}",
+    "s3/endpoint": "e.g. https://s3.example.com (empty for AWS)",
+    "s3/access_key_id": "only kept when “store keys in config” is ticked",
+    "s3/secret_access_key": "only kept when “store keys in config” is ticked",
+    "http/url": "e.g. https://api.example/upload/{path}",
     "http/method": "PUT or POST",
     "http/token_env": "environment variable holding a bearer token",
-    "http/list_url": "optional: https://api.example/list/{path}",
+    "http/list_url": "optional, e.g. https://api.example/list/{path}",
 }
+
+#: The tick that keeps a type's typed secrets in the config file (0600), and its id.
+STORE_LABELS = {
+    "webdav": "store password in config (else set the env variable)",
+    "s3": "store keys in config (else set the env variables)",
+}
+STORE_IDS = {"webdav": "store_password", "s3": "store_keys"}
 
 TYPE_HINTS = {
     "local": "a folder on this machine (another disk, a mounted share)",
     "webdav": "Nextcloud, ownCloud, Apache, nginx, rclone serve webdav, WsgiDAV",
-    "s3": "AWS S3, MinIO, Ceph, SeaweedFS; keys come from environment variables",
+    "s3": "AWS S3, MinIO, Ceph, SeaweedFS; keys from environment variables, or typed here",
     "http": "your own upload API: a URL template with {path}",
 }
 
 
-async def test_remote(cfg: RemoteConfig) -> tuple[bool, str]:
-    """Open the remote and stat its root: (ok, what happened in words)."""
+#: Called about once a second while a test waits for the server, with the seconds left.
+Waiting = Callable[[float], None]
+
+
+async def test_remote(cfg: RemoteConfig, waiting: Waiting | None = None) -> tuple[bool, str]:
+    """Open the remote and stat its root: (ok, what happened in words).
+
+    Gives up after the remote's ``timeout``; ``waiting`` hears the seconds left meanwhile, so
+    a silent server shows a countdown rather than a frozen "Testing…"."""
+    limit = max(1.0, cfg.timeout)
+    attempt = asyncio.ensure_future(_attempt(cfg))
+    started = time.monotonic()
+    try:
+        while True:
+            done, _ = await asyncio.wait({attempt}, timeout=min(1.0, limit))
+            if done:
+                return attempt.result()
+            left = limit - (time.monotonic() - started)
+            if left <= 0:
+                return False, f"no answer within {limit:.0f} s (the remote's timeout)"
+            if waiting is not None:
+                waiting(left)
+    finally:
+        if not attempt.done():
+            attempt.cancel()
+            await asyncio.gather(attempt, return_exceptions=True)
+
+
+async def _attempt(cfg: RemoteConfig) -> tuple[bool, str]:
     from syncapp.remotes import open_remote
 
     try:
-        async with asyncio.timeout(cfg.timeout + 5):
-            async with open_remote(cfg) as remote:
-                entry = await remote.stat("")
-    except TimeoutError:
-        return False, f"no answer within {cfg.timeout + 5:.0f} s"
+        async with open_remote(cfg, env=secrets_env(cfg)) as remote:
+            entry = await remote.stat("")
     except RemoteError as e:
-        status = f"HTTP {e.status}: " if e.status and str(e.status) not in str(e) else ""
-        return False, f"{status}{e}"
+        return False, failure_words(cfg, e)
     except (ConfigError, OSError, ValueError, ImportError, NotImplementedError) as e:
         return False, str(e) or type(e).__name__
     if entry is None:
         return True, "connected, but the remote root does not exist yet (it is created on sync)"
     return True, f"connected to {remote.display_url}"
+
+
+def secrets_env(cfg: RemoteConfig) -> dict[str, str]:
+    """The environment a test opens the remote with: typed S3 keys stand in for unset
+    variables (the variables win when set, as for a WebDAV password)."""
+    env = dict(os.environ)
+    if isinstance(cfg, S3RemoteConfig):
+        for var, value in (
+            (cfg.access_key_id_env, cfg.access_key_id),
+            (cfg.secret_access_key_env, cfg.secret_access_key),
+        ):
+            if var and value and not env.get(var):
+                env[var] = value
+    return env
+
+
+def failure_words(cfg: RemoteConfig, e: RemoteError) -> str:
+    """What a failed test means for the user: a 401 is the credentials, said so first."""
+    if e.status == 401:
+        if isinstance(cfg, HTTPRemoteConfig):
+            return f"the server refused the token (HTTP 401; check {cfg.token_env or 'token_env'})"
+        if isinstance(cfg, WebDAVRemoteConfig) and not cfg.username:
+            return "the server wants a user name and password (HTTP 401)"
+        return "wrong user name or password (HTTP 401)"
+    status = f"HTTP {e.status}: " if e.status and str(e.status) not in str(e) else ""
+    return f"{status}{e}"
+
+
+def waiting_text(left: float) -> Text:
+    return Text(f"Testing… no answer yet; giving up in {left:.0f} s", style="italic")
 
 
 class RemoteForm(ModalScreen[str | None]):
@@ -116,7 +191,7 @@ class RemoteForm(ModalScreen[str | None]):
             with VerticalScroll(classes="fields"):
                 yield from field_row(
                     "Name",
-                    Input(e.name if e else "", placeholder="nas", id="name", compact=True),
+                    Input(e.name if e else "", placeholder="e.g. nas", id="name", compact=True),
                     field="name",
                 )
                 types: Select[str] = Select(
@@ -143,16 +218,16 @@ class RemoteForm(ModalScreen[str | None]):
                                     value,
                                     placeholder=PLACEHOLDERS.get(f"{t}/{key}", ""),
                                     id=f"{t}-{key}",
-                                    password=key == "password",
+                                    password=key in ("password", "secret_access_key"),
                                     compact=True,
                                 ),
                                 field=f"{t}-{key}",
                             )
-                        if t == "webdav":
+                        if t in STORE_LABELS:
                             yield TickBox(
-                                "store password in config (else set the env variable)",
+                                STORE_LABELS[t],
                                 draft.store_password if draft and draft.type == t else False,
-                                id="store_password",
+                                id=STORE_IDS[t],
                                 classes="indent",
                             )
             yield Label("", id="test-result", classes="test-result")
@@ -180,7 +255,7 @@ class RemoteForm(ModalScreen[str | None]):
     def draft(self) -> RemoteDraft:
         t = self.rtype
         values = {k: self.query_one(f"#{t}-{k}", Input).value for k in REMOTE_FIELDS[t]}
-        store = t == "webdav" and self.query_one("#store_password", Checkbox).value
+        store = t in STORE_IDS and self.query_one(f"#{STORE_IDS[t]}", Checkbox).value
         return RemoteDraft(self.query_one("#name", Input).value.strip(), t, values, store)
 
     def _show_problems(self) -> dict[str, str]:
@@ -214,7 +289,8 @@ class RemoteForm(ModalScreen[str | None]):
 
     @on(Checkbox.Changed)
     def _checked(self) -> None:
-        self._touched.add("webdav-password")
+        t = self.rtype
+        self._touched.update(f"{t}-{key}" for key in SECRET_KEYS.get(t, ()))
         self._show_problems()
 
     @on(Input.Submitted)
@@ -265,12 +341,24 @@ class RemoteForm(ModalScreen[str | None]):
 
     @work(exclusive=True, group="remote-test", exit_on_error=False)
     async def _run_test(self, cfg: RemoteConfig) -> None:
-        ok, message = await test_remote(cfg)
         label = self.query_one("#test-result", Label)
+        ok, message = await test_remote(cfg, lambda left: show(label, waiting_text(left)))
         mark = "✓ " if ok else "✗ "
         show(label, Text(mark + message, style=tone(self, "success" if ok else "error")))
         label.set_class(ok, "-ok")
         label.set_class(not ok, "-failed")
+
+
+def fit_names(names: list[str], width: int) -> str:
+    """``docs, photos, +3 more`` in ``width`` cells: as many names as fit, then a count."""
+    text = ", ".join(names)
+    if cell_len(text) <= width:
+        return text
+    for n in range(len(names) - 1, 0, -1):
+        text = f"{', '.join(names[:n])}, +{len(names) - n} more"
+        if cell_len(text) <= width:
+            return text
+    return f"{len(names)} folders"
 
 
 class RemotesScreen(Screen[None]):
@@ -304,23 +392,51 @@ class RemotesScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#remotes-table", DataTable)
-        table.add_column("Name", key="name")
-        table.add_column("Type", key="type")
-        table.add_column("Where", key="where")
-        table.add_column("Used by", key="used")
         self.reload()
-        table.focus()
+        self.query_one("#remotes-table", DataTable).focus()
+
+    def on_resize(self) -> None:
+        self.reload()  # the columns are sized to the screen
 
     def reload(self) -> None:
+        """The table, sized so every column fits: "Where" gives way first (its end is cut),
+        then "Used by" (a count of the folders it cannot name)."""
         config = self.sync_app.config
         table = self.query_one("#remotes-table", DataTable)
-        table.clear()
-        for name, r in config.remotes.items():
-            users = ", ".join(f.name for f in config.folders.values() if f.remote == name)
-            table.add_row(
-                Text(name), r.type, Text(describe_remote(r)), Text(users or "—"), key=name
+        selected = table.cursor_row
+        rows = [
+            (
+                name,
+                r.type,
+                describe_remote(r),
+                [f.name for f in config.folders.values() if f.remote == name],
             )
+            for name, r in config.remotes.items()
+        ]
+        room = table.scrollable_content_region.width - 1 - 4 * 2 * table.cell_padding
+        name_w = max([4, *(cell_len(r[0]) for r in rows)])
+        type_w = max([4, *(len(r[1]) for r in rows)])
+        used_w = max([7, *(cell_len(", ".join(r[3]) or "—") for r in rows)])
+        where_w = max([5, *(cell_len(r[2]) for r in rows)])
+        spare = room - name_w - type_w
+        if where_w + used_w > spare:
+            used_w = max(7, min(used_w, spare - min(where_w, 24)))
+            where_w = max(5, spare - used_w)
+        table.clear(columns=True)
+        table.add_column("Name", key="name", width=name_w)
+        table.add_column("Type", key="type", width=type_w)
+        table.add_column("Where", key="where", width=where_w)
+        table.add_column("Used by", key="used", width=used_w)
+        for name, rtype, where, users in rows:
+            table.add_row(
+                Text(name),
+                rtype,
+                Text(where, no_wrap=True, overflow="ellipsis"),
+                Text(fit_names(users, used_w) or "—", no_wrap=True, overflow="ellipsis"),
+                key=name,
+            )
+        if rows:
+            table.move_cursor(row=min(max(0, selected), len(rows) - 1), animate=False)
         status = self.query_one("#remotes-status", Label)
         status.update("" if config.remotes else "No remotes yet: press a to add one.")
 
@@ -406,8 +522,12 @@ class RemotesScreen(Screen[None]):
 
     @work(exclusive=True, group="remote-test", exit_on_error=False)
     async def _run_test(self, cfg: RemoteConfig) -> None:
-        ok, message = await test_remote(cfg)
         status = self.query_one("#remotes-status", Label)
+
+        def waiting(left: float) -> None:
+            status.update(Text(f"{cfg.name}: ").append_text(waiting_text(left)))
+
+        ok, message = await test_remote(cfg, waiting)
         status.update(
             Text(
                 f"{cfg.name}: " + ("✓ " if ok else "✗ ") + message,

@@ -54,6 +54,8 @@ def progress_bar(
     if size <= 0:
         return Text("─" * width, style="dim")
     share = min(1.0, max(0.0, done / size))
+    if width <= 0:
+        return Text(f"{share * 100:3.0f}%", style=f"bold {text_color or color}")
     filled = int(share * width)
     bar = Text("━" * filled, style=f"bold {color}")
     bar.append("━" * (width - filled), style="dim")
@@ -115,10 +117,12 @@ class TransfersTable(Widget):
         )
         # Narrow: a shorter bar leaves the file name room to be read. The numbers keep their
         # full width ("1023.9 MiB", "1023.9 KiB/s"): only the file name gives way.
-        bar_width = BAR_WIDTH if self.content_size.width >= 70 else 5
+        # Very narrow (under 60 columns): the percentage alone.
+        width = self.content_size.width
+        bar_width = BAR_WIDTH if width >= 70 else 5 if width >= 60 else 0
         table.add_column("File", ratio=1, no_wrap=True, overflow="ellipsis", min_width=8)
         table.add_column("Size", width=SIZE_WIDTH, no_wrap=True, justify="right")
-        table.add_column("Progress", width=bar_width + 5, no_wrap=True)
+        table.add_column("Progress" if bar_width else "Done", width=bar_width + 5, no_wrap=True)
         table.add_column("Speed", width=SPEED_WIDTH, no_wrap=True, justify="right")
         rows = max(0, self.content_size.height - 1)
         shown = list(self.transfers.values())

@@ -27,15 +27,18 @@ STEP_2 = """\
 syncapp mirrors local folders to a remote — WebDAV (Nextcloud, ownCloud, rclone…), S3, \
 your own HTTP API, or another disk — live, as you save.
 
-Step 1 is done: remote {names} is saved. Step 2: add a folder (what to sync), and it starts \
-syncing to {first} at once."""
+Step 1 is done: {saved}. Step 2: add a folder (what to sync), and it starts syncing to \
+{first} at once."""
 
 
 def intro(remotes: list[str]) -> str:
     """The welcome text for where the user is: no remote yet (step 1), or a remote (step 2)."""
     if not remotes:
         return INTRO
-    return STEP_2.format(names=", ".join(remotes), first=remotes[0])
+    saved = f"remote {remotes[0]} is saved"
+    if len(remotes) > 1:
+        saved = f"remotes {', '.join(remotes)} are saved"
+    return STEP_2.format(saved=saved, first=remotes[0])
 
 
 class WelcomeScreen(Screen[None]):
@@ -58,11 +61,7 @@ class WelcomeScreen(Screen[None]):
         with Center(), Vertical(id="welcome"):
             yield Label("Welcome to syncapp", classes="title")
             yield Static(intro(list(self.sync_app.config.remotes)), classes="intro", id="intro")
-            yield Label(
-                f"The config will be written to {display_path(self.sync_app.config.path)}",
-                classes="hint",
-                markup=False,
-            )
+            yield Label("", classes="hint", id="config-path", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("1. Add a remote  m", id="add-remote", variant="primary")
                 yield Button("2. Add a folder  a", id="add-folder")
@@ -81,6 +80,12 @@ class WelcomeScreen(Screen[None]):
             return
         config = self.sync_app.config
         self.query_one("#intro", Static).update(intro(list(config.remotes)))
+        where = display_path(config.path)
+        self.query_one("#config-path", Label).update(
+            f"The config is saved in {where}"
+            if config.remotes
+            else f"The config will be written to {where}"
+        )
         folder = self.query_one("#add-folder", Button)
         folder.disabled = not config.remotes
         remote = self.query_one("#add-remote", Button)

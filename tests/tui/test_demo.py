@@ -29,7 +29,7 @@ async def test_adding_a_folder_in_the_demo_offers_a_real_remote(tmp_path: Path) 
     target = tmp_path / "target"
     app = SyncApp(None, config_path=config_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("d")
+        await pilot.press("s")  # the welcome screen starts the demo
         await wait_for(pilot, lambda: app.screen is app.dashboard, "dashboard")
         assert "demo" in app.sub_title
         await pilot.press("a")

@@ -29,7 +29,7 @@ async def test_confirm_dialog_keys_default_and_visible_focus(tmp_path: Path, the
         app.theme = theme
         await pilot.pause()
         # A question before something the user may not want: enter is Cancel.
-        app.push_screen(ConfirmDialog("Remove folder", "Sure?", "Remove"), answers.append)
+        await app.push_screen(ConfirmDialog("Remove folder", "Sure?", "Remove"), answers.append)
         await pilot.pause()
         keys = footer_keys(app)
         assert "Remove" in keys and "Cancel" in keys

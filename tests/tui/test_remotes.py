@@ -134,6 +134,64 @@ async def test_add_webdav_remote_password_rules(setup: Setup) -> None:
         await pilot.press("escape", "q")
 
 
+async def test_s3_keys_typed_in_the_form_are_kept_like_a_password(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncapp.config import missing_secret
+    from syncapp.tui.remotes import secrets_env
+
+    app = SyncApp(setup.config(), engine=False)
+    async with app.run_test(size=(100, 50)) as pilot:
+        await open_remotes(pilot, app)
+        await pilot.press("a")
+        await type_text(pilot, "minio")
+        await choose_type(pilot, "s3")
+        await fill(pilot, "s3-endpoint", "http://127.0.0.1:9000")
+        await fill(pilot, "s3-bucket", "photos")
+        await fill(pilot, "s3-access_key_id", "AKIAEXAMPLE")
+        await fill(pilot, "s3-secret_access_key", "wJalrXUtnFEMI-secret")
+        assert app.screen.query_one("#s3-secret_access_key", Input).password  # shown as dots
+        await pilot.press("ctrl+s")
+        # Typed keys are not stored unless asked, as a typed password.
+        assert isinstance(app.screen, RemoteForm)
+        assert "store keys in config" in error_of(app, "s3-secret_access_key")
+        box = app.screen.query_one("#store_keys", Checkbox)
+        box.focus()
+        await pilot.press("space")
+        assert box.value
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, RemotesScreen), "saved")
+        cfg = setup.config().remotes["minio"]
+        assert isinstance(cfg, S3RemoteConfig)
+        assert (cfg.access_key_id, cfg.secret_access_key) == ("AKIAEXAMPLE", "wJalrXUtnFEMI-secret")
+        assert stat.S_IMODE(setup.config_path.stat().st_mode) == 0o600
+        # Never logged: not in the config's repr, not in the session's log.
+        assert "wJalrXUtnFEMI-secret" not in repr(cfg)
+        assert all("wJalrXUtnFEMI-secret" not in line.plain for line in app.history.lines)
+        # The kept keys stand in for unset variables (the variables win when set).
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+        assert missing_secret(cfg, {}) is None
+        assert secrets_env(cfg)["AWS_SECRET_ACCESS_KEY"] == "wJalrXUtnFEMI-secret"
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "from-env")
+        assert secrets_env(cfg)["AWS_SECRET_ACCESS_KEY"] == "from-env"
+        # Editing shows them kept (ticked); unticking and clearing drops them from the file.
+        table = app.screen.query_one("#remotes-table", DataTable)
+        table.move_cursor(row=table.get_row_index("minio"))
+        await pilot.press("e")
+        assert isinstance(app.screen, RemoteForm)
+        assert app.screen.query_one("#store_keys", Checkbox).value
+        assert app.screen.query_one("#s3-access_key_id", Input).value == "AKIAEXAMPLE"
+        await fill(pilot, "s3-access_key_id", "")
+        await fill(pilot, "s3-secret_access_key", "")
+        app.screen.query_one("#store_keys", Checkbox).value = False
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, RemotesScreen), "saved again")
+        text = setup.config_path.read_text()
+        assert "wJalrXUtnFEMI-secret" not in text and "AKIAEXAMPLE" not in text
+        await pilot.press("escape", "q")
+
+
 @pytest.mark.parametrize(
     ("rtype", "values", "field", "message"),
     [
@@ -243,12 +301,38 @@ async def test_test_connection_against_webdav_with_auth(setup: Setup, tmp_path: 
             await fill(pilot, "webdav-password", "wrong")
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: "✗" in result_text(app), "401 shown")
-            assert "401" in result_text(app)
+            assert result_text(app) == "✗ wrong user name or password (HTTP 401)"
             await fill(pilot, "webdav-password", "right")
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: "✓" in result_text(app), "success shown")
             assert server.url in result_text(app)
             await pilot.press("escape", "escape", "q")
+
+
+async def test_test_connection_counts_down_while_a_server_is_silent(setup: Setup) -> None:
+    import socket
+
+    # Accepts connections (the kernel does) and never answers.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        app = SyncApp(setup.config(), engine=False)
+        async with app.run_test(size=(100, 40)) as pilot:
+            await open_remotes(pilot, app)
+            await pilot.press("a")
+            await type_text(pilot, "quiet")
+            await fill(pilot, "webdav-url", f"http://127.0.0.1:{silent.getsockname()[1]}/")
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: "giving up in" in result_text(app), "a countdown")
+            first = result_text(app)
+            assert first.startswith("Testing… no answer yet; giving up in ")
+            assert 25 <= int(first.split()[-2]) <= 30  # the remote's timeout: 30 s
+            await wait_for(pilot, lambda: result_text(app) != first, "the countdown moves")
+            assert int(result_text(app).split()[-2]) < int(first.split()[-2])
+            await pilot.press("escape", "escape", "q")
+    finally:
+        silent.close()
 
 
 async def test_test_key_on_the_list(setup: Setup) -> None:
@@ -316,4 +400,38 @@ async def test_keys_on_an_empty_remote_list(tmp_path: Path) -> None:
         for key in "edt":
             await pilot.press(key)
             assert isinstance(app.screen, RemotesScreen)
+        await pilot.press("escape", "q")
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+async def test_remotes_list_never_cuts_the_used_by_column(tmp_path: Path, columns: int) -> None:
+    import tomlkit
+
+    from syncapp.config import Config, FolderConfig, WebDAVRemoteConfig
+
+    url = "https://nas.example/remote.php/dav/files/alice/with/a/long/path/"
+    names = ["docs", "photos", "notes", "projects"]
+    config = Config(
+        path=tmp_path / "config.toml",
+        remotes={"nas": WebDAVRemoteConfig(name="nas", type="webdav", url=url)},
+        folders={n: FolderConfig(n, tmp_path / n, "nas", n) for n in names},
+        document=tomlkit.document(),
+    )
+    app = SyncApp(config, engine=False)
+    async with app.run_test(size=(columns, 24)) as pilot:
+        screen = await open_remotes(pilot, app)
+        await pilot.pause()
+        table = screen.query_one("#remotes-table", DataTable)
+        used = table.get_row("nas")[3]
+        widths = [c.get_render_width(table) for c in table.columns.values()]
+        # The whole table fits: nothing is drawn past the right edge.
+        assert sum(widths) <= table.scrollable_content_region.width
+        shown = table.columns[list(table.columns)[3]].width
+        if columns == 80:
+            assert str(used) == "docs, photos, notes, projects" and shown >= len(str(used))
+        else:
+            # Too narrow for every name: as many as fit, then how many more (never cut).
+            assert str(used) == "docs, +3 more" and shown >= len(str(used))
+        where = str(table.get_row("nas")[2])
+        assert where == url  # the full text; the cell's end gives way on screen
         await pilot.press("escape", "q")

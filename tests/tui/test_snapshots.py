@@ -7,6 +7,7 @@ Update with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after check
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -38,6 +39,8 @@ from syncapp.engine.state import Pending
 from syncapp.tui.app import SyncApp
 from syncapp.tui.detail import FolderDetailScreen
 from syncapp.tui.folders import FolderPanel
+from syncapp.tui.forms import FolderForm
+from syncapp.tui.remotes import RemoteForm, RemotesScreen
 
 NOW = 1_700_000_000.0
 HOME = "/home/alice"
@@ -66,6 +69,9 @@ def make_config(*folders: FolderConfig) -> Config:
                 name="nas", type="webdav", url="https://nas.example/remote.php/dav/files/alice/"
             ),
             "usb": LocalRemoteConfig(name="usb", type="local", path="/media/usb/backup"),
+            "office": WebDAVRemoteConfig(
+                name="office", type="webdav", url="https://office.example/dav/"
+            ),
         },
         folders={f.name: f for f in folders},
         document=tomlkit.document(),
@@ -114,8 +120,14 @@ def syncing(name: str) -> list[Event]:
     return sorted(events, key=lambda e: e.at)
 
 
+OFFICE_DOWN = "PROPFIND https://office.example/dav/Projects/: connection refused"
+
+
 def all_states() -> list[Event]:
-    return [
+    """One folder in each state, as the engine says them: in time order (the order events
+    reach the UI), and nothing that contradicts the rest (the offline folder is the only one
+    on its remote, so the others on theirs go on syncing)."""
+    events = [
         *up_to_date("docs", 1204),
         *syncing("photos"),
         FolderStateChanged("music", FolderState.SCANNING, at=ago(3)),
@@ -124,24 +136,21 @@ def all_states() -> list[Event]:
         *up_to_date("notes", 88),
         FolderStateChanged("notes", FolderState.PAUSED, "paused by the user", at=ago(60)),
         *up_to_date("projects", 5120),
-        RemoteOffline(
-            "projects",
-            "PROPFIND https://nas.example/remote.php/dav/files/alice/: connection refused",
-            NOW + 8,
-            at=ago(30),
-        ),
+        RemoteOffline("projects", OFFICE_DOWN, NOW + 8, at=ago(30)),
         FolderStateChanged(
-            "projects",
-            FolderState.OFFLINE,
-            "remote unreachable: PROPFIND https://nas.example/remote.php/dav/files/alice/: "
-            "connection refused",
-            at=ago(30),
+            "projects", FolderState.OFFLINE, f"remote unreachable: {OFFICE_DOWN}", at=ago(30)
         ),
         CountsChanged("projects", 5120, 7, 0, 0, at=ago(30)),
         JobFailed("backup", Op.UPLOAD, "taxes.pdf", "HTTP 401 Not Authorized", None, at=ago(20)),
         FolderStateChanged("backup", FolderState.ERROR, "HTTP 401 Not Authorized", at=ago(20)),
         CountsChanged("backup", 12, 1, 0, 0, at=ago(20)),
     ]
+    return sorted(events, key=lambda e: e.at)
+
+
+def only(names: tuple[str, ...], events: list[Event]) -> list[Event]:
+    """The events of these folders: what an engine with only them in its config says."""
+    return [e for e in events if e.folder in names]
 
 
 ALL_FOLDERS = (
@@ -149,7 +158,7 @@ ALL_FOLDERS = (
     folder("photos", "Pictures", remote_path="Photos"),
     folder("music", "Music", "usb"),
     folder("notes", "Notes"),
-    folder("projects", "src", remote_path="Projects"),
+    folder("projects", "src", "office", "Projects"),
     folder("backup", "Backup", "usb", "laptop"),
 )
 
@@ -170,8 +179,21 @@ def feed(events: list[Event], theme: str = "") -> Callable[[Pilot[None]], Awaita
         app.apply_events(events)
         await pilot.pause()
         app.dashboard.folders.refresh_panels()
+        await settled(pilot)
 
     return run_before
+
+
+async def settled(pilot: Pilot[None]) -> None:
+    """Let the layout and the log's scrolling finish before the picture is taken: a busy
+    machine may take it between a write and the scroll to its end."""
+    app = pilot.app
+    assert isinstance(app, SyncApp)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+    app.dashboard.activity.scroll_end(animate=False, immediate=True)
+    app.dashboard.transfers.refresh()  # drawn at its final width
+    await pilot.pause()
 
 
 def test_dashboard_80x24(snap_compare: SnapCompare) -> None:
@@ -207,9 +229,17 @@ def test_dashboard_every_state_200x60_light(snap_compare: SnapCompare) -> None:
     assert snap_compare(app, terminal_size=(200, 60), run_before=run_before)
 
 
-def test_dashboard_error_and_offline_80x24(snap_compare: SnapCompare) -> None:
+@pytest.mark.parametrize("theme", ["", "textual-light"], ids=["dark", "light"])
+def test_dashboard_error_and_offline_80x24(snap_compare: SnapCompare, theme: str) -> None:
     config = make_config(ALL_FOLDERS[5], ALL_FOLDERS[4])
-    assert snap_compare(make_app(config), terminal_size=(80, 24), run_before=feed(all_states()))
+    events = only(("backup", "projects"), all_states())
+    run_before = feed(events, theme=theme)
+    assert snap_compare(make_app(config), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_activity_in_the_snapshots_is_in_time_order() -> None:
+    times = [e.at for e in all_states()]
+    assert times == sorted(times)
 
 
 def test_dashboard_without_folders(snap_compare: SnapCompare) -> None:
@@ -263,6 +293,14 @@ def test_folder_detail(snap_compare: SnapCompare) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
+async def showing(pilot: Pilot[None], screen: type) -> None:
+    """Wait until ``screen`` is on top and laid out (a busy machine is slower than a key)."""
+    while not isinstance(pilot.app.screen, screen):
+        await pilot.pause()
+    await pilot.pause()
+    await pilot.pause()
+
+
 def no_blink(pilot: Pilot[None]) -> None:
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
@@ -272,6 +310,7 @@ def test_add_folder_form_with_an_error(snap_compare: SnapCompare) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await feed(up_to_date("docs", 10))(pilot)
         await pilot.press("a")
+        await showing(pilot, FolderForm)
         no_blink(pilot)
         await pilot.press(*"/nonexistent/pics")
         await pilot.press("ctrl+s")
@@ -284,6 +323,7 @@ def test_remote_form_200x60(snap_compare: SnapCompare) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await feed([])(pilot)
         await pilot.press("m", "a")
+        await showing(pilot, RemoteForm)
         no_blink(pilot)
         await pilot.press(*"nas2")
 
@@ -291,12 +331,52 @@ def test_remote_form_200x60(snap_compare: SnapCompare) -> None:
     assert snap_compare(app, terminal_size=(200, 60), run_before=run_before)
 
 
-def test_remotes_screen(snap_compare: SnapCompare) -> None:
+@pytest.mark.parametrize(
+    ("size", "theme"),
+    [((80, 24), ""), ((200, 60), "textual-light")],
+    ids=["80x24", "200x60-light"],
+)
+def test_remotes_screen(snap_compare: SnapCompare, size: tuple[int, int], theme: str) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
-        await feed([])(pilot)
+        await feed([], theme=theme)(pilot)
         await pilot.press("m")
+        await showing(pilot, RemotesScreen)
 
     app = make_app(make_config(*ALL_FOLDERS))
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize(
+    ("size", "theme"),
+    [((80, 24), ""), ((200, 60), "textual-light")],
+    ids=["80x24", "200x60-light"],
+)
+def test_edit_folder_form(snap_compare: SnapCompare, size: tuple[int, int], theme: str) -> None:
+    """Every folder key with its default beside it."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await feed(up_to_date("docs", 10), theme=theme)(pilot)
+        await pilot.press("e")
+        await showing(pilot, FolderForm)
+        no_blink(pilot)
+
+    app = make_app(make_config(ALL_FOLDERS[0]))
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_remote_form_s3_keys(snap_compare: SnapCompare) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        from textual.widgets import Select
+
+        await feed([])(pilot)
+        await pilot.press("m", "a")
+        await showing(pilot, RemoteForm)
+        no_blink(pilot)
+        await pilot.press(*"minio")
+        pilot.app.screen.query_one("#type", Select).value = "s3"
+        await pilot.pause()
+
+    app = make_app(make_config(ALL_FOLDERS[0]))
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
@@ -308,3 +388,27 @@ def test_welcome(snap_compare: SnapCompare) -> None:
         clock=lambda: NOW,
     )
     assert snap_compare(app, terminal_size=(80, 24))
+
+
+def test_welcome_step_2(snap_compare: SnapCompare) -> None:
+    """A remote was saved: the text moves on to the folder."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        from syncapp.tui.welcome import WelcomeScreen
+
+        app = pilot.app
+        assert isinstance(app, SyncApp)
+        while not isinstance(app.screen, WelcomeScreen):
+            await pilot.pause()
+        config = make_config()
+        app.config = dataclasses.replace(config, remotes={"nas": config.remotes["nas"]})
+        app.screen.refresh_steps()
+        await pilot.pause()
+
+    app = SyncApp(
+        None,
+        config_path=Path(HOME) / ".config/syncapp/config.toml",
+        engine=False,
+        clock=lambda: NOW,
+    )
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

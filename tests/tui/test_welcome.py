@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Input
+from textual.binding import Binding
+from textual.command import CommandList
+from textual.widgets import Button, Input, Static
 
 from syncapp import cli
 from syncapp.config import load_config
@@ -32,10 +34,11 @@ async def test_first_run_adds_a_remote_then_a_folder(tmp_path: Path) -> None:
         assert isinstance(app.screen, WelcomeScreen)
         assert app.engine is None
         assert app.screen.query_one("#add-folder", Button).disabled
+        assert "Step 1" in intro_text(app) and "Step 2" not in intro_text(app)
         # The folder step needs a remote first.
-        await pilot.press("f")
+        await pilot.press("a")
         assert isinstance(app.screen, WelcomeScreen)
-        await pilot.press("r")
+        await pilot.press("m")
         assert isinstance(app.screen, RemoteForm)
         await type_text(pilot, "disk")
         await choose_type(pilot, "local")
@@ -44,7 +47,14 @@ async def test_first_run_adds_a_remote_then_a_folder(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen), "back to welcome")
         assert config_path.exists()
         assert not app.screen.query_one("#add-folder", Button).disabled
-        await pilot.press("f")
+        # The text moves on to step 2.
+        assert "Step 2: add a folder" in intro_text(app) and "no configuration" not in (
+            intro_text(app)
+        )
+        assert "remote disk is saved" in intro_text(app)
+        saved_in = str(app.screen.query_one("#config-path").render())
+        assert saved_in.startswith("The config is saved in"), saved_in
+        await pilot.press("a")
         assert isinstance(app.screen, FolderForm)
         await type_text(pilot, str(folder))
         assert app.screen.query_one("#remote_path", Input).value == "notes"
@@ -58,12 +68,53 @@ async def test_first_run_adds_a_remote_then_a_folder(tmp_path: Path) -> None:
     assert list(config.remotes) == ["disk"] and list(config.folders) == ["notes"]
 
 
+def intro_text(app: SyncApp) -> str:
+    return str(app.screen.query_one("#intro", Static).content)
+
+
+def test_welcome_keys_agree_with_the_dashboards() -> None:
+    from syncapp.tui.dashboard import DashboardScreen
+
+    def keys(screen: type) -> dict[str, str]:
+        out = {}
+        for b in screen.BINDINGS:
+            assert isinstance(b, Binding)
+            for key in b.key.split(","):
+                out[key] = b.action.removeprefix("app.")
+        return out
+
+    welcome, dashboard = keys(WelcomeScreen), keys(DashboardScreen)
+    # A key both screens have does the same kind of thing (m: remotes, a: add a folder).
+    same = {"add_remote": "remotes", "add_folder": "add_folder"}
+    for key, action in welcome.items():
+        if key in dashboard:
+            assert same.get(action) == dashboard[key], (key, action, dashboard[key])
+    assert welcome["m"] == "add_remote" and welcome["a"] == "add_folder"
+
+
+async def test_palette_on_the_welcome_screen_offers_its_steps(tmp_path: Path) -> None:
+    from syncapp.tui.commands import SyncCommands
+
+    app = SyncApp(None, config_path=tmp_path / "config.toml", engine=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, WelcomeScreen)
+        titles = [t for t, _, _ in SyncCommands(app.screen)._commands()]
+        assert titles == ["Add a remote", "Start the demo", "Toggle light/dark theme"]
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "remote")
+        await wait_for(pilot, lambda: app.screen.query_one(CommandList).option_count, "hits")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RemoteForm), "form from palette")
+        await pilot.press("escape", "q")
+
+
 async def test_demo_from_the_welcome_screen(tmp_path: Path) -> None:
     from syncapp.demo import LIVE_SAMPLES, demo_dirs
 
     app = SyncApp(None, config_path=tmp_path / "config.toml")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("d")
+        await pilot.press("s")
         await wait_for(pilot, lambda: app.screen is app.dashboard, "dashboard")
         assert app._demo_server is not None
         _, server_root, _ = demo_dirs()
