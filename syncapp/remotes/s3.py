@@ -106,10 +106,13 @@ class S3Remote(Remote):
         self._cfg = cfg
         self._bucket = cfg.bucket
         self._prefix = clean_path(cfg.prefix)
-        self._access_key = env.get(cfg.access_key_id_env, "") if cfg.access_key_id_env else ""
+        # As a WebDAV password: the variable when it is set, else the key kept in the config.
+        self._access_key = (
+            env.get(cfg.access_key_id_env, "") if cfg.access_key_id_env else ""
+        ) or cfg.access_key_id
         self._secret_key = (
             env.get(cfg.secret_access_key_env, "") if cfg.secret_access_key_env else ""
-        )
+        ) or cfg.secret_access_key
         self._session_token = env.get(cfg.session_token_env, "") if cfg.session_token_env else ""
         self._part_size = parse_size(cfg.part_size)
         self._threshold = parse_size(cfg.multipart_threshold)

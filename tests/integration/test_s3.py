@@ -620,3 +620,22 @@ def test_100mib_multipart_upload_memory(s3: S3Case) -> None:
     print(f"{srv.kind}: 100 MiB up and down in {took:.1f}s, peak RSS growth {growth_mb:.0f} MB", m)
     assert growth_mb < 100
 
+
+
+async def test_keys_kept_in_the_config_are_used_and_a_set_variable_wins(s3: S3Case) -> None:
+    """Keys typed in the remote form live in the config (0600); the engine signs with them."""
+    env = s3.server.env()
+    inline = {
+        "access_key_id": env["AWS_ACCESS_KEY_ID"],
+        "secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+    }
+    async with s3.remote(env={}, **inline) as r:
+        await r.put("kept-keys.txt", chunks(b"signed with the kept keys"), size=25)
+        found = await r.stat("kept-keys.txt")
+        assert found is not None and found.size == 25
+        assert s3.server.secret_key not in repr(r)
+    # A set variable wins over the kept key (here a wrong one: refused, and said so).
+    wrong = {"AWS_SECRET_ACCESS_KEY": "not-the-secret-but-a-long-one-9876"}
+    async with s3.remote(env=wrong, **inline) as r:
+        with pytest.raises(RemoteAuthError):
+            await r.stat("kept-keys.txt")
