@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping
 
@@ -30,6 +31,8 @@ from syncapp.tui.format import clock_time, hide_staging, human_size, short_error
 #: Lines the dashboard's log keeps, and lines the full log keeps.
 RECENT_LINES = 200
 HISTORY_LINES = 5000
+#: Lines the full log shows when it opens (newest); more arrive as they happen.
+LOG_OPENS_WITH = 500
 
 
 #: Tone → Rich colour; the app builds it from the theme so lines read well in light and dark.
@@ -278,8 +281,20 @@ class LogScreen(Screen[None]):
 
     def on_mount(self) -> None:
         log = self.query_one("#full-log", RichLog)
-        if self.history.lines:
-            log.write(Text("\n").join(self.history.lines))
+        lines = self.history.lines
+        # RichLog wraps and renders every line it is given at once: 5,000 lines held the UI
+        # for seconds. The newest screenfuls open at once; the engine's log keeps all.
+        older = max(0, len(lines) - LOG_OPENS_WITH)
+        if older:
+            log.write(
+                Text(
+                    f"… {older:,} older lines (the background engine's engine.log, in the "
+                    "state dir, keeps every one)",
+                    style="dim",
+                )
+            )
+        if lines:
+            log.write(Text("\n").join(itertools.islice(lines, older, None)))
         log.focus()
 
     def add_lines(self, lines: Iterable[Text]) -> None:
