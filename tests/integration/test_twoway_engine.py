@@ -1,0 +1,254 @@
+"""Two-way sync end to end: two engines ("machines", each with its own state database) sync one
+local folder each into the same remote path, on real servers.
+
+Every wait is on a condition (with a generous bound for a hung test), never sleep-and-assert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from syncapp.config import Config, parse_config
+from syncapp.engine import (
+    ConflictKept,
+    Event,
+    FileDownloaded,
+    FileTrashed,
+    FolderState,
+    GuardTripped,
+    JobStarted,
+    Op,
+    RenamedLocally,
+    SyncEngine,
+)
+from syncapp.remotes import open_remote
+from syncapp.remotes.base import join
+from tests.helpers import tree, write_tree
+from tests.servers.dav_httpd import apache_dav_server
+from tests.servers.webdav import rclone_webdav_server
+
+POLL = 0.5
+
+
+@dataclass
+class Shared:
+    """One remote both machines sync into."""
+
+    name: str
+    remote_toml: str
+
+
+@pytest.fixture(params=["local", "rclone", "apache"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Shared]:
+    if request.param == "local":
+        store = tmp_path / "store"
+        store.mkdir()
+        yield Shared("local", f'[remotes.r]\ntype = "local"\npath = "{store}"\n')
+    elif request.param == "rclone":
+        with rclone_webdav_server(tmp_path / "rclone") as server:
+            yield Shared("rclone", f'[remotes.r]\ntype = "webdav"\nurl = "{server.url}"\n')
+    else:
+        with apache_dav_server(tmp_path / "apache") as server:
+            auth = ""
+            if server.auth is not None:
+                auth = f'username = "{server.auth[0]}"\npassword = "{server.auth[1]}"\n'
+            yield Shared("apache", f'[remotes.r]\ntype = "webdav"\nurl = "{server.url}"\n{auth}')
+
+
+def config(tmp_path: Path, shared: Shared, machine: str, extra: str = "") -> Config:
+    folder = tmp_path / machine / "docs"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = shared.remote_toml + (
+        f'\n[folders.docs]\npath = "{folder}"\nremote = "r"\nremote_path = "Docs"\n'
+        f'direction = "both"\nremote_poll = {POLL}\n{extra}'
+    )
+    path = tmp_path / machine / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return parse_config(text, path)
+
+
+class Machine:
+    def __init__(self, engine: SyncEngine, folder: Path) -> None:
+        self.engine = engine
+        self.folder = folder
+        self.events: list[Event] = []
+        engine.subscribe(self.events.append)
+
+    def count(self, kind: type[Event], cond: Callable[[Event], bool] = lambda e: True) -> int:
+        return sum(1 for e in self.events if isinstance(e, kind) and cond(e))
+
+    def uploads(self) -> int:
+        return self.count(JobStarted, lambda e: isinstance(e, JobStarted) and e.op is Op.UPLOAD)
+
+    def files(self) -> dict[str, str]:
+        return {p: h for p, h in tree(self.folder, synced_only=True).items() if h != "<dir>"}
+
+    def state(self) -> FolderState:
+        return self.engine.status()["docs"].state
+
+
+@asynccontextmanager
+async def machines(
+    tmp_path: Path, shared: Shared, *names: str, extra: str = ""
+) -> AsyncIterator[list[Machine]]:
+    async with AsyncExitStack() as stack:
+        out = []
+        for name in names:
+            cfg = config(tmp_path, shared, name, extra)
+            engine = await stack.enter_async_context(
+                SyncEngine(cfg, tmp_path / name / "state" / "state.db", live=True)
+            )
+            out.append(Machine(engine, cfg.folders["docs"].path))
+        yield out
+
+
+async def until(cond: Callable[[], bool], timeout: float = 60.0) -> None:
+    async def poll() -> None:
+        while not cond():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+def text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+async def test_two_machines_converge(tmp_path: Path, shared: Shared) -> None:
+    async with machines(tmp_path, shared, "a", "b") as (a, b):
+        write_tree(a.folder, {f"d{i}/f{j}.txt": f"a {i}/{j}\n" for i in range(4) for j in range(5)})
+        await until(lambda: b.files() == a.files() and len(b.files()) == 20)
+        # What B downloaded was never uploaded again (the watcher's echo is nothing to do).
+        await until(lambda: b.count(FileDownloaded) == 20)
+        assert b.uploads() == 0
+
+        # An edit on B arrives on A.
+        (b.folder / "d1" / "f1.txt").write_text("edited on b, longer\n")
+        await until(lambda: text(a.folder / "d1" / "f1.txt") == "edited on b, longer\n")
+        assert a.files() == b.files()
+        assert b.uploads() == 1
+
+        # A delete on A goes to B's trash, never unlinked.
+        (a.folder / "d0" / "f0.txt").unlink()
+        await until(lambda: not (b.folder / "d0" / "f0.txt").exists())
+        trashed = [e for e in b.events if isinstance(e, FileTrashed)]
+        assert [e.path for e in trashed] == ["d0/f0.txt"]
+        assert Path(trashed[0].where).read_text() == "a 0/0\n"
+        assert a.files() == b.files()
+        assert b.uploads() == 1 and a.uploads() == 20
+
+
+async def test_a_remote_rename_of_a_folder_is_one_local_rename(
+    tmp_path: Path, shared: Shared
+) -> None:
+    async with machines(tmp_path, shared, "a", "b") as (a, b):
+        write_tree(a.folder, {f"big/f{j:02}.txt": f"file {j}\n" for j in range(50)})
+        await until(lambda: len(b.files()) == 50)
+        inodes = {p.name: p.stat().st_ino for p in (b.folder / "big").iterdir()}
+        downloads = b.count(FileDownloaded)
+
+        (a.folder / "big").rename(a.folder / "moved")
+        await until(lambda: (b.folder / "moved").is_dir() and not (b.folder / "big").exists())
+        assert b.count(RenamedLocally) == 1
+        assert b.count(FileDownloaded) == downloads and b.count(FileTrashed) == 0
+        assert {p.name: p.stat().st_ino for p in (b.folder / "moved").iterdir()} == inodes
+        await until(lambda: a.files() == b.files())
+        assert b.uploads() == 0
+
+
+async def test_both_edit_one_file_keeps_both_contents_on_both_machines(
+    tmp_path: Path, shared: Shared
+) -> None:
+    async with machines(tmp_path, shared, "a", "b") as (a, b):
+        write_tree(a.folder, {"notes.txt": "first\n", "other.txt": "other\n"})
+        await until(lambda: b.files() == a.files() and len(b.files()) == 2)
+        (a.folder / "notes.txt").write_text("edited on a\n")
+        (b.folder / "notes.txt").write_text("edited on b, not the same\n")
+
+        def both_kept(m: Machine) -> bool:
+            contents = {text(m.folder / p) for p in m.files() if p.startswith("notes")}
+            return contents == {"edited on a\n", "edited on b, not the same\n"}
+
+        await until(lambda: both_kept(a) and both_kept(b) and a.files() == b.files())
+        names = sorted(a.files())
+        assert len(names) == 3 and names[0].startswith("notes.conflict-") and "other.txt" in names
+        assert a.count(ConflictKept) + b.count(ConflictKept) >= 1
+        assert text(a.folder / "other.txt") == text(b.folder / "other.txt") == "other\n"
+
+
+async def test_a_remote_wipe_pauses_both_machines_and_deletes_nothing(
+    tmp_path: Path, shared: Shared
+) -> None:
+    cfg = config(tmp_path, shared, "wiper")
+    async with machines(tmp_path, shared, "a", "b") as (a, b):
+        write_tree(a.folder, {f"f{j:02}.txt": f"file {j}\n" for j in range(30)})
+        await until(lambda: b.files() == a.files() and len(b.files()) == 30)
+        before_a, before_b = a.files(), b.files()
+        async with open_remote(cfg.remotes["r"], env={}) as remote:
+            for j in range(30):
+                await remote.delete(join("Docs", f"f{j:02}.txt"))
+        await until(lambda: a.state() is FolderState.PAUSED and b.state() is FolderState.PAUSED)
+        for m, before in ((a, before_a), (b, before_b)):
+            trip = [e for e in m.events if isinstance(e, GuardTripped)]
+            assert trip and trip[-1].reason.startswith("30 of 30 files were deleted on the remote")
+            assert m.files() == before
+            assert m.count(FileTrashed) == 0
+
+
+async def test_first_two_way_run_is_a_union(tmp_path: Path, shared: Shared) -> None:
+    cfg = config(tmp_path, shared, "a")
+    async with open_remote(cfg.remotes["r"], env={}) as remote:
+
+        async def put(rel: str, data: bytes) -> None:
+            async def body() -> AsyncIterator[bytes]:
+                yield data
+
+            await remote.put(join("Docs", rel), body(), size=len(data))
+
+        if remote.capabilities.directories:
+            await remote.mkdir("Docs")
+        await put("only-remote.txt", b"remote\n")
+        await put("both.txt", b"remote side of both\n")
+    write_tree(cfg.folders["docs"].path, {"only-local.txt": "local\n", "both.txt": "local both\n"})
+    async with machines(tmp_path, shared, "a", "b") as (a, b):
+
+        def done(m: Machine) -> bool:
+            names = m.files()
+            return len(names) == 4 and {"only-local.txt", "only-remote.txt", "both.txt"} <= set(
+                names
+            )
+
+        await until(lambda: done(a) and done(b) and a.files() == b.files())
+        assert text(a.folder / "both.txt") == "local both\n"
+        copy = next(p for p in a.files() if p.startswith("both.conflict-"))
+        assert text(a.folder / copy) == "remote side of both\n"
+        assert a.count(FileTrashed) == b.count(FileTrashed) == 0
+
+
+async def test_a_download_leaves_no_partial_file(tmp_path: Path, shared: Shared) -> None:
+    """A big download seen mid-way: only the hidden temporary name grows, never the real one."""
+    async with machines(tmp_path, shared, "a", "b") as (a, b):
+        data = os.urandom(8 << 20)
+        (a.folder / "big.bin").write_bytes(data)
+        target = b.folder / "big.bin"
+        sizes: set[int] = set()
+
+        def seen() -> bool:
+            if target.exists():
+                sizes.add(target.stat().st_size)
+            return target.exists() and target.stat().st_size == len(data)
+
+        await until(seen)
+        assert sizes == {len(data)}
+        assert [p for p in os.listdir(b.folder) if p.startswith(".syncapp-tmp")] == []
+        assert b.uploads() == 0
