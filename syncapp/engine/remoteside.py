@@ -136,6 +136,8 @@ class RemoteSide:
         if self.held:
             self._allow_once = True
             self.held.clear()
+            if not self.guard.held:
+                self.guard.allow_once = False  # the confirmation was for these only
             self.request()
 
     def restore_held(self) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from send2trash import plat_other  # type: ignore[attr-defined]
 
 from syncapp.config import Config, parse_config
 from syncapp.engine import (
@@ -35,6 +36,18 @@ from tests.servers.dav_httpd import apache_dav_server
 from tests.servers.webdav import rclone_webdav_server
 
 POLL = 0.5
+
+
+@pytest.fixture(autouse=True)
+def own_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own freedesktop trash (send2trash reads XDG_DATA_HOME once, at import)."""
+    data = tmp_path / "xdg-data"
+    data.mkdir()
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(data / "Trash"))
+    return data / "Trash"
 
 
 @dataclass
@@ -124,7 +137,7 @@ def text(path: Path) -> str | None:
         return None
 
 
-async def test_two_machines_converge(tmp_path: Path, shared: Shared) -> None:
+async def test_two_machines_converge(tmp_path: Path, shared: Shared, own_trash: Path) -> None:
     async with machines(tmp_path, shared, "a", "b") as (a, b):
         write_tree(a.folder, {f"d{i}/f{j}.txt": f"a {i}/{j}\n" for i in range(4) for j in range(5)})
         await until(lambda: b.files() == a.files() and len(b.files()) == 20)
@@ -144,6 +157,7 @@ async def test_two_machines_converge(tmp_path: Path, shared: Shared) -> None:
         trashed = [e for e in b.events if isinstance(e, FileTrashed)]
         assert [e.path for e in trashed] == ["d0/f0.txt"]
         assert Path(trashed[0].where).read_text() == "a 0/0\n"
+        assert Path(trashed[0].where).parent == own_trash / "files"
         assert a.files() == b.files()
         assert b.uploads() == 1 and a.uploads() == 20
 
@@ -187,7 +201,7 @@ async def test_both_edit_one_file_keeps_both_contents_on_both_machines(
 
 
 async def test_a_remote_wipe_pauses_both_machines_and_deletes_nothing(
-    tmp_path: Path, shared: Shared
+    tmp_path: Path, shared: Shared, own_trash: Path
 ) -> None:
     cfg = config(tmp_path, shared, "wiper")
     async with machines(tmp_path, shared, "a", "b") as (a, b):
@@ -203,6 +217,14 @@ async def test_a_remote_wipe_pauses_both_machines_and_deletes_nothing(
             assert trip and trip[-1].reason.startswith("30 of 30 files were deleted on the remote")
             assert m.files() == before
             assert m.count(FileTrashed) == 0
+        # The user decides per machine: A lets the deletes through (to its trash), B keeps its
+        # files (they upload again), and then A gets them back from the remote.
+        a.engine.folder("docs").release_guard()
+        await until(lambda: a.count(FileTrashed) == 30)
+        assert a.files() == {} and len(list((own_trash / "files").iterdir())) == 30
+        await b.engine.folder("docs").restore_held()
+        await until(lambda: a.files() == before_a and b.files() == before_b)
+        assert b.count(FileTrashed) == 0 and b.uploads() == 30
 
 
 async def test_first_two_way_run_is_a_union(tmp_path: Path, shared: Shared) -> None:
