@@ -34,6 +34,7 @@ from syncapp.engine.events import (
     PathSkipped,
 )
 from syncapp.engine.jobqueue import Job, JobKind
+from syncapp.engine.notes import note
 from syncapp.engine.progress import RoundTally
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import LocalEntry, lstat_entry, parents, printable
@@ -431,6 +432,10 @@ class Operations:
         log.warning(
             "%s: %s changed remotely too; kept the remote copy as %s", self.name, path, copy
         )
+        now = time.time()
+        note(self.state, self.name, path, f"in conflict: the remote copy was kept as {copy}", now,
+             count="conflicts", conflict=copy)  # fmt: skip
+        note(self.state, self.name, copy, f"the remote copy of {path}, kept in a conflict", now)
         self.bus.publish(ConflictKept(self.name, path, copy))
         self.folder._enqueue(Job(JobKind.SYNC, copy))
         return remote.etag

@@ -51,6 +51,7 @@ from syncapp.engine.events import (
 )
 from syncapp.engine.guard import DeleteGuard, Trip, guard_tripped
 from syncapp.engine.jobqueue import Job, JobKind
+from syncapp.engine.notes import note
 from syncapp.engine.remotepoll import RemotePoller, Snapshot
 from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents
 from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
@@ -61,13 +62,6 @@ from syncapp.ignore import IgnoreRules
 from syncapp.remotes.base import Remote, join
 
 log = logging.getLogger(__name__)
-
-#: What the last two-way change to a path was (``syncapp why`` reads it): a state meta key.
-NOTE_KEY = "twoway:{folder}:{path}"
-
-
-def note_key(folder: str, path: str) -> str:
-    return NOTE_KEY.format(folder=folder, path=path)
 
 
 class Folder(Protocol):
@@ -279,8 +273,8 @@ class RemoteSide:
     def _full(self, rel: str) -> str:
         return os.path.join(self.root, *rel.split("/"))
 
-    def _note(self, path: str, what: str) -> None:
-        self.state.set_meta(note_key(self.name, path), f"{self.clock():.0f} {what}")
+    def _note(self, path: str, what: str, count: str = "", conflict: str = "") -> None:
+        note(self.state, self.name, path, what, self.clock(), count=count, conflict=conflict)
 
     def _record_dirs(self, dirs: Iterable[str]) -> None:
         for d in dirs:
@@ -317,7 +311,7 @@ class RemoteSide:
                 Entry(rel, False, le.size, le.mtime_ns, le.ino, r.etag, now, r.mtime_ns)
             )
             self.state.clear_pending(self.name, rel)
-            self._note(rel, "downloaded from the remote")
+            self._note(rel, "downloaded from the remote", "downloaded")
             self.bus.publish(FileDownloaded(self.name, rel, le.size, time.monotonic() - started))
         return le
 
@@ -336,7 +330,7 @@ class RemoteSide:
             e, r = self.folder.entries.get(p), snap.entries.get(p)
             if e is not None and r is not None and not e.is_dir:
                 self.folder._put_entry(replace(e, etag=r.etag, remote_mtime_ns=r.mtime_ns))
-        self._note(a.dst, f"renamed on the remote from {a.path}")
+        self._note(a.dst, f"renamed on the remote from {a.path}", "renamed")
         self.bus.publish(RenamedLocally(self.name, a.path, a.dst))
 
     async def _trash(self, a: Action) -> None:
@@ -351,7 +345,7 @@ class RemoteSide:
         done = await asyncio.to_thread(trash, self.root, a.path)
         self.folder._forget(a.path, a.is_dir)
         self.state.clear_pending(self.name, a.path)
-        self._note(a.path, f"deleted on the remote; moved to the trash: {done.where}")
+        self._note(a.path, f"deleted on the remote; moved to the trash: {done.where}", "trashed")
         self.bus.publish(FileTrashed(self.name, a.path, done.where))
 
     async def _conflict(self, a: Action) -> None:
@@ -373,7 +367,7 @@ class RemoteSide:
         )
         self.folder._enqueue(Job(JobKind.SYNC, a.path))
         self.folder._enqueue(Job(JobKind.SYNC, a.dst))
-        self._note(a.path, f"in conflict: the remote copy was kept as {a.dst}")
+        self._note(a.path, f"in conflict: the remote copy was kept as {a.dst}", "conflicts", a.dst)
         self._note(a.dst, f"the remote copy of {a.path}, kept in a conflict")
         log.warning("%s: %s changed on both sides; the remote copy is %s", self.name, a.path, a.dst)
         self.bus.publish(ConflictKept(self.name, a.path, a.dst))

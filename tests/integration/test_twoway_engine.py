@@ -7,6 +7,7 @@ Every wait is on a condition (with a generous bound for a hung test), never slee
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -31,7 +32,7 @@ from syncapp.engine import (
 )
 from syncapp.remotes import open_remote
 from syncapp.remotes.base import join
-from tests.helpers import tree, write_tree
+from tests.helpers import syncapp, tree, write_tree
 from tests.servers.dav_httpd import apache_dav_server
 from tests.servers.webdav import rclone_webdav_server
 
@@ -274,3 +275,45 @@ async def test_a_download_leaves_no_partial_file(tmp_path: Path, shared: Shared)
         assert sizes == {len(data)}
         assert [p for p in os.listdir(b.folder) if p.startswith(".syncapp-tmp")] == []
         assert b.uploads() == 0
+
+
+def test_run_once_why_and_status_say_what_came_down(tmp_path: Path) -> None:
+    """``run --once --json`` brings remote files down (a first run: a union with a conflict
+    pair), and ``why`` and ``status`` say so afterwards, from the state database."""
+    store = tmp_path / "store"
+    write_tree(store / "Docs", {"only-remote.txt": "remote\n", "both.txt": "remote side\n"})
+    shared = Shared("local", f'[remotes.r]\ntype = "local"\npath = "{store}"\n')
+    cfg = config(tmp_path, shared, "a")
+    write_tree(cfg.folders["docs"].path, {"both.txt": "local side, longer\n"})
+    conf = str(cfg.path)
+
+    run = syncapp("--config", conf, "run", "--once", "--json")
+    assert run.returncode == 0, run.stderr + run.stdout
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds.count("FileDownloaded") == 1 and kinds.count("ConflictKept") == 1
+    copy = next(e["copy"] for e in events if e["event"] == "ConflictKept")
+    folder = cfg.folders["docs"].path
+    assert text(folder / "only-remote.txt") == "remote\n"
+    assert text(folder / "both.txt") == "local side, longer\n"
+    assert text(folder / copy) == "remote side\n"
+    assert tree(store / "Docs") == tree(folder, synced_only=True)
+
+    why = syncapp("--config", conf, "why", "docs", "only-remote.txt", "--json")
+    assert json.loads(why.stdout)["twoway"]["what"] == "downloaded from the remote", why.stdout
+    why = syncapp("--config", conf, "why", "docs", "both.txt")
+    assert f"in conflict: the remote copy was kept as {copy}" in why.stdout, why.stdout
+
+    status = syncapp("--config", conf, "status", "--json")
+    tally = json.loads(status.stdout)["docs"]["two_way"]
+    assert tally["downloaded"] == 1 and tally["conflicts"] == 1
+    assert tally["recent_conflicts"][0][:2] == ["both.txt", copy]
+    human = syncapp("--config", conf, "status").stdout
+    assert (
+        "two-way: 1 downloaded" in human
+        and f"conflict: both.txt (the remote copy is {copy})" in human
+    )
+
+    again = syncapp("--config", conf, "run", "--once", "--json")
+    assert again.returncode == 0, again.stderr
+    assert "FileDownloaded" not in again.stdout and '"op": "upload"' not in again.stdout
