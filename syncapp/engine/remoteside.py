@@ -38,7 +38,13 @@ from dataclasses import replace
 from typing import Protocol
 
 from syncapp.config import FolderConfig
-from syncapp.engine.download import DownloadSkipped, LocalChanged, UnsafePath, download
+from syncapp.engine.download import (
+    DownloadSkipped,
+    LocalChanged,
+    UnsafePath,
+    download,
+    sweep_partial_downloads,
+)
 from syncapp.engine.download import same_content as remote_same_content
 from syncapp.engine.entries import EntryMap
 from syncapp.engine.events import (
@@ -144,6 +150,10 @@ class RemoteSide:
 
     async def run(self, *, live: bool) -> None:
         """The poll loop: look, then wait ``remote_poll`` seconds or a request."""
+        # What downloads killed half-way (kill -9, power cut) left: never under a real name.
+        swept = await asyncio.to_thread(sweep_partial_downloads, self.root)
+        if swept:
+            log.info("%s: removed %d partial download(s)", self.name, len(swept))
         while True:
             await self._wait_for_idle()
             if not self._stopped():

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -32,8 +34,9 @@ from syncapp.engine import (
 )
 from syncapp.remotes import open_remote
 from syncapp.remotes.base import join
-from tests.helpers import syncapp, tree, write_tree
+from tests.helpers import syncapp, tree, wait_for, write_tree
 from tests.servers.dav_httpd import apache_dav_server
+from tests.servers.faultproxy import FaultProxy
 from tests.servers.webdav import rclone_webdav_server
 
 POLL = 0.5
@@ -317,3 +320,78 @@ def test_run_once_why_and_status_say_what_came_down(tmp_path: Path) -> None:
     again = syncapp("--config", conf, "run", "--once", "--json")
     assert again.returncode == 0, again.stderr
     assert "FileDownloaded" not in again.stdout and '"op": "upload"' not in again.stdout
+
+
+# -- request counts and a kill -9, through the fault proxy on rclone serve webdav -------------
+
+
+def via(url: str, proxy: FaultProxy) -> str:
+    return proxy.url.rstrip("/") + "/" + url.split("/", 3)[3]
+
+
+async def test_what_was_downloaded_is_never_put_back(tmp_path: Path) -> None:
+    """Machine B talks through a proxy that counts its requests: 30 files come down (30 GETs),
+    and after several more polls B has sent no PUT at all."""
+    with rclone_webdav_server(tmp_path / "rclone") as server, FaultProxy(server.port) as proxy:
+        direct = Shared("rclone", f'[remotes.r]\ntype = "webdav"\nurl = "{server.url}"\n')
+        proxied = Shared(
+            "rclone", f'[remotes.r]\ntype = "webdav"\nurl = "{via(server.url, proxy)}"\n'
+        )
+        async with AsyncExitStack() as stack:
+            cfg_a, cfg_b = config(tmp_path, direct, "a"), config(tmp_path, proxied, "b")
+            a = Machine(
+                await stack.enter_async_context(SyncEngine(cfg_a, tmp_path / "a" / "s.db")),
+                cfg_a.folders["docs"].path,
+            )
+            b = Machine(
+                await stack.enter_async_context(SyncEngine(cfg_b, tmp_path / "b" / "s.db")),
+                cfg_b.folders["docs"].path,
+            )
+            write_tree(
+                a.folder, {f"d{i}/f{j}.txt": f"{i} {j}\n" for i in range(3) for j in range(10)}
+            )
+            await until(lambda: b.count(FileDownloaded) == 30 and b.files() == a.files())
+            side = b.engine.folder("docs").remote_side
+            assert side is not None
+            looks = side.looks
+            await until(lambda: side.looks >= looks + 3)  # three more polls, echoes long planned
+            assert proxy.counts()["PUT"] == 0 and b.uploads() == 0
+            assert proxy.counts()["GET"] == 30
+
+
+def test_a_download_killed_mid_way_leaves_no_partial_file_and_finishes_next_run(
+    tmp_path: Path,
+) -> None:
+    data = os.urandom(3 << 20)
+    with rclone_webdav_server(tmp_path / "rclone") as server, FaultProxy(server.port) as proxy:
+        direct = Shared("rclone", f'[remotes.r]\ntype = "webdav"\nurl = "{server.url}"\n')
+        proxied = Shared(
+            "rclone", f'[remotes.r]\ntype = "webdav"\nurl = "{via(server.url, proxy)}"\n'
+        )
+        cfg_a, cfg_b = config(tmp_path, direct, "a"), config(tmp_path, proxied, "b")
+        (cfg_a.folders["docs"].path / "big.bin").write_bytes(data)
+        env_a = {"XDG_STATE_HOME": str(tmp_path / "a" / "state")}
+        first = syncapp("--config", str(cfg_a.path), "run", "--once", env=env_a)
+        assert first.returncode == 0, first.stderr
+        folder = cfg_b.folders["docs"].path
+        env = {"XDG_STATE_HOME": str(tmp_path / "b" / "state")}
+        proxy.stall(60.0, methods=["GET"])  # the download starts, then hangs: kill it there
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "syncapp.cli", "--config", str(cfg_b.path), "run"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert wait_for(
+                lambda: any(p.startswith(".syncapp-tmp-dl-") for p in os.listdir(folder))
+            )
+        finally:
+            proc.kill()
+            proc.wait()
+        assert not (folder / "big.bin").exists()
+        proxy.clear()
+        run = syncapp("--config", str(cfg_b.path), "run", "--once", env=env)
+        assert run.returncode == 0, run.stderr + run.stdout
+        assert (folder / "big.bin").read_bytes() == data
+        assert [p for p in os.listdir(folder) if p.startswith(".syncapp-tmp")] == []
