@@ -32,12 +32,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Protocol
 
 from syncapp.config import FolderConfig
+from syncapp.engine.adopt import remote_changed
 from syncapp.engine.download import (
     DownloadSkipped,
     LocalChanged,
@@ -49,15 +51,19 @@ from syncapp.engine.download import same_content as remote_same_content
 from syncapp.engine.entries import EntryMap
 from syncapp.engine.events import (
     ConflictKept,
+    Event,
     EventBus,
     FileDownloaded,
     FileTrashed,
     GuardTripped,
+    JobFinished,
     RenamedLocally,
 )
+from syncapp.engine.events import Op as EventOp
 from syncapp.engine.guard import DeleteGuard, Trip, guard_tripped
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.notes import note
+from syncapp.engine.operations import conflict_name
 from syncapp.engine.remotepoll import RemotePoller, Snapshot
 from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents
 from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
@@ -124,6 +130,20 @@ class RemoteSide:
         #: Local deletes the guard holds (the paths the last tripped look would trash).
         self.held: dict[str, bool] = {}
         self._allow_once = False
+        #: Local deletes the last look found: a delete is applied when a second look still
+        #: finds it, so a wipe seen half-done (each part under the guard's floor) trips it too.
+        self._deleted_before: set[str] = set()
+        #: Two machines can overwrite each other's upload unseen (no conditional PUT, or a
+        #: server that says it honours If-Match and does not: rclone serve webdav): paths we
+        #: uploaded whose ETag no look has shown yet. Overwritten before it was seen, the local
+        #: content is kept as a conflict rather than replaced.
+        self.unconfirmed: set[str] = set()
+        self._doubted: set[str] = set()
+        self._unsubscribe: Callable[[], None] | None = bus.subscribe(self._on_event)
+
+    def _on_event(self, ev: Event) -> None:
+        if isinstance(ev, JobFinished) and ev.folder == self.name and ev.op is EventOp.UPLOAD:
+            self.unconfirmed.add(ev.path)
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -150,6 +170,13 @@ class RemoteSide:
 
     async def run(self, *, live: bool) -> None:
         """The poll loop: look, then wait ``remote_poll`` seconds or a request."""
+        try:
+            await self._run(live=live)
+        finally:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+
+    async def _run(self, *, live: bool) -> None:
         # What downloads killed half-way (kill -9, power cut) left: never under a real name.
         swept = await asyncio.to_thread(sweep_partial_downloads, self.root)
         if swept:
@@ -198,12 +225,30 @@ class RemoteSide:
             now=now,
             rules=self.rules,
         )
+        self._confirm_uploads(known, snap)
         if not plan.actions:
+            self._deleted_before.clear()
             return plan
+        confirmed = self._allow_once
         if self._tripped(plan, known):
             return plan
+        deletes = {a.path for a in plan.of(Op.DELETE_LOCAL)}
+        if not confirmed:
+            later = deletes - self._deleted_before
+            plan = TwoWayPlan([a for a in plan.actions if a.path not in later])
+            for p in sorted(later):
+                why = "deleted on the remote; moved to the trash when the next look agrees"
+                self.state.set_pending(self.name, Pending(p, PendingStatus.QUEUED, why))
+        self._deleted_before = deletes
         await self._apply(plan, known, snap)
         return plan
+
+    def _confirm_uploads(self, known: dict[str, Entry], snap: Snapshot) -> None:
+        server_mtime = self.remote.capabilities.server_mtime
+        for p in list(self.unconfirmed):
+            k, r = known.get(p), snap.entries.get(p)
+            if k is None or r is None or not remote_changed(k, r, server_mtime=server_mtime):
+                self.unconfirmed.discard(p)
 
     def _tripped(self, plan: TwoWayPlan, known: dict[str, Entry]) -> bool:
         deletes = plan.of(Op.DELETE_LOCAL)
@@ -256,6 +301,20 @@ class RemoteSide:
             )
             a = resolve_compare(a, same, self.clock())
             op = a.op
+        if op is Op.DOWNLOAD and a.local is not None and a.path in self.unconfirmed:
+            # Our upload was overwritten before any look showed it. The writer kept it as a
+            # conflict copy (its upload saw ours): download. Else keep ours as a conflict. The
+            # writer's copy may still be on its way: decided at the next look.
+            if a.path not in self._doubted:
+                self._doubted.add(a.path)
+                return
+            self._doubted.discard(a.path)
+            self.unconfirmed.discard(a.path)
+            known = self.folder.entries.get(a.path)
+            if known is None or not _kept_as_conflict(a.path, known.size, snap):
+                why = "overwritten on the remote before this machine saw its own upload there"
+                a = replace(a, op=Op.CONFLICT, dst=conflict_name(a.path, self.clock()), reason=why)
+                op = a.op
         if op is Op.DOWNLOAD:
             await self._download(a)
         elif op is Op.MKDIR_LOCAL:
@@ -381,3 +440,15 @@ class RemoteSide:
         self._note(a.dst, f"the remote copy of {a.path}, kept in a conflict")
         log.warning("%s: %s changed on both sides; the remote copy is %s", self.name, a.path, a.dst)
         self.bus.publish(ConflictKept(self.name, a.path, a.dst))
+
+
+def _kept_as_conflict(path: str, size: int, snap: Snapshot) -> bool:
+    """Whether the remote shows a conflict copy of ``path`` (``conflict_name``'s pattern) of
+    ``size`` bytes: another machine kept our content beside its own."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(0))
+    head, _, tail = conflict_name(path, 0).partition(stamp)
+    pattern = re.compile(re.escape(head) + r"\d{8}-\d{6}" + re.escape(tail))
+    return any(
+        pattern.fullmatch(p) is not None and not e.is_dir and e.size == size
+        for p, e in snap.entries.items()
+    )

@@ -35,8 +35,10 @@ from syncapp.engine import (
 from syncapp.remotes import open_remote
 from syncapp.remotes.base import join
 from tests.helpers import syncapp, tree, wait_for, write_tree
+from tests.integration.backends import BackendContext
 from tests.servers.dav_httpd import apache_dav_server
 from tests.servers.faultproxy import FaultProxy
+from tests.servers.s3 import seaweedfs_server
 from tests.servers.webdav import rclone_webdav_server
 
 POLL = 0.5
@@ -62,9 +64,25 @@ class Shared:
     remote_toml: str
 
 
-@pytest.fixture(params=["local", "rclone", "apache"])
-def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Shared]:
-    if request.param == "local":
+@pytest.fixture(params=["local", "rclone", "apache", "seaweedfs"])
+def shared(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    backend_context: BackendContext,
+) -> Iterator[Shared]:
+    if request.param == "seaweedfs":
+        # One server for the session (it is slow to start); a fresh key prefix per test.
+        s3 = backend_context.server("seaweedfs", seaweedfs_server)
+        for k, v in s3.env().items():
+            monkeypatch.setenv(k, v)
+        prefix = backend_context.fresh_name("tw")
+        yield Shared(
+            "seaweedfs",
+            f'[remotes.r]\ntype = "s3"\nendpoint = "{s3.endpoint}"\nbucket = "{s3.bucket}"\n'
+            f'prefix = "{prefix}"\n',
+        )
+    elif request.param == "local":
         store = tmp_path / "store"
         store.mkdir()
         yield Shared("local", f'[remotes.r]\ntype = "local"\npath = "{store}"\n')
@@ -149,7 +167,11 @@ async def test_two_machines_converge(tmp_path: Path, shared: Shared, own_trash: 
         await until(lambda: b.count(FileDownloaded) == 20)
         assert b.uploads() == 0
 
-        # An edit on B arrives on A.
+        # An edit on B arrives on A (once A has seen its own uploads on the remote: an upload
+        # overwritten before its machine ever saw it is kept as a conflict instead).
+        side = a.engine.folder("docs").remote_side
+        assert side is not None
+        await until(lambda: not side.unconfirmed)
         (b.folder / "d1" / "f1.txt").write_text("edited on b, longer\n")
         await until(lambda: text(a.folder / "d1" / "f1.txt") == "edited on b, longer\n")
         assert a.files() == b.files()
@@ -197,7 +219,13 @@ async def test_both_edit_one_file_keeps_both_contents_on_both_machines(
             contents = {text(m.folder / p) for p in m.files() if p.startswith("notes")}
             return contents == {"edited on a\n", "edited on b, not the same\n"}
 
-        await until(lambda: both_kept(a) and both_kept(b) and a.files() == b.files())
+        try:
+            await until(lambda: both_kept(a) and both_kept(b) and a.files() == b.files())
+        except TimeoutError:
+            seen = {m: {p: text(m.folder / p) for p in m.files()} for m in ("a", "b")[:0]}
+            seen = {"a": {p: text(a.folder / p) for p in a.files()}}
+            seen["b"] = {p: text(b.folder / p) for p in b.files()}
+            raise AssertionError(f"not both kept on both machines: {seen}") from None
         names = sorted(a.files())
         assert len(names) == 3 and names[0].startswith("notes.conflict-") and "other.txt" in names
         assert a.count(ConflictKept) + b.count(ConflictKept) >= 1
@@ -212,7 +240,7 @@ async def test_a_remote_wipe_pauses_both_machines_and_deletes_nothing(
         write_tree(a.folder, {f"f{j:02}.txt": f"file {j}\n" for j in range(30)})
         await until(lambda: b.files() == a.files() and len(b.files()) == 30)
         before_a, before_b = a.files(), b.files()
-        async with open_remote(cfg.remotes["r"], env={}) as remote:
+        async with open_remote(cfg.remotes["r"], env=dict(os.environ)) as remote:
             for j in range(30):
                 await remote.delete(join("Docs", f"f{j:02}.txt"))
         await until(lambda: a.state() is FolderState.PAUSED and b.state() is FolderState.PAUSED)
@@ -233,7 +261,7 @@ async def test_a_remote_wipe_pauses_both_machines_and_deletes_nothing(
 
 async def test_first_two_way_run_is_a_union(tmp_path: Path, shared: Shared) -> None:
     cfg = config(tmp_path, shared, "a")
-    async with open_remote(cfg.remotes["r"], env={}) as remote:
+    async with open_remote(cfg.remotes["r"], env=dict(os.environ)) as remote:
 
         async def put(rel: str, data: bytes) -> None:
             async def body() -> AsyncIterator[bytes]:
