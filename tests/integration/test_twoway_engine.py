@@ -222,9 +222,7 @@ async def test_both_edit_one_file_keeps_both_contents_on_both_machines(
         try:
             await until(lambda: both_kept(a) and both_kept(b) and a.files() == b.files())
         except TimeoutError:
-            seen = {m: {p: text(m.folder / p) for p in m.files()} for m in ("a", "b")[:0]}
-            seen = {"a": {p: text(a.folder / p) for p in a.files()}}
-            seen["b"] = {p: text(b.folder / p) for p in b.files()}
+            seen = {n: {p: text(m.folder / p) for p in m.files()} for n, m in (("a", a), ("b", b))}
             raise AssertionError(f"not both kept on both machines: {seen}") from None
         names = sorted(a.files())
         assert len(names) == 3 and names[0].startswith("notes.conflict-") and "other.txt" in names
