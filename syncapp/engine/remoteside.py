@@ -39,7 +39,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from syncapp.config import FolderConfig
-from syncapp.engine.adopt import remote_changed
+from syncapp.engine.adopt import remote_changed, same_mtime
 from syncapp.engine.download import (
     DownloadSkipped,
     LocalChanged,
@@ -216,6 +216,7 @@ class RemoteSide:
             return None
         result = await self._scan()
         local = result.entries
+        self._confirm_uploads(known, snap)
         now = self.clock()
         plan = plan_twoway(
             known,
@@ -225,7 +226,6 @@ class RemoteSide:
             now=now,
             rules=self.rules,
         )
-        self._confirm_uploads(known, snap)
         if not plan.actions:
             self._deleted_before.clear()
             return plan
@@ -244,11 +244,22 @@ class RemoteSide:
         return plan
 
     def _confirm_uploads(self, known: dict[str, Entry], snap: Snapshot) -> None:
+        """Our uploads as the listing shows them: the same size and the mtime we sent (or the
+        ETag the PUT gave) is our upload, and what the listing says of it (its ETag and mtime,
+        which a PUT's answer may not have had) is recorded, so it is not seen as a change."""
         server_mtime = self.remote.capabilities.server_mtime
         for p in list(self.unconfirmed):
             k, r = known.get(p), snap.entries.get(p)
-            if k is None or r is None or not remote_changed(k, r, server_mtime=server_mtime):
+            if k is None or r is None or k.is_dir or r.is_dir:
                 self.unconfirmed.discard(p)
+                continue
+            if not remote_changed(k, r, server_mtime=server_mtime):
+                self.unconfirmed.discard(p)
+            elif r.size == k.size and same_mtime(k.mtime_ns, r.mtime_ns, server_mtime=True):
+                self.unconfirmed.discard(p)
+                seen = replace(k, etag=r.etag, remote_mtime_ns=r.mtime_ns)
+                known[p] = seen
+                self.folder._put_entry(seen)
 
     def _tripped(self, plan: TwoWayPlan, known: dict[str, Entry]) -> bool:
         deletes = plan.of(Op.DELETE_LOCAL)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -179,7 +180,8 @@ async def test_two_machines_converge(tmp_path: Path, shared: Shared, own_trash: 
 
         # A delete on A goes to B's trash, never unlinked.
         (a.folder / "d0" / "f0.txt").unlink()
-        await until(lambda: not (b.folder / "d0" / "f0.txt").exists())
+        await until(lambda: b.count(FileTrashed) == 1)
+        assert not (b.folder / "d0" / "f0.txt").exists()
         trashed = [e for e in b.events if isinstance(e, FileTrashed)]
         assert [e.path for e in trashed] == ["d0/f0.txt"]
         assert Path(trashed[0].where).read_text() == "a 0/0\n"
@@ -212,6 +214,11 @@ async def test_both_edit_one_file_keeps_both_contents_on_both_machines(
     async with machines(tmp_path, shared, "a", "b") as (a, b):
         write_tree(a.folder, {"notes.txt": "first\n", "other.txt": "other\n"})
         await until(lambda: b.files() == a.files() and len(b.files()) == 2)
+        # (A has seen its uploads listed: rclone's PUT answers without an ETag, and an edit
+        # made before that is compared with the PUT's Date: a needless extra conflict copy.)
+        side = a.engine.folder("docs").remote_side
+        assert side is not None
+        await until(lambda: not side.unconfirmed)
         (a.folder / "notes.txt").write_text("edited on a\n")
         (b.folder / "notes.txt").write_text("edited on b, not the same\n")
 
@@ -244,7 +251,8 @@ async def test_a_remote_wipe_pauses_both_machines_and_deletes_nothing(
         await until(lambda: a.state() is FolderState.PAUSED and b.state() is FolderState.PAUSED)
         for m, before in ((a, before_a), (b, before_b)):
             trip = [e for e in m.events if isinstance(e, GuardTripped)]
-            assert trip and trip[-1].reason.startswith("30 of 30 files were deleted on the remote")
+            # (A wipe may be seen half-done: the guard trips as soon as it is past max_delete.)
+            assert trip and re.match(r"\d+ of 30 files were deleted on the remote", trip[-1].reason)
             assert m.files() == before
             assert m.count(FileTrashed) == 0
         # The user decides per machine: A lets the deletes through (to its trash), B keeps its
