@@ -26,6 +26,9 @@ The flow of one change, and the room (module in ``syncapp/engine``) that does ea
    429/503) and ``operations`` does each job's remote calls, deciding from the disk at that
    moment; ``failures`` says what a failure means (retry, hold, offline, error).
 
+Two-way folders (``direction = "both"``) also run ``remoteside``: its own loop polls the remote,
+plans with ``twoway`` and applies downloads, trash, local renames and conflicts (see there).
+
 This class wires those rooms for one folder, in that order below, and keeps its lifecycle;
 the status word, counts and idleness live in ``status``, the reasons ``why`` reads in
 ``reasons``. A dry run (``dry_run=True``) is this same path with the operations held back in
