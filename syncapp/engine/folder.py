@@ -230,13 +230,14 @@ class FolderSync:
         )
         # Two-way: the remote side's own loop (poll, plan, guard, apply); see remoteside.py.
         self.remote_side: RemoteSide | None = None
-        if cfg.direction == "both" and not dry_run:
+        if cfg.direction == "both":
             self.remote_side = RemoteSide(
                 self, cfg, remote, state, bus, self.guard,
                 rules=self.rules,
                 scan=self.local.scan,
                 idle=self._idle_now,
                 stopped=lambda: bool(self.flags.paused or self.flags.error or self.flags.offline),
+                held_back=self.held_back,
             )  # fmt: skip
 
     # -- the flags views read ---------------------------------------------------------------------

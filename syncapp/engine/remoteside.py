@@ -61,6 +61,7 @@ from syncapp.engine.events import (
 )
 from syncapp.engine.events import Op as EventOp
 from syncapp.engine.guard import DeleteGuard, Trip, guard_tripped
+from syncapp.engine.heldback import HeldBack
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.notes import note
 from syncapp.engine.operations import conflict_name
@@ -107,7 +108,10 @@ class RemoteSide:
         idle: Callable[[], asyncio.Event],
         stopped: Callable[[], bool],
         clock: Callable[[], float] = time.time,
+        held_back: HeldBack | None = None,
     ) -> None:
+        #: The dry run's record: a look is planned and recorded there, never applied.
+        self.held_back = held_back
         self.folder = folder
         self.cfg = cfg
         self.name = cfg.name
@@ -178,7 +182,11 @@ class RemoteSide:
 
     async def _run(self, *, live: bool) -> None:
         # What downloads killed half-way (kill -9, power cut) left: never under a real name.
-        swept = await asyncio.to_thread(sweep_partial_downloads, self.root)
+        swept = (
+            []
+            if self.held_back is not None
+            else await asyncio.to_thread(sweep_partial_downloads, self.root)
+        )
         if swept:
             log.info("%s: removed %d partial download(s)", self.name, len(swept))
         while True:
@@ -226,6 +234,9 @@ class RemoteSide:
             now=now,
             rules=self.rules,
         )
+        if self.held_back is not None:
+            self._hold_back(plan, known)
+            return plan
         if not plan.actions:
             self._deleted_before.clear()
             return plan
@@ -260,6 +271,25 @@ class RemoteSide:
                 seen = replace(k, etag=r.etag, remote_mtime_ns=r.mtime_ns)
                 known[p] = seen
                 self.folder._put_entry(seen)
+
+    def _hold_back(self, plan: TwoWayPlan, known: dict[str, Entry]) -> None:
+        """Dry run: what this look would do here, and whether the guard would stop it."""
+        assert self.held_back is not None
+        here = (
+            Op.DOWNLOAD,
+            Op.DELETE_LOCAL,
+            Op.RENAME_LOCAL,
+            Op.MKDIR_LOCAL,
+            Op.CONFLICT,
+            Op.COMPARE,
+        )
+        self.held_back.remote += [(a.op.value, a.path, a.dst or "") for a in plan.of(*here)]
+        files = plan.local_deletes
+        total = sum(1 for e in known.values() if not e.is_dir)
+        trip = self.cfg.mirror_deletes and guard_tripped(self.cfg.max_delete, files, total)
+        if trip and not self.guard.allow_mass_delete and self.held_back.trip is None:
+            paths = tuple(sorted(a.path for a in plan.of(Op.DELETE_LOCAL)))
+            self.held_back.trip = Trip(files, total, paths, where="on the remote")
 
     def _tripped(self, plan: TwoWayPlan, known: dict[str, Entry]) -> bool:
         deletes = plan.of(Op.DELETE_LOCAL)

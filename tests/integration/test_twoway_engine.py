@@ -429,3 +429,20 @@ def test_a_download_killed_mid_way_leaves_no_partial_file_and_finishes_next_run(
         assert run.returncode == 0, run.stderr + run.stdout
         assert (folder / "big.bin").read_bytes() == data
         assert [p for p in os.listdir(folder) if p.startswith(".syncapp-tmp")] == []
+
+
+def test_dry_run_says_what_would_come_down_and_changes_nothing(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write_tree(store / "Docs", {"only-remote.txt": "remote\n", "sub/deep.txt": "deep\n"})
+    shared = Shared("local", f'[remotes.r]\ntype = "local"\npath = "{store}"\n')
+    cfg = config(tmp_path, shared, "a")
+    folder = cfg.folders["docs"].path
+    write_tree(folder, {"only-local.txt": "local\n"})
+    before_local, before_remote = tree(folder), tree(store)
+
+    run = syncapp("--config", str(cfg.path), "run", "--once", "--dry-run", "--json")
+    assert run.returncode == 0, run.stderr + run.stdout
+    said = {(a["action"], a["path"]) for a in map(json.loads, run.stdout.splitlines())}
+    assert {("download", "only-remote.txt"), ("download", "sub/deep.txt")} <= said
+    assert ("upload", "only-local.txt") in said
+    assert tree(folder) == before_local and tree(store) == before_remote
