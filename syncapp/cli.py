@@ -24,6 +24,7 @@ from syncapp.config import (
     secret_names,
 )
 from syncapp.engine import default_state_path
+from syncapp.engine.notes import read_tally
 from syncapp.errors import ConfigError, LocalWriteError, StateError, SyncappError
 from syncapp.headless import EXIT_FAILED, EXIT_OK, run_engine
 from syncapp.headless import EventPrinter as EventPrinter  # re-exported
@@ -350,6 +351,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             # False after a crash or kill -9: the next start lists the remote to clean up.
             "last_shutdown_clean": rec.clean if rec else None,
         }
+        if fc.direction == "both":
+            info["direction"] = "both"
+            info["two_way"] = read_tally(db, n) if db else {}
         if args.pending:
             info["paths"] = [
                 {
@@ -392,9 +396,17 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  now: {lv['state']}{why}; {lv['in_flight']} in flight, {lv['queued']} queued"
                 + (f", {lv['failed']} failed" if lv["failed"] else "")
             )
+        tw = info.get("two_way")
+        if tw:
+            print(
+                f"  two-way: {tw['downloaded']} downloaded, {tw['renamed']} renamed,"
+                f" {tw['trashed']} moved to the trash, {tw['conflicts']} conflict(s) kept"
+            )
+            for path, copy, _ in tw["recent_conflicts"][:5]:
+                print(f"    conflict: {path} (the remote copy is {copy})")
         if info["pending"].get("guard"):
             print(
-                f"  paused by the delete guard: {info['pending']['guard']} local delete(s) wait"
+                f"  paused by the delete guard: {info['pending']['guard']} delete(s) wait"
                 " for confirmation (the UI, or run --once --allow-mass-delete)"
             )
         for p in info.get("paths", []):

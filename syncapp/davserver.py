@@ -40,8 +40,9 @@ def _quiet_loggers() -> None:
 def _parse_destination(url: str, allow_fragments: bool = True) -> ParseResult:
     """Split a Destination URL first and decode its path after, so ``%3F``/``%3B`` stay in it."""
     parts = urlsplit(url, allow_fragments=allow_fragments)
-    return ParseResult(parts.scheme, parts.netloc, unquote(parts.path), "", parts.query,
-                       parts.fragment)
+    return ParseResult(
+        parts.scheme, parts.netloc, unquote(parts.path), "", parts.query, parts.fragment
+    )
 
 
 def _fix_destination_parsing() -> None:

@@ -24,7 +24,8 @@ def guard_note(held: HeldBack) -> str | None:
     if held.trip is None:
         return None
     return (
-        f"delete guard: {guard_reason(held.trip.files, held.trip.known)}; a real run holds these"
+        f"delete guard: {guard_reason(held.trip.files, held.trip.known, held.trip.where)};"
+        " a real run holds these"
         " deletes (exit 1) unless given --allow-mass-delete"
     )
 
@@ -37,6 +38,9 @@ def actions(held: HeldBack) -> list[dict[str, str]]:
     out += [{"action": "delete", "path": p} for p, _ in held.deletes]
     # Ignored now: the state forgets them; their remote copies stay.
     out += [{"action": "forget", "path": p} for p, _ in held.forgets]
+    # Two-way: what would come down (or go to the trash, or be renamed) here.
+    for action, path, to in held.remote:
+        out.append({"action": action, "path": path, **({"to": to} if to else {})})
     return out
 
 

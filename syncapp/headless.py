@@ -20,6 +20,8 @@ from syncapp.config import Config
 from syncapp.engine import (
     ConflictKept,
     Event,
+    FileDownloaded,
+    FileTrashed,
     FolderState,
     FolderStateChanged,
     GuardTripped,
@@ -29,6 +31,7 @@ from syncapp.engine import (
     PathSkipped,
     RemoteOffline,
     RemoteOnline,
+    RenamedLocally,
     ScanFinished,
     SyncEngine,
 )
@@ -78,6 +81,13 @@ def format_event(ev: Event) -> str | None:
         return f"{ts} {f}: skipped {ev.path}: {ev.reason}"
     if isinstance(ev, ConflictKept):
         return f"{ts} {f}: conflict: {ev.path} changed remotely too; remote copy kept as {ev.copy}"
+    if isinstance(ev, FileDownloaded):
+        ms = ev.seconds * 1000
+        return f"{ts} {f}: downloaded {ev.path} ({_human_size(ev.size)}, {ms:.0f} ms)"
+    if isinstance(ev, FileTrashed):
+        return f"{ts} {f}: deleted on the remote: {ev.path} moved to the trash ({ev.where})"
+    if isinstance(ev, RenamedLocally):
+        return f"{ts} {f}: renamed on the remote: {ev.path} -> {ev.dest}"
     if isinstance(ev, RemoteOffline):
         return f"{ts} {f}: remote offline: {ev.error}"
     if isinstance(ev, RemoteOnline):

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from syncapp.config import FolderConfig
+from syncapp.engine.notes import read_note
 from syncapp.engine.scanner import lstat_entry, parents, printable
 from syncapp.engine.state import StateDB
 from syncapp.ignore import IgnoreRules
@@ -33,6 +34,17 @@ def _when(ts: float | None) -> str:
 
 
 def explain(folder: FolderConfig, path: str, db: StateDB | None) -> dict[str, Any]:
+    out = _explain(folder, path, db)
+    # Two-way (and conflicts on upload): what last came from the remote for this path.
+    found = read_note(db, folder.name, out["path"]) if db and out["status"] != "outside" else None
+    if found is not None:
+        when, what = found
+        out["twoway"] = {"at": when, "what": what}
+        out["answer"] += f"; last from the remote: {what} ({_when(when)})"
+    return out
+
+
+def _explain(folder: FolderConfig, path: str, db: StateDB | None) -> dict[str, Any]:
     try:
         rel = relative_path(folder, path)
     except ValueError as e:

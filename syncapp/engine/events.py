@@ -179,6 +179,31 @@ class ConflictKept(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class FileDownloaded(Event):
+    """Two-way: a file changed or made on the remote was brought down (atomically)."""
+
+    path: str
+    size: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FileTrashed(Event):
+    """Two-way: deleted on the remote, so the local copy went to the trash (``where``)."""
+
+    path: str
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RenamedLocally(Event):
+    """Two-way: renamed on the remote, so the local file or folder was renamed too."""
+
+    path: str
+    dest: str
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteOffline(Event):
     error: str
     #: Wall-clock time of the next check of the server.

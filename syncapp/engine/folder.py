@@ -26,6 +26,9 @@ The flow of one change, and the room (module in ``syncapp/engine``) that does ea
    429/503) and ``operations`` does each job's remote calls, deciding from the disk at that
    moment; ``failures`` says what a failure means (retry, hold, offline, error).
 
+Two-way folders (``direction = "both"``) also run ``remoteside``: its own loop polls the remote,
+plans with ``twoway`` and applies downloads, trash, local renames and conflicts (see there).
+
 This class wires those rooms for one folder, in that order below, and keeps its lifecycle;
 the status word, counts and idleness live in ``status``, the reasons ``why`` reads in
 ``reasons``. A dry run (``dry_run=True``) is this same path with the operations held back in
@@ -70,6 +73,7 @@ from syncapp.engine.progress import RoundTally
 from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.reasons import Reasons
 from syncapp.engine.reconcile import Reconciler
+from syncapp.engine.remoteside import RemoteSide
 from syncapp.engine.scanloop import ScanLoop, Steps
 from syncapp.engine.scanner import LocalEntry, ScanResult
 from syncapp.engine.state import Entry, Pending, StateDB
@@ -224,6 +228,17 @@ class FolderSync:
             live=live,
             rescan_interval=cfg.rescan_interval,
         )
+        # Two-way: the remote side's own loop (poll, plan, guard, apply); see remoteside.py.
+        self.remote_side: RemoteSide | None = None
+        if cfg.direction == "both":
+            self.remote_side = RemoteSide(
+                self, cfg, remote, state, bus, self.guard,
+                rules=self.rules,
+                scan=self.local.scan,
+                idle=self._idle_now,
+                stopped=lambda: bool(self.flags.paused or self.flags.error or self.flags.offline),
+                held_back=self.held_back,
+            )  # fmt: skip
 
     # -- the flags views read ---------------------------------------------------------------------
 
@@ -275,6 +290,8 @@ class FolderSync:
         self.state.clear_all_pending(self.name)
         self._spawn(self.dispatcher.run(), "dispatch")
         self._spawn(self.scans.run(), "main")
+        if self.remote_side is not None:
+            self._spawn(self.remote_side.run(live=self.live), "remote side")
         self._update_state()
         return self
 
@@ -326,11 +343,15 @@ class FolderSync:
 
     def rescan(self) -> None:
         self.scans.request()
+        if self.remote_side is not None:
+            self.remote_side.request()
 
     def release_guard(self) -> None:
         """Let the held deletes go through once (the user confirmed them)."""
         self.flags.unpause()
         self.deletes.confirm()
+        if self.remote_side is not None:
+            self.remote_side.confirm()
         self._update_state()
 
     def retry_failed(self) -> None:
@@ -343,6 +364,14 @@ class FolderSync:
     async def wait_idle(self) -> None:
         """Return when the first scan is done and nothing is queued, delayed or running."""
         await self.board.wait_idle()
+        side = self.remote_side
+        if side is not None and not self.flags.paused:
+            await side.looked.wait()  # the remote side looked once, and what it found is done
+            await self.board.wait_idle()
+
+    def _idle_now(self) -> asyncio.Event:
+        self.board.check_idle()
+        return self.board.idle
 
     def status(self) -> FolderStatus:
         return self.board.status()
@@ -433,7 +462,8 @@ class FolderSync:
             self.root,
             self.entries,
             after_crash=self._unclean_start,
-            mirror_deletes=self.cfg.mirror_deletes,
+            # Two-way: what only the remote has comes down; a first run is a union.
+            mirror_deletes=self.cfg.mirror_deletes and self.cfg.direction != "both",
         )
         for entry in found.adopted:
             self._put_entry(entry)
@@ -558,6 +588,8 @@ class FolderSync:
     async def restore_held(self) -> int:
         """Guard released by restoring: download the held deletes back into the folder."""
         restored = await self.ops.restore(self.guard.held)
+        if self.remote_side is not None:
+            restored += len(self.remote_side.restore_held())  # they upload again
         self.deletes.restored()
         self.flags.unpause()
         self.rescan()

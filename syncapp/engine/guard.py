@@ -32,8 +32,8 @@ def guard_tripped(max_delete: str | int, deletes: int, known: int) -> bool:
     return known > 0 and deletes > share * known
 
 
-def guard_reason(deletes: int, known: int) -> str:
-    return f"{deletes} of {known} files were deleted locally"
+def guard_reason(deletes: int, known: int, where: str = "locally") -> str:
+    return f"{deletes} of {known} files were deleted {where}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +43,13 @@ class Trip:
     files: int
     known: int
     paths: tuple[str, ...]  # sorted
+    #: Where the deletes were made: "locally", or "on the remote" (two-way).
+    where: str = "locally"
 
     @property
     def reason(self) -> str:
-        return f"{guard_reason(self.files, self.known)}; deletes are held until you confirm"
+        said = guard_reason(self.files, self.known, self.where)
+        return f"{said}; deletes are held until you confirm"
 
 
 def check(

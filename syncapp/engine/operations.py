@@ -34,12 +34,19 @@ from syncapp.engine.events import (
     PathSkipped,
 )
 from syncapp.engine.jobqueue import Job, JobKind
+from syncapp.engine.notes import note
 from syncapp.engine.progress import RoundTally
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import LocalEntry, lstat_entry, parents, printable
 from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
 from syncapp.engine.versions import Versions
-from syncapp.errors import LocalError, RemoteConflict, RemoteError, RemoteNotFound
+from syncapp.errors import (
+    LocalError,
+    RemoteConflict,
+    RemoteError,
+    RemoteNotFound,
+    RemotePreconditionFailed,
+)
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes.base import PutResult, Remote, join
 
@@ -207,16 +214,26 @@ class Operations:
         self.bus.publish(JobStarted(self.name, Op.UPLOAD, path, le.size))
         started = time.monotonic()
         known = self.entries.get(path)
+        two_way = self.cfg.direction == "both"
+        seen: str | None = None  # two-way: the remote ETag this upload may replace (If-Match)
         if known is not None and not known.is_dir:
-            await self._keep_remote_edit(path, known)
+            seen = await self._keep_remote_edit(path, known)
             await self.versions.keep(path, by_move=False)
         elif path in self.folder._unrecorded_remote:
             # No record of it (state lost), but the listing showed a copy that differs.
+            if two_way:  # both sides made it: keep the remote content beside (a union)
+                seen = await self._keep_remote_edit(path, None)
             await self.versions.keep(path, by_move=False)
             self.folder._unrecorded_remote.discard(path)
+        if not (two_way and self.remote.capabilities.conditional_put):
+            seen = None
         upload_id = self._begin_upload(rpath)
         try:
-            result = await self._put_file(path, rpath, le, upload_id, started)
+            result = await self._put_file(path, rpath, le, upload_id, started, if_match=seen)
+        except RemotePreconditionFailed:
+            # Two-way: written on the remote since we looked; the next try keeps that copy.
+            self._upload_failed(upload_id)
+            raise _Requeue from None
         except (RemoteConflict, RemoteNotFound):
             # The parent vanished remotely (someone removed it): recreate it, and everything
             # we had synced below it, then try once more.
@@ -327,13 +344,19 @@ class Operations:
                 self.folder._enqueue(Job(JobKind.SYNC, k))
 
     async def _put_file(
-        self, path: str, rpath: str, le: LocalEntry, upload_id: str, started: float
+        self,
+        path: str,
+        rpath: str,
+        le: LocalEntry,
+        upload_id: str,
+        started: float,
+        if_match: str | None = None,
     ) -> PutResult:
         body = self._read_file(path, le.size, started)
         if self.limits:
             body = limited(body, self.limits)
         return await self.remote.put(
-            rpath, body, size=le.size, mtime_ns=le.mtime_ns, upload_id=upload_id
+            rpath, body, size=le.size, mtime_ns=le.mtime_ns, upload_id=upload_id, if_match=if_match
         )
 
     async def _read_file(self, path: str, size: int, started: float) -> AsyncIterator[bytes]:
@@ -387,27 +410,35 @@ class Operations:
         self.folder._forget(path, job.is_dir)
         self.bus.publish(JobFinished(self.name, Op.DELETE, path, 0, time.monotonic() - started))
 
-    async def _keep_remote_edit(self, path: str, known: Entry) -> None:
+    async def _keep_remote_edit(self, path: str, known: Entry | None) -> str | None:
         """Never overwrite a remote edit silently.
 
         If the remote copy changed since our last upload (another size, or another mtime than
         we sent, or written after we synced where the server keeps no mtimes), it is first
         downloaded beside the local file as ``name.conflict-YYYYMMDD-HHMMSS.ext``; that copy
-        then syncs like any new file, so both versions end up in both places.
+        then syncs like any new file, so both versions end up in both places. ``known`` None:
+        no record, but a remote copy that differs (two-way's first run). Returns the remote's
+        ETag as seen (what the upload may replace).
         """
         remote = await self.remote.stat(self.rpath(path))
         if remote is None or remote.is_dir:
-            return
-        if not remote_changed(known, remote, server_mtime=self.remote.capabilities.server_mtime):
-            return
+            return None
+        caps = self.remote.capabilities
+        if known is not None and not remote_changed(known, remote, server_mtime=caps.server_mtime):
+            return remote.etag
         copy = conflict_name(path, time.time())
         mtime = remote.mtime_ns / 1e9 if remote.mtime_ns else None
         await self.versions.download(remote.path, os.path.join(self.root, copy), mtime=mtime)
         log.warning(
             "%s: %s changed remotely too; kept the remote copy as %s", self.name, path, copy
         )
+        now = time.time()
+        note(self.state, self.name, path, f"in conflict: the remote copy was kept as {copy}", now,
+             count="conflicts", conflict=copy)  # fmt: skip
+        note(self.state, self.name, copy, f"the remote copy of {path}, kept in a conflict", now)
         self.bus.publish(ConflictKept(self.name, path, copy))
         self.folder._enqueue(Job(JobKind.SYNC, copy))
+        return remote.etag
 
     async def keep_versions_of(self, path: str, is_dir: bool) -> bool:
         """Keep what a delete removes; True when that already took the file away (a move)."""

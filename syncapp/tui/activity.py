@@ -15,6 +15,8 @@ from textual.widgets import Footer, Header, RichLog
 from syncapp.engine import (
     ConflictKept,
     Event,
+    FileDownloaded,
+    FileTrashed,
     FolderStateChanged,
     GuardTripped,
     JobFailed,
@@ -24,6 +26,7 @@ from syncapp.engine import (
     PlanQueued,
     RemoteOffline,
     RemoteOnline,
+    RenamedLocally,
     ScanFinished,
 )
 from syncapp.tui.format import clock_time, hide_staging, human_size, short_error
@@ -80,6 +83,12 @@ def format_change(ev: Event, palette: Palette = DARK, *, short: bool = False) ->
             "warning",
             palette,
         )
+    if isinstance(ev, FileDownloaded):  # two-way
+        return _line(ev, f"downloaded {ev.path} ({human_size(ev.size)})", "", palette)
+    if isinstance(ev, FileTrashed):
+        return _line(ev, f"deleted on the remote: {ev.path} moved to the trash", "", palette)
+    if isinstance(ev, RenamedLocally):
+        return _line(ev, f"renamed on the remote: {ev.path} → {ev.dest}", "", palette)
     if isinstance(ev, PathSkipped):
         return _line(ev, f"skipped {ev.path}: {ev.reason}", "warning", palette)
     if isinstance(ev, RemoteOffline):

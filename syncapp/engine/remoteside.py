@@ -1,0 +1,495 @@
+"""Two-way sync: the remote side of one folder (``direction = "both"``).
+
+The room that brings remote changes down. Every ``remote_poll`` seconds, and when the folder
+is rescanned, it waits until the upload side is idle (nothing queued, running or held), then:
+
+1. **Look** at both sides: ``remotepoll.RemotePoller.poll`` (the remote snapshot) and a local
+   scan (``localroot``), against the entry index as it was before the look.
+2. **Plan**: ``twoway.plan_twoway`` (pure).
+3. **Guard**: local deletes coming down pass the same rule as deletes going up
+   (``guard.guard_tripped`` against ``max_delete``): a remote wipe pauses the folder with
+   "N of M files were deleted on the remote", a ``GuardTripped`` event asks the user, and
+   nothing of that look is applied until the user confirms (``confirm``) or
+   ``--allow-mass-delete`` says so.
+4. **Apply**, one action at a time, each only if the entry index still holds what the plan
+   saw for its path (an upload that finished meanwhile wins; the next look sees again):
+   downloads (``download.download``: atomic, remote mtime set, refused when the local file
+   changed meanwhile), local renames, local folders, trash for remote deletes
+   (``trash.trash``: never an unlink), conflicts (the local content keeps the name and is
+   uploaded over the remote one; the remote content comes down under
+   ``operations.conflict_name`` and then uploads like any new file), records and forgets.
+   Uploads, remote folders and remote deletes go to the upload side's queue and guard, as
+   today.
+
+Every local change made here is recorded in the entry index with the ``LocalEntry`` it left
+(size, mtime_ns, ino) and the remote's ETag/mtime before the watcher's echo is planned, so the
+echo is nothing to do: a download never becomes an upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
+from typing import Protocol
+
+from syncapp.config import FolderConfig
+from syncapp.engine.adopt import remote_changed, same_mtime
+from syncapp.engine.download import (
+    DownloadSkipped,
+    LocalChanged,
+    UnsafePath,
+    download,
+    sweep_partial_downloads,
+)
+from syncapp.engine.download import same_content as remote_same_content
+from syncapp.engine.entries import EntryMap
+from syncapp.engine.events import (
+    ConflictKept,
+    Event,
+    EventBus,
+    FileDownloaded,
+    FileTrashed,
+    GuardTripped,
+    JobFinished,
+    RenamedLocally,
+)
+from syncapp.engine.events import Op as EventOp
+from syncapp.engine.guard import DeleteGuard, Trip, guard_tripped
+from syncapp.engine.heldback import HeldBack
+from syncapp.engine.jobqueue import Job, JobKind
+from syncapp.engine.notes import note
+from syncapp.engine.operations import conflict_name
+from syncapp.engine.remotepoll import RemotePoller, Snapshot
+from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents
+from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
+from syncapp.engine.trash import trash
+from syncapp.engine.twoway import Action, Op, TwoWayPlan, plan_twoway, record_entry, resolve_compare
+from syncapp.errors import RemoteError, RemoteNotFound
+from syncapp.ignore import IgnoreRules
+from syncapp.remotes.base import Remote, join
+
+log = logging.getLogger(__name__)
+
+
+class Folder(Protocol):
+    """What the remote side needs from its folder."""
+
+    entries: EntryMap
+
+    def _enqueue(self, job: Job, delay: float = 0.0) -> None: ...
+
+    def _hold_deletes(self, deletes: Iterable[tuple[str, bool]]) -> None: ...
+
+    def _put_entry(self, e: Entry) -> None: ...
+
+    def _forget(self, path: str, is_dir: bool) -> None: ...
+
+    def pause(self, reason: str = ...) -> None: ...
+
+
+class RemoteSide:
+    def __init__(
+        self,
+        folder: Folder,
+        cfg: FolderConfig,
+        remote: Remote,
+        state: StateDB,
+        bus: EventBus,
+        guard: DeleteGuard,
+        *,
+        rules: IgnoreRules,
+        scan: Callable[[], Awaitable[ScanResult]],
+        idle: Callable[[], asyncio.Event],
+        stopped: Callable[[], bool],
+        clock: Callable[[], float] = time.time,
+        held_back: HeldBack | None = None,
+    ) -> None:
+        #: The dry run's record: a look is planned and recorded there, never applied.
+        self.held_back = held_back
+        self.folder = folder
+        self.cfg = cfg
+        self.name = cfg.name
+        self.root = str(cfg.path)
+        self.prefix = cfg.remote_path.strip("/")
+        self.remote = remote
+        self.state = state
+        self.bus = bus
+        self.guard = guard
+        self.rules = rules
+        self.poller = RemotePoller(remote, self.prefix, rules)
+        self._scan = scan
+        self._idle = idle
+        self._stopped = stopped
+        self.clock = clock
+        self._wake = asyncio.Event()
+        #: Set after each finished look (tests and ``run --once`` wait on it).
+        self.looked = asyncio.Event()
+        self.looks = 0
+        #: Local deletes the guard holds (the paths the last tripped look would trash).
+        self.held: dict[str, bool] = {}
+        self._allow_once = False
+        #: Local deletes the last look found: a delete is applied when a second look still
+        #: finds it, so a wipe seen half-done (each part under the guard's floor) trips it too.
+        self._deleted_before: set[str] = set()
+        #: Two machines can overwrite each other's upload unseen (no conditional PUT, or a
+        #: server that says it honours If-Match and does not: rclone serve webdav): paths we
+        #: uploaded whose ETag no look has shown yet. Overwritten before it was seen, the local
+        #: content is kept as a conflict rather than replaced.
+        self.unconfirmed: set[str] = set()
+        self._doubted: set[str] = set()
+        self._unsubscribe: Callable[[], None] | None = bus.subscribe(self._on_event)
+
+    def _on_event(self, ev: Event) -> None:
+        if isinstance(ev, JobFinished) and ev.folder == self.name and ev.op is EventOp.UPLOAD:
+            self.unconfirmed.add(ev.path)
+
+    # -- control ----------------------------------------------------------------------------------
+
+    def request(self) -> None:
+        """Look now (rescan, resume)."""
+        self._wake.set()
+
+    def confirm(self) -> None:
+        """The user confirmed the held local deletes: the next look applies them, once."""
+        if self.held:
+            self._allow_once = True
+            self.held.clear()
+            if not self.guard.held:
+                self.guard.allow_once = False  # the confirmation was for these only
+            self.request()
+
+    def restore_held(self) -> list[str]:
+        """The user chose to keep the local files the remote lost: they upload again."""
+        paths = list(self.held)
+        for p, is_dir in self.held.items():
+            self.folder._forget(p, is_dir)
+        self.held.clear()
+        return paths
+
+    async def run(self, *, live: bool) -> None:
+        """The poll loop: look, then wait ``remote_poll`` seconds or a request."""
+        try:
+            await self._run(live=live)
+        finally:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+
+    async def _run(self, *, live: bool) -> None:
+        # What downloads killed half-way (kill -9, power cut) left: never under a real name.
+        swept = (
+            []
+            if self.held_back is not None
+            else await asyncio.to_thread(sweep_partial_downloads, self.root)
+        )
+        if swept:
+            log.info("%s: removed %d partial download(s)", self.name, len(swept))
+        while True:
+            await self._wait_for_idle()
+            if not self._stopped():
+                try:
+                    await self.look()
+                except RemoteError as e:
+                    # The upload side's failure policy handles the server; poll again later.
+                    log.warning("%s: remote poll failed: %s", self.name, e)
+                    self.poller.forget()
+            self.looks += 1
+            self.looked.set()
+            if not live:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.cfg.remote_poll)
+            self._wake.clear()
+
+    async def _wait_for_idle(self) -> None:
+        idle = self._idle()
+        while not idle.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(idle.wait(), 1.0)
+
+    # -- 1. look, 2. plan, 3. guard ----------------------------------------------------------------
+
+    async def look(self) -> TwoWayPlan | None:
+        known = dict(self.folder.entries)
+        snap = await self.poller.poll()
+        for rel, why in snap.skipped.items():
+            self.state.set_pending(self.name, Pending(rel, PendingStatus.SKIPPED, why))
+        if not snap.root_exists:
+            self.folder.pause("the remote folder is gone; nothing is deleted here")
+            return None
+        result = await self._scan()
+        local = result.entries
+        self._confirm_uploads(known, snap)
+        now = self.clock()
+        plan = plan_twoway(
+            known,
+            local,
+            snap.entries,
+            server_mtime=self.remote.capabilities.server_mtime,
+            now=now,
+            rules=self.rules,
+        )
+        if self.held_back is not None:
+            self._hold_back(plan, known)
+            return plan
+        if not plan.actions:
+            self._deleted_before.clear()
+            return plan
+        confirmed = self._allow_once
+        if self._tripped(plan, known):
+            return plan
+        deletes = {a.path for a in plan.of(Op.DELETE_LOCAL)}
+        if not confirmed:
+            later = deletes - self._deleted_before
+            plan = TwoWayPlan([a for a in plan.actions if a.path not in later])
+            for p in sorted(later):
+                why = "deleted on the remote; moved to the trash when the next look agrees"
+                self.state.set_pending(self.name, Pending(p, PendingStatus.QUEUED, why))
+        self._deleted_before = deletes
+        await self._apply(plan, known, snap)
+        return plan
+
+    def _confirm_uploads(self, known: dict[str, Entry], snap: Snapshot) -> None:
+        """Our uploads as the listing shows them: the same size and the mtime we sent (or the
+        ETag the PUT gave) is our upload, and what the listing says of it (its ETag and mtime,
+        which a PUT's answer may not have had) is recorded, so it is not seen as a change."""
+        server_mtime = self.remote.capabilities.server_mtime
+        for p in list(self.unconfirmed):
+            k, r = known.get(p), snap.entries.get(p)
+            if k is None or r is None or k.is_dir or r.is_dir:
+                self.unconfirmed.discard(p)
+                continue
+            if not remote_changed(k, r, server_mtime=server_mtime):
+                self.unconfirmed.discard(p)
+            elif r.size == k.size and same_mtime(k.mtime_ns, r.mtime_ns, server_mtime=True):
+                self.unconfirmed.discard(p)
+                seen = replace(k, etag=r.etag, remote_mtime_ns=r.mtime_ns)
+                known[p] = seen
+                self.folder._put_entry(seen)
+
+    def _hold_back(self, plan: TwoWayPlan, known: dict[str, Entry]) -> None:
+        """Dry run: what this look would do here, and whether the guard would stop it."""
+        assert self.held_back is not None
+        here = (
+            Op.DOWNLOAD,
+            Op.DELETE_LOCAL,
+            Op.RENAME_LOCAL,
+            Op.MKDIR_LOCAL,
+            Op.CONFLICT,
+            Op.COMPARE,
+        )
+        self.held_back.remote += [(a.op.value, a.path, a.dst or "") for a in plan.of(*here)]
+        files = plan.local_deletes
+        total = sum(1 for e in known.values() if not e.is_dir)
+        trip = self.cfg.mirror_deletes and guard_tripped(self.cfg.max_delete, files, total)
+        if trip and not self.guard.allow_mass_delete and self.held_back.trip is None:
+            paths = tuple(sorted(a.path for a in plan.of(Op.DELETE_LOCAL)))
+            self.held_back.trip = Trip(files, total, paths, where="on the remote")
+
+    def _tripped(self, plan: TwoWayPlan, known: dict[str, Entry]) -> bool:
+        deletes = plan.of(Op.DELETE_LOCAL)
+        if not deletes or not self.cfg.mirror_deletes:
+            return False
+        allow = self.guard.allow_mass_delete or self._allow_once
+        self._allow_once = False
+        files = plan.local_deletes
+        total = sum(1 for e in known.values() if not e.is_dir)
+        if allow or not guard_tripped(self.cfg.max_delete, files, total):
+            return False
+        paths = tuple(sorted(a.path for a in deletes))
+        trip = Trip(files, total, paths, where="on the remote")
+        self.held = {a.path: a.is_dir for a in deletes}
+        self.guard.tripped = trip
+        self.folder.pause(trip.reason)
+        for a in deletes:
+            self.state.set_pending(self.name, Pending(a.path, PendingStatus.GUARD, trip.reason))
+        self.bus.publish(GuardTripped(self.name, trip.reason, files, total, paths[:10]))
+        return True
+
+    # -- 4. apply ----------------------------------------------------------------------------------
+
+    async def _apply(self, plan: TwoWayPlan, known: dict[str, Entry], snap: Snapshot) -> None:
+        for a in plan.actions:
+            if self._stopped():
+                return
+            if self.folder.entries.get(a.path) is not known.get(a.path):
+                continue  # the upload side changed it meanwhile: the next look sees
+            try:
+                await self._one(a, snap)
+            except (LocalChanged, RemoteNotFound):
+                continue  # changed under us on one side: the next look sees again
+            except DownloadSkipped as e:
+                self.state.set_pending(self.name, Pending(a.path, PendingStatus.SKIPPED, e.reason))
+            except UnsafePath as e:
+                self.state.set_pending(self.name, Pending(a.path, PendingStatus.SKIPPED, str(e)))
+            except RemoteError as e:
+                log.warning("%s: %s %s failed: %s", self.name, a.op.value, a.path, e)
+            except OSError as e:
+                log.warning("%s: %s %s failed locally: %s", self.name, a.op.value, a.path, e)
+        self.state.maybe_commit()
+
+    async def _one(self, a: Action, snap: Snapshot) -> None:
+        op = a.op
+        if op is Op.COMPARE:
+            assert a.remote is not None
+            same = await remote_same_content(
+                self.remote, self._rpath(a.path), self._full(a.path), a.remote.etag
+            )
+            a = resolve_compare(a, same, self.clock())
+            op = a.op
+        if op is Op.DOWNLOAD and a.local is not None and a.path in self.unconfirmed:
+            # Our upload was overwritten before any look showed it. The writer kept it as a
+            # conflict copy (its upload saw ours): download. Else keep ours as a conflict. The
+            # writer's copy may still be on its way: decided at the next look.
+            if a.path not in self._doubted:
+                self._doubted.add(a.path)
+                return
+            self._doubted.discard(a.path)
+            self.unconfirmed.discard(a.path)
+            known = self.folder.entries.get(a.path)
+            if known is None or not _kept_as_conflict(a.path, known.size, snap):
+                why = "overwritten on the remote before this machine saw its own upload there"
+                a = replace(a, op=Op.CONFLICT, dst=conflict_name(a.path, self.clock()), reason=why)
+                op = a.op
+        if op is Op.DOWNLOAD:
+            await self._download(a)
+        elif op is Op.MKDIR_LOCAL:
+            os.makedirs(self._full(a.path), exist_ok=True)
+            self._record_dirs([*reversed(list(parents(a.path))), a.path])
+        elif op is Op.RENAME_LOCAL:
+            self._rename(a, snap)
+        elif op is Op.DELETE_LOCAL:
+            if self.cfg.mirror_deletes:
+                await self._trash(a)
+        elif op is Op.CONFLICT:
+            await self._conflict(a)
+        elif op is Op.RECORD:
+            self.folder._put_entry(record_entry(a, self.clock()))
+        elif op is Op.FORGET:
+            self.folder._forget(a.path, a.is_dir)
+        elif op in (Op.UPLOAD, Op.MKDIR_REMOTE):
+            self.folder._enqueue(Job(JobKind.SYNC, a.path))
+        elif op is Op.DELETE_REMOTE:
+            self.folder._hold_deletes([(a.path, a.is_dir)])
+
+    def _rpath(self, rel: str) -> str:
+        return join(self.prefix, rel)
+
+    def _full(self, rel: str) -> str:
+        return os.path.join(self.root, *rel.split("/"))
+
+    def _note(self, path: str, what: str, count: str = "", conflict: str = "") -> None:
+        note(self.state, self.name, path, what, self.clock(), count=count, conflict=conflict)
+
+    def _record_dirs(self, dirs: Iterable[str]) -> None:
+        for d in dirs:
+            e = self.folder.entries.get(d)
+            if e is not None and e.is_dir:
+                continue
+            try:
+                st = os.lstat(self._full(d))
+            except OSError:
+                continue
+            le = entry_from_stat(d, st)
+            if le.is_dir:
+                self.folder._put_entry(Entry(d, True, 0, le.mtime_ns, le.ino, None, self.clock()))
+
+    async def _download(self, a: Action, dst: str | None = None) -> LocalEntry:
+        r = a.remote
+        assert r is not None
+        rel = dst or a.path
+        started = time.monotonic()
+        le = await download(
+            self.remote,
+            self._rpath(a.path),
+            self.root,
+            rel,
+            size=r.size,
+            mtime_ns=r.mtime_ns,
+            expect=None if dst else a.local,
+        )
+        self._record_dirs(reversed(list(parents(rel))))
+        if dst is None:
+            # In sync with what the remote showed: the watcher's echo is nothing to do.
+            now = self.clock()
+            self.folder._put_entry(
+                Entry(rel, False, le.size, le.mtime_ns, le.ino, r.etag, now, r.mtime_ns)
+            )
+            self.state.clear_pending(self.name, rel)
+            self._note(rel, "downloaded from the remote", "downloaded")
+            self.bus.publish(FileDownloaded(self.name, rel, le.size, time.monotonic() - started))
+        return le
+
+    def _rename(self, a: Action, snap: Snapshot) -> None:
+        assert a.dst is not None
+        src, dst = self._full(a.path), self._full(a.dst)
+        if os.path.lexists(dst) or not os.path.lexists(src):
+            raise LocalChanged(f"{a.path} -> {a.dst}: the local side changed")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        self._record_dirs(reversed(list(parents(a.dst))))
+        os.rename(src, dst)
+        self.folder.entries.move(a.path, a.dst)
+        self.state.move_entries(self.name, a.path, a.dst)
+        # The server may give a renamed file a new ETag or mtime: record what it shows now.
+        for p in [a.dst, *self.folder.entries.below(a.dst)]:
+            e, r = self.folder.entries.get(p), snap.entries.get(p)
+            if e is not None and r is not None and not e.is_dir:
+                self.folder._put_entry(replace(e, etag=r.etag, remote_mtime_ns=r.mtime_ns))
+        self._note(a.dst, f"renamed on the remote from {a.path}", "renamed")
+        self.bus.publish(RenamedLocally(self.name, a.path, a.dst))
+
+    async def _trash(self, a: Action) -> None:
+        le = a.local
+        if le is not None and not a.is_dir:
+            try:
+                now = entry_from_stat(a.path, os.lstat(self._full(a.path)))
+            except FileNotFoundError:
+                now = None
+            if now is None or (now.size, now.mtime_ns) != (le.size, le.mtime_ns):
+                raise LocalChanged(a.path)  # edited meanwhile: it uploads instead
+        done = await asyncio.to_thread(trash, self.root, a.path)
+        self.folder._forget(a.path, a.is_dir)
+        self.state.clear_pending(self.name, a.path)
+        self._note(a.path, f"deleted on the remote; moved to the trash: {done.where}", "trashed")
+        self.bus.publish(FileTrashed(self.name, a.path, done.where))
+
+    async def _conflict(self, a: Action) -> None:
+        r, lo = a.remote, a.local
+        assert r is not None and a.dst is not None
+        if a.is_dir or r.is_dir or (lo is not None and lo.is_dir):
+            why = "conflict: a file on one side, a folder on the other; rename one of them"
+            self.state.set_pending(self.name, Pending(a.path, PendingStatus.FAILED, why))
+            return
+        # The remote content comes down beside the local file...
+        await self._download(a, dst=a.dst)
+        # ...and the local content keeps the name: it overwrites the remote copy, which is
+        # recorded as seen so the upload keeps no second conflict copy of it.
+        # (The remote's size, ETag and mtime as last synced; a local mtime no file has, so the
+        # local file counts as changed.)
+        ino = lo.ino if lo is not None else 0
+        self.folder._put_entry(
+            Entry(a.path, False, r.size, -1, ino, r.etag, self.clock(), r.mtime_ns)
+        )
+        self.folder._enqueue(Job(JobKind.SYNC, a.path))
+        self.folder._enqueue(Job(JobKind.SYNC, a.dst))
+        self._note(a.path, f"in conflict: the remote copy was kept as {a.dst}", "conflicts", a.dst)
+        self._note(a.dst, f"the remote copy of {a.path}, kept in a conflict")
+        log.warning("%s: %s changed on both sides; the remote copy is %s", self.name, a.path, a.dst)
+        self.bus.publish(ConflictKept(self.name, a.path, a.dst))
+
+
+def _kept_as_conflict(path: str, size: int, snap: Snapshot) -> bool:
+    """Whether the remote shows a conflict copy of ``path`` (``conflict_name``'s pattern) of
+    ``size`` bytes: another machine kept our content beside its own."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(0))
+    head, _, tail = conflict_name(path, 0).partition(stamp)
+    pattern = re.compile(re.escape(head) + r"\d{8}-\d{6}" + re.escape(tail))
+    return any(
+        pattern.fullmatch(p) is not None and not e.is_dir and e.size == size
+        for p, e in snap.entries.items()
+    )
