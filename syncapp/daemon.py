@@ -177,6 +177,7 @@ def ask_engine(state_path: Path, method: str, path: str, timeout: float = 10.0) 
         return None
     import httpx
 
+    from syncapp.engine.client import answer
     from syncapp.engine.control import socket_path
 
     sock = socket_path(state_path)
@@ -188,10 +189,4 @@ def ask_engine(state_path: Path, method: str, path: str, timeout: float = 10.0) 
             resp = c.request(method, path)
     except httpx.TransportError as e:
         raise SyncappError(f"the running engine did not answer ({e})") from None
-    if resp.status_code >= 400:
-        try:
-            message = resp.json().get("error", resp.text)
-        except ValueError:
-            message = resp.text
-        raise SyncappError(str(message))
-    return resp.json()
+    return answer(resp)

@@ -31,7 +31,7 @@ from syncapp.engine.state import Pending
 from syncapp.engine.versions import Version
 from syncapp.errors import SyncappError
 
-__all__ = ["EngineClient", "event_from_dict", "running_engine"]
+__all__ = ["EngineClient", "answer", "event_from_dict", "running_engine"]
 
 #: Calls answer at once; the longest (a listing of versions, a restore) talk to the remote.
 CALL_TIMEOUT = 120.0
@@ -46,6 +46,18 @@ def running_engine(state_path: Path) -> EngineClient | None:
     if pid is None or not socket_path(state_path).exists():
         return None
     return EngineClient(state_path)
+
+
+def answer(resp: httpx.Response) -> Any:
+    """A control API reply's JSON; ``SyncappError`` with the engine's own words when it
+    refused (every error reply is ``{"error": "…"}``)."""
+    if resp.status_code >= 400:
+        try:
+            message = resp.json().get("error", resp.text)
+        except ValueError:
+            message = resp.text
+        raise SyncappError(str(message))
+    return resp.json()
 
 
 class EngineClient(EngineAPI):
@@ -150,13 +162,7 @@ class EngineClient(EngineAPI):
             resp = await self._http.request(method, url, json=body, params=params or None)
         except httpx.TransportError as e:
             raise SyncappError(f"the engine did not answer ({e})") from None
-        if resp.status_code >= 400:
-            try:
-                message = resp.json().get("error", resp.text)
-            except ValueError:
-                message = resp.text
-            raise SyncappError(str(message))
-        return resp.json()
+        return answer(resp)
 
     @staticmethod
     def _folder(name: str, what: str) -> str:
