@@ -147,9 +147,16 @@ def test_peer_rule() -> None:
 def test_versions_and_restore_are_asked_of_the_running_engine(
     engine: tuple[Path, Path, Path, Path],
 ) -> None:
-    cfg, folder, remote, sock = engine
+    engine_cfg, folder, remote, sock = engine
     (folder / "a.txt").write_text("second")
     assert wait_for(lambda: (remote / "a.txt").read_text() == "second")
+    # The CLI's own config points the remote at an empty folder: only the running engine, with
+    # its open remote, can know the versions (a CLI that opened the remote itself finds none).
+    empty = folder.parent / "empty-remote"
+    empty.mkdir()
+    cfg = folder.parent / "cli-config.toml"
+    cfg.write_text(engine_cfg.read_text().replace(str(remote.parent), str(empty)))
+    assert str(empty) in cfg.read_text()
     listed = syncapp("--config", str(cfg), "versions", "docs", "a.txt", "--json")
     assert listed.returncode == 0, listed.stderr
     found = json.loads(listed.stdout)
@@ -168,6 +175,6 @@ def test_versions_and_restore_are_asked_of_the_running_engine(
     # Nothing kept for a file the remote never had: the engine's answer, in one line.
     res = syncapp("--config", str(cfg), "restore", "docs", "nothing.txt", "--to", str(out))
     assert res.returncode == 1 and "no version of nothing.txt kept" in res.stderr
-    # The engine did it: its control API served the listing (the CLI opened no remote).
+    assert not list(empty.iterdir())  # nothing went to the CLI config's remote
     code, body = _request(sock, "GET", "/v1/folders/docs/versions?path=a.txt")
     assert code == 200 and len(json.loads(body)) == len(found)
