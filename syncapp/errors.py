@@ -45,6 +45,10 @@ class StateError(SyncappError):
         super().__init__(problem)
 
 
+class UnknownName(SyncappError):
+    """A folder or remote name the running engine's config does not have."""
+
+
 class EngineRunning(SyncappError):
     """Another syncapp engine holds this state directory; two would fight over every file."""
 

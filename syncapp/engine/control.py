@@ -44,7 +44,7 @@ import platformdirs
 from syncapp.engine.api import GuardChoice, LocalEngine, info_to_dict
 from syncapp.engine.events import Event, FolderState, FolderStateChanged, RemoteOnline
 from syncapp.engine.versions import Version
-from syncapp.errors import ConfigError, SyncappError
+from syncapp.errors import ConfigError, SyncappError, UnknownName
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -209,10 +209,10 @@ class ControlServer:
             return await handler(request)
         except ConfigError as e:
             return self._json({"error": str(e)}, 400)
+        except UnknownName as e:
+            return self._json({"error": str(e)}, 404)
         except (SyncappError, OSError) as e:
-            # The engine's own words; a missing folder or file is the caller's to fix.
-            status = 404 if "no folder named" in str(e) else 409
-            return self._json({"error": str(e)}, status)
+            return self._json({"error": str(e)}, 409)  # the engine's own words
         except (KeyError, TypeError, ValueError) as e:
             return self._json({"error": f"bad request: {e}"}, 400)
 

@@ -26,7 +26,7 @@ from syncapp.engine.learned import learn_remote
 from syncapp.engine.lock import EngineLock
 from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.state import StateDB, open_state
-from syncapp.errors import SyncappError
+from syncapp.errors import SyncappError, UnknownName
 from syncapp.remotes import Remote, open_remote
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ class SyncEngine:
         cannot."""
         cfg = self.config.folders.get(name)
         if cfg is None:
-            raise SyncappError(f"no folder named {name!r}")
+            raise UnknownName(f"no folder named {name!r}")
         if name in self.folders:
             await self.remove_folder(name)
         await self._open_logged(cfg)
@@ -243,7 +243,7 @@ class SyncEngine:
         try:
             return self.folders[name]
         except KeyError:
-            raise SyncappError(f"no folder named {name!r}") from None
+            raise UnknownName(f"no folder named {name!r}") from None
 
     def pause(self, name: str) -> None:
         self.folder(name).pause()
@@ -262,7 +262,7 @@ class SyncEngine:
             return entry.remote.describe()
         cfg = self.config.remotes.get(name)
         if cfg is None:
-            raise SyncappError(f"no remote named {name!r}")
+            raise UnknownName(f"no remote named {name!r}")
         remote = open_remote(cfg, env=self.env)
         if self.state is not None:
             await learn_remote(remote, self.state, "", probe=False)

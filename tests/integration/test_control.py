@@ -178,3 +178,13 @@ def test_versions_and_restore_are_asked_of_the_running_engine(
     assert not list(empty.iterdir())  # nothing went to the CLI config's remote
     code, body = _request(sock, "GET", "/v1/folders/docs/versions?path=a.txt")
     assert code == 200 and len(json.loads(body)) == len(found)
+
+
+def test_unknown_folder_is_404_and_a_bad_body_400(engine: tuple[Path, Path, Path, Path]) -> None:
+    _cfg, _folder, _remote, sock = engine
+    code, body = _request(sock, "GET", "/v1/folders/nope/pending")
+    assert code == 404 and "no folder named 'nope'" in json.loads(body)["error"]
+    code, body = _request(sock, "POST", "/v1/folders/docs/guard")  # no JSON body
+    assert code == 400 and "bad request" in json.loads(body)["error"]
+    code, _ = _request(sock, "POST", "/v1/folders/docs/pause")
+    assert code == 200
