@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("start", help="run the engine in the background (output in engine.log)")
     sub.add_parser("stop", help="stop the background engine (or any `syncapp run` on this state)")
+    sub.add_parser(
+        "reload", help="the running engine reads its config file again (after editing it by hand)"
+    )
     for action, words in (
         ("pause", "pause a folder of the running engine"),
         ("resume", "resume a paused folder of the running engine"),
@@ -138,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 list_remotes(config, probe=args.probe, as_json=args.json, out=sys.stdout)
             )
+        if args.command == "reload":
+            return cmd_reload(args)
         if args.command in ("pause", "resume", "rescan"):
             return cmd_control(args)
         if args.command == "service":
@@ -431,6 +436,23 @@ def cmd_control(args: argparse.Namespace) -> int:
     reason = f" ({reply['reason']})" if reply.get("reason") else ""
     print(f"{args.folder}: {reply['state']}{reason}")
     return EXIT_OK
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """The running engine reads its config file again: new folders open, removed ones close,
+    changed ones reopen (a config edited by hand while the engine runs as a service)."""
+    from syncapp.daemon import ask_engine
+
+    load_config(args.config)  # a broken config is said here, before the engine is asked
+    reply = ask_engine(default_state_path(), "POST", "/v1/config/reload")
+    if reply is None:
+        print("syncapp: no engine is running (`syncapp start` starts one)", file=sys.stderr)
+        return EXIT_FAILED
+    errors = reply.get("errors") or {}
+    for name, error in errors.items():
+        print(f"syncapp: folder {name}: cannot open: {error}", file=sys.stderr)
+    print("config reloaded" + (f"; {len(errors)} folder(s) could not open" if errors else ""))
+    return EXIT_FAILED if errors else EXIT_OK
 
 
 def cmd_why(args: argparse.Namespace) -> int:

@@ -188,3 +188,24 @@ def test_unknown_folder_is_404_and_a_bad_body_400(engine: tuple[Path, Path, Path
     assert code == 400 and "bad request" in json.loads(body)["error"]
     code, _ = _request(sock, "POST", "/v1/folders/docs/pause")
     assert code == 200
+
+
+def test_reload_takes_a_config_edited_by_hand(engine: tuple[Path, Path, Path, Path]) -> None:
+    cfg, folder, remote, _sock = engine
+    (folder / "x.tmp").write_text("scratch")
+    assert wait_for(lambda: (remote / "x.tmp").exists())
+    notes = folder.parent / "notes"
+    write_tree(notes, {"n.txt": "note"})
+    text = cfg.read_text().replace('remote_path = "docs"', 'remote_path = "docs"\nignore = ["*.tmp"]')
+    text += f'\n[folders.notes]\npath = "{notes}"\nremote = "r"\nremote_path = "notes"\n'
+    cfg.write_text(text)
+    res = syncapp("--config", str(cfg), "reload")
+    assert res.returncode == 0 and "config reloaded" in res.stdout, res.stderr
+    assert wait_for(lambda: (remote.parent / "notes" / "n.txt").exists())  # a new folder opened
+    why = syncapp("--config", str(cfg), "why", "docs", "x.tmp")
+    assert "ignored by pattern '*.tmp'" in why.stdout  # the changed folder reopened with it
+    assert (remote / "x.tmp").exists()  # and its remote copy is left alone
+    # A broken edit is said by the CLI and changes nothing in the engine.
+    cfg.write_text(text + "\n[folders.bad]\npath = 3\n")
+    res = syncapp("--config", str(cfg), "reload")
+    assert res.returncode == 2 and "config error" in res.stderr
