@@ -196,7 +196,8 @@ def test_reload_takes_a_config_edited_by_hand(engine: tuple[Path, Path, Path, Pa
     assert wait_for(lambda: (remote / "x.tmp").exists())
     notes = folder.parent / "notes"
     write_tree(notes, {"n.txt": "note"})
-    text = cfg.read_text().replace('remote_path = "docs"', 'remote_path = "docs"\nignore = ["*.tmp"]')
+    ignoring = 'remote_path = "docs"\nignore = ["*.tmp"]'
+    text = cfg.read_text().replace('remote_path = "docs"', ignoring)
     text += f'\n[folders.notes]\npath = "{notes}"\nremote = "r"\nremote_path = "notes"\n'
     cfg.write_text(text)
     res = syncapp("--config", str(cfg), "reload")
