@@ -10,7 +10,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from syncapp.config import Config, load_config
 
 STAGING = ".syncapp-tmp-"
 VERSIONS = ".syncapp-versions"
@@ -181,3 +184,50 @@ class TornWatch(threading.Thread):
                     self.torn.append(f"{rel}: {len(data)} bytes")
                 self.checked.add(key)
             time.sleep(0.01)
+
+
+@dataclass
+class Setup:
+    root: Path
+    config_path: Path
+    remote_dir: Path
+    docs: Path
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    def folder(self, name: str, files: dict[str, str] | None = None) -> Path:
+        """A local folder with some files, not in the config."""
+        path = self.root / name
+        for rel, text in (files or {"a.txt": "a"}).items():
+            (path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (path / rel).write_text(text)
+        path.mkdir(exist_ok=True)
+        return path
+
+
+CONFIG = """\
+# syncapp test config: comments must survive edits from the UI
+[remotes.box]  # a local folder as the remote
+type = "local"
+path = "{remote}"
+
+# the documents
+[folders.docs]
+path = "{docs}"
+remote = "box"
+remote_path = "docs"
+"""
+
+
+def make_setup(tmp_path: Path) -> Setup:
+    """A config with one local remote and one folder of two files, for the config editors."""
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "a.txt").write_text("alpha")
+    (docs / "sub" / "b.txt").write_text("beta")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(CONFIG.format(remote=remote, docs=docs))
+    return Setup(tmp_path, config_path, remote, docs)

@@ -5,5 +5,5 @@ One module per widget group: ``app`` (SyncApp: the engine worker, actions, confi
 activity log and the full log screen), ``detail`` (a folder's paths not in sync, a file's
 versions and restore), ``forms`` (add / edit folder), ``remotes`` (remotes screen
 and form), ``welcome`` (first run), ``dialogs`` (confirm, delete guard), ``commands`` (palette),
-``relay`` (engine events → batched messages), ``configdoc`` (round-trip config edits, no Textual).
+``relay`` (engine events → batched messages). Config edits: the headless ``syncapp.configedit``.
 """

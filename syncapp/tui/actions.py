@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 
+from syncapp import configedit
 from syncapp.config import Config, FolderConfig, load_config
+from syncapp.configedit import FolderDraft, RemoteDraft
 from syncapp.engine import FolderState, GuardTripped
 from syncapp.engine.api import EngineAPI, GuardChoice
 from syncapp.engine.state import Pending
 from syncapp.engine.versions import Version
 from syncapp.errors import ConfigError, SyncappError
-from syncapp.tui import configdoc
-from syncapp.tui.configdoc import FolderDraft, RemoteDraft
 from syncapp.tui.detail import FolderDetailScreen
 from syncapp.tui.dialogs import ConfirmDialog, DemoDialog, GuardDialog
 from syncapp.tui.format import date_time, human_size, plural
@@ -106,8 +106,8 @@ class FolderActions(_Base):
                     self.open_folder_form()
 
             dialog = DemoDialog(
-                configdoc.display_path(self.config.path),
-                configdoc.display_path(self.own_config_path),
+                configedit.display_path(self.config.path),
+                configedit.display_path(self.own_config_path),
             )
             self.push_screen(dialog, chosen)
             return
@@ -122,7 +122,7 @@ class FolderActions(_Base):
         config; False (and nothing changed) when that config cannot be read."""
         path = self.own_config_path
         try:
-            config = load_config(path) if path.exists() else configdoc.empty_config(path)
+            config = load_config(path) if path.exists() else configedit.empty_config(path)
         except ConfigError as e:
             self.notify(f"Cannot leave the demo: {e}", severity="error", timeout=20)
             return False
@@ -163,7 +163,7 @@ class FolderActions(_Base):
 
     async def save_folder(self, draft: FolderDraft, editing: str | None) -> str | None:
         """Write the folder into the config and (re)open it in the engine; an error or None."""
-        error = self._commit_config(lambda: configdoc.with_folder(self.config, draft, editing))
+        error = self._commit_config(lambda: configedit.with_folder(self.config, draft, editing))
         if error:
             return error
         new = self.config
@@ -209,7 +209,7 @@ class FolderActions(_Base):
         )
 
     async def forget_folder(self, name: str) -> str | None:
-        error = self._commit_config(lambda: configdoc.without_folder(self.config, name))
+        error = self._commit_config(lambda: configedit.without_folder(self.config, name))
         if error:
             return error
         new = self.config
@@ -403,7 +403,7 @@ class FolderActions(_Base):
             raise SyncappError(f"{name} is not running")
         target = dest or str(self.config.folders[name].path / version.path)
         await self.api().restore_version(name, version, dest)
-        self.note(f"{name}: restored {version.path} to {configdoc.display_path(target)}")
+        self.note(f"{name}: restored {version.path} to {configedit.display_path(target)}")
         return target
 
     # -- remotes ----------------------------------------------------------------------------------
@@ -415,7 +415,7 @@ class FolderActions(_Base):
         self.push_screen(RemoteForm(self.config, self.save_remote), then)
 
     async def save_remote(self, draft: RemoteDraft, editing: str | None) -> str | None:
-        error = self._commit_config(lambda: configdoc.with_remote(self.config, draft, editing))
+        error = self._commit_config(lambda: configedit.with_remote(self.config, draft, editing))
         if error:
             return error
         new = self.config
@@ -428,7 +428,7 @@ class FolderActions(_Base):
         return None
 
     async def remove_remote(self, name: str) -> str | None:
-        error = self._commit_config(lambda: configdoc.without_remote(self.config, name))
+        error = self._commit_config(lambda: configedit.without_remote(self.config, name))
         if error:
             return error
         self.note(f"remote {name} removed from the config")
@@ -441,7 +441,7 @@ class FolderActions(_Base):
         except ConfigError as e:
             return f"{e.key}: {e.problem}" if e.key else e.problem
         try:
-            configdoc.save(new)
+            configedit.save(new)
         except OSError as e:
             return f"cannot write {new.path}: {e.strerror or e}"
         self.config = new

@@ -25,11 +25,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker
 
+from syncapp import configedit
 from syncapp.config import Config, find_config_path, parse_config
 from syncapp.engine import Event, GuardTripped, SyncEngine
 from syncapp.engine.api import EngineAPI, LocalEngine
 from syncapp.errors import ConfigError, SyncappError
-from syncapp.tui import configdoc
 from syncapp.tui.actions import FolderActions
 from syncapp.tui.activity import DARK, History, LogScreen, Palette
 from syncapp.tui.commands import SyncCommands
@@ -96,7 +96,7 @@ class SyncApp(FolderActions, App[None]):
         # The stylesheet took the built-in theme's variables in App.__init__: take ours.
         self.stylesheet.set_variables(self.get_css_variables())
         self.first_run = config is None
-        self.config = config or configdoc.empty_config(config_path or find_config_path(None))
+        self.config = config or configedit.empty_config(config_path or find_config_path(None))
         self.demo_folder = demo_folder
         #: The user's own config: where folders go once they leave the demo.
         self.own_config_path = (
@@ -125,7 +125,7 @@ class SyncApp(FolderActions, App[None]):
         self.attached = False
 
     def _title_for(self, path: Path) -> str:
-        shown = configdoc.display_path(path)
+        shown = configedit.display_path(path)
         return f"{shown}  (demo)" if self.demo_folder is not None else shown
 
     def _default_engine(self, config: Config) -> EngineAPI:
@@ -268,7 +268,7 @@ class SyncApp(FolderActions, App[None]):
             remote = next(iter(self.config.remotes.values()), None)
             where = getattr(remote, "url", "") or "the demo server"
             self.notify(
-                f"Edit, add or delete files in {configdoc.display_path(self.demo_folder)} "
+                f"Edit, add or delete files in {configedit.display_path(self.demo_folder)} "
                 f"and watch them reach {where}",
                 title="syncapp demo",
                 timeout=20,

@@ -26,11 +26,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label
 from textual.worker import Worker
 
+from syncapp.configedit import display_path
 from syncapp.engine import Event, FolderState, JobFinished, JobProgressed
 from syncapp.engine.state import Pending
 from syncapp.engine.versions import Version
 from syncapp.errors import SyncappError
-from syncapp.tui.configdoc import display_path
 from syncapp.tui.dialogs import ConfirmDialog
 from syncapp.tui.format import date_time, hide_staging, human_size, plural, route
 from syncapp.tui.forms import show, tone

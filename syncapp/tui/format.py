@@ -6,7 +6,7 @@ import re
 import time
 
 from syncapp.config import FolderConfig
-from syncapp.tui.configdoc import display_path
+from syncapp.configedit import display_path
 
 
 def human_size(n: float) -> str:

@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DirectoryTree, Footer, Input, Label, Select, Switch
 
 from syncapp.config import Config, FolderConfig
-from syncapp.tui.configdoc import (
+from syncapp.configedit import (
     FOLDER_DEFAULTS,
     FolderDraft,
     default_remote_path,

@@ -25,8 +25,7 @@ from syncapp.config import (
     S3RemoteConfig,
     WebDAVRemoteConfig,
 )
-from syncapp.errors import ConfigError, RemoteError
-from syncapp.tui.configdoc import (
+from syncapp.configedit import (
     REMOTE_FIELDS,
     SECRET_KEYS,
     RemoteDraft,
@@ -35,6 +34,7 @@ from syncapp.tui.configdoc import (
     remote_defaults,
     remote_problems,
 )
+from syncapp.errors import ConfigError, RemoteError
 from syncapp.tui.dialogs import ConfirmDialog
 from syncapp.tui.forms import TickBox, field_row, show, tone
 

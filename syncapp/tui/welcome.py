@@ -11,7 +11,7 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Label, Static
 
-from syncapp.tui.configdoc import display_path
+from syncapp.configedit import display_path
 
 if TYPE_CHECKING:
     from syncapp.tui.app import SyncApp

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 
-from syncapp.config import Config, load_config
+from tests.helpers import Setup, make_setup
 
 #: Generous: the machine may be busy; the loops end as soon as the condition holds.
 WAIT = 30.0
@@ -55,48 +54,6 @@ async def wait_for(
         await pilot.pause(0.05)
 
 
-@dataclass
-class Setup:
-    root: Path
-    config_path: Path
-    remote_dir: Path
-    docs: Path
-
-    def config(self) -> Config:
-        return load_config(self.config_path)
-
-    def folder(self, name: str, files: dict[str, str] | None = None) -> Path:
-        """A local folder with some files, not in the config."""
-        path = self.root / name
-        for rel, text in (files or {"a.txt": "a"}).items():
-            (path / rel).parent.mkdir(parents=True, exist_ok=True)
-            (path / rel).write_text(text)
-        path.mkdir(exist_ok=True)
-        return path
-
-
-CONFIG = """\
-# syncapp test config: comments must survive edits from the UI
-[remotes.box]  # a local folder as the remote
-type = "local"
-path = "{remote}"
-
-# the documents
-[folders.docs]
-path = "{docs}"
-remote = "box"
-remote_path = "docs"
-"""
-
-
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
-    docs = tmp_path / "docs"
-    (docs / "sub").mkdir(parents=True)
-    (docs / "a.txt").write_text("alpha")
-    (docs / "sub" / "b.txt").write_text("beta")
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    config_path = tmp_path / "config.toml"
-    config_path.write_text(CONFIG.format(remote=remote, docs=docs))
-    yield Setup(tmp_path, config_path, remote, docs)
+def setup(tmp_path: Path) -> Setup:
+    return make_setup(tmp_path)

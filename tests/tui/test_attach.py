@@ -15,11 +15,11 @@ from textual.widgets import Label
 
 from syncapp import daemon
 from syncapp.config import load_config
+from syncapp.configedit import FolderDraft
 from syncapp.engine import FolderState, JobFinished
 from syncapp.engine.client import EngineClient, running_engine
 from syncapp.engine.lock import running_pid
 from syncapp.tui.app import SyncApp
-from syncapp.tui.configdoc import FolderDraft
 from syncapp.tui.dialogs import ConfirmDialog
 from tests.helpers import config_text, syncapp, wait_for, write_tree
 from tests.tui.conftest import wait_for as ui_wait

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import Input, Label, Select, Switch
 
+from syncapp.configedit import FOLDER_DEFAULTS
 from syncapp.tui.app import SyncApp
-from syncapp.tui.configdoc import FOLDER_DEFAULTS
 from syncapp.tui.forms import FolderForm
 from tests.tui.conftest import Setup, wait_for
 from tests.tui.test_dashboard import type_text

@@ -1,4 +1,4 @@
-"""Round-trip edits of the config document for the UI's forms.
+"""Round-trip edits of the config document, shared by the UI's forms and the engine's control API.
 
 Every edit works on a copy of the tomlkit document, is re-parsed with ``parse_config`` (so the UI
 and the command line accept exactly the same files) and only then written. The user's comments,

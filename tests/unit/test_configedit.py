@@ -8,8 +8,7 @@ import pytest
 import tomlkit
 
 from syncapp.config import Config, WebDAVRemoteConfig, load_config
-from syncapp.errors import ConfigError
-from syncapp.tui.configdoc import (
+from syncapp.configedit import (
     FolderDraft,
     RemoteDraft,
     empty_config,
@@ -23,7 +22,13 @@ from syncapp.tui.configdoc import (
     without_folder,
     without_remote,
 )
-from tests.tui.conftest import Setup
+from syncapp.errors import ConfigError
+from tests.helpers import Setup, make_setup
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Setup:
+    return make_setup(tmp_path)
 
 
 def dumps(config: Config) -> str:
