@@ -18,7 +18,8 @@ from syncapp.tui.dialogs import ConfirmDialog
 from syncapp.tui.folders import FolderPanel
 from syncapp.tui.forms import DirectoryPicker, FolderForm
 from syncapp.tui.remotes import RemoteForm
-from tests.tui.conftest import Setup, wait_for
+from tests.helpers import Setup
+from tests.tui.conftest import wait_for
 
 
 async def type_text(pilot: Pilot[None], text: str) -> None:

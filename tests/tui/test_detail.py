@@ -18,7 +18,8 @@ from syncapp.tui.activity import format_change
 from syncapp.tui.app import SyncApp
 from syncapp.tui.detail import FolderDetailScreen, RestoreToDialog, VersionsScreen
 from syncapp.tui.dialogs import ConfirmDialog
-from tests.tui.conftest import Setup, wait_for
+from tests.helpers import Setup
+from tests.tui.conftest import wait_for
 from tests.tui.test_dashboard import on_dashboard, state, type_text, up_to_date
 
 

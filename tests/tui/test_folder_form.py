@@ -10,7 +10,8 @@ from textual.widgets import Input, Label, Select, Switch
 from syncapp.configedit import FOLDER_DEFAULTS
 from syncapp.tui.app import SyncApp
 from syncapp.tui.forms import FolderForm
-from tests.tui.conftest import Setup, wait_for
+from tests.helpers import Setup
+from tests.tui.conftest import wait_for
 from tests.tui.test_dashboard import type_text
 
 README = Path(__file__).parents[2] / "README.md"

@@ -12,8 +12,9 @@ from syncapp.config import load_config
 from syncapp.engine import FolderState
 from syncapp.tui.app import SyncApp
 from syncapp.tui.dialogs import GuardDialog
+from tests.helpers import Setup
 from tests.servers.webdav import wsgidav_server
-from tests.tui.conftest import Setup, wait_for
+from tests.tui.conftest import wait_for
 from tests.tui.test_dashboard import on_dashboard, state, up_to_date
 
 #: Enough deletes to trip the default guard (more than half, and at least ten).

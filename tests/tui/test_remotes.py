@@ -14,7 +14,8 @@ from syncapp.davserver import DavServer
 from syncapp.tui.app import SyncApp
 from syncapp.tui.dialogs import ConfirmDialog
 from syncapp.tui.remotes import RemoteForm, RemotesScreen
-from tests.tui.conftest import Setup, wait_for
+from tests.helpers import Setup
+from tests.tui.conftest import wait_for
 from tests.tui.test_dashboard import on_dashboard, type_text, up_to_date
 
 
