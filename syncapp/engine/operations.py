@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -37,6 +39,7 @@ from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.notes import note
 from syncapp.engine.progress import RoundTally
 from syncapp.engine.ratelimit import RateLimit, limited
+from syncapp.engine.restamp import restamp
 from syncapp.engine.scanner import LocalEntry, lstat_entry, parents, printable
 from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
 from syncapp.engine.versions import Versions
@@ -48,7 +51,7 @@ from syncapp.errors import (
     RemotePreconditionFailed,
 )
 from syncapp.ignore import IgnoreRules
-from syncapp.remotes.base import PutResult, Remote, join
+from syncapp.remotes.base import PutResult, Remote, RemoteEntry, join
 
 log = logging.getLogger(__name__)
 
@@ -215,40 +218,35 @@ class Operations:
         started = time.monotonic()
         known = self.entries.get(path)
         two_way = self.cfg.direction == "both"
-        seen: str | None = None  # two-way: the remote ETag this upload may replace (If-Match)
+        prior: RemoteEntry | None = None  # the remote file this upload replaces, as seen
         if known is not None and not known.is_dir:
-            seen = await self._keep_remote_edit(path, known)
+            prior = await self._keep_remote_edit(path, known)
             await self.versions.keep(path, by_move=False)
         elif path in self.folder._unrecorded_remote:
             # No record of it (state lost), but the listing showed a copy that differs.
             if two_way:  # both sides made it: keep the remote content beside (a union)
-                seen = await self._keep_remote_edit(path, None)
+                prior = await self._keep_remote_edit(path, None)
             await self.versions.keep(path, by_move=False)
             self.folder._unrecorded_remote.discard(path)
+        # Two-way: the ETag this upload may replace (If-Match).
+        seen = prior.etag if prior is not None else None
         if not (two_way and self.remote.capabilities.conditional_put):
             seen = None
-        upload_id = self._begin_upload(rpath)
         try:
-            result = await self._put_file(path, rpath, le, upload_id, started, if_match=seen)
+            result = await self._put_file(path, rpath, le, started, if_match=seen)
         except RemotePreconditionFailed:
             # Two-way: written on the remote since we looked; the next try keeps that copy.
-            self._upload_failed(upload_id)
             raise _Requeue from None
         except (RemoteConflict, RemoteNotFound):
             # The parent vanished remotely (someone removed it): recreate it, and everything
             # we had synced below it, then try once more.
-            self._upload_failed(upload_id)
             await self._recreate_parents(path)
-            upload_id = self._begin_upload(rpath)
-            try:
-                result = await self._put_file(path, rpath, le, upload_id, started)
-            except BaseException:
-                self._upload_failed(upload_id)
-                raise
-        except BaseException:
-            self._upload_failed(upload_id)
-            raise
-        self.uploads_in_flight.pop(upload_id, None)
+            result = await self._put_file(path, rpath, le, started)
+        if prior is not None:
+            result = await restamp(
+                prior, le.size, le.mtime_ns, result, self.remote.capabilities.server_mtime,
+                lambda mtime_ns: self._put_file(path, rpath, le, started, mtime_ns=mtime_ns),
+            )  # fmt: skip
         try:
             st = os.stat(os.path.join(self.root, path), follow_symlinks=self.cfg.follow_symlinks)
         except OSError:
@@ -348,16 +346,25 @@ class Operations:
         path: str,
         rpath: str,
         le: LocalEntry,
-        upload_id: str,
         started: float,
         if_match: str | None = None,
+        mtime_ns: int | None = None,
     ) -> PutResult:
+        """One PUT of the file, tracked in ``uploads_in_flight`` while it runs."""
         body = self._read_file(path, le.size, started)
         if self.limits:
             body = limited(body, self.limits)
-        return await self.remote.put(
-            rpath, body, size=le.size, mtime_ns=le.mtime_ns, upload_id=upload_id, if_match=if_match
-        )
+        mtime = le.mtime_ns if mtime_ns is None else mtime_ns
+        upload_id = self._begin_upload(rpath)
+        try:
+            result = await self.remote.put(
+                rpath, body, size=le.size, mtime_ns=mtime, upload_id=upload_id, if_match=if_match
+            )
+        except BaseException:
+            self._upload_failed(upload_id)
+            raise
+        self.uploads_in_flight.pop(upload_id, None)
+        return result
 
     async def _read_file(self, path: str, size: int, started: float) -> AsyncIterator[bytes]:
         """The file's first ``size`` bytes: one read for small files, 1 MiB chunks otherwise."""
@@ -410,23 +417,23 @@ class Operations:
         self.folder._forget(path, job.is_dir)
         self.bus.publish(JobFinished(self.name, Op.DELETE, path, 0, time.monotonic() - started))
 
-    async def _keep_remote_edit(self, path: str, known: Entry | None) -> str | None:
+    async def _keep_remote_edit(self, path: str, known: Entry | None) -> RemoteEntry | None:
         """Never overwrite a remote edit silently.
 
         If the remote copy changed since our last upload (another size, or another mtime than
         we sent, or written after we synced where the server keeps no mtimes), it is first
         downloaded beside the local file as ``name.conflict-YYYYMMDD-HHMMSS.ext``; that copy
         then syncs like any new file, so both versions end up in both places. ``known`` None:
-        no record, but a remote copy that differs (two-way's first run). Returns the remote's
-        ETag as seen (what the upload may replace).
+        no record, but a remote copy that differs (two-way's first run). Returns the remote
+        file as seen (what the upload replaces).
         """
         remote = await self.remote.stat(self.rpath(path))
         if remote is None or remote.is_dir:
             return None
         caps = self.remote.capabilities
         if known is not None and not remote_changed(known, remote, server_mtime=caps.server_mtime):
-            return remote.etag
-        copy = conflict_name(path, time.time())
+            return remote
+        copy = conflict_name(path, time.time(), machine_tag(self.state.path))
         mtime = remote.mtime_ns / 1e9 if remote.mtime_ns else None
         await self.versions.download(remote.path, os.path.join(self.root, copy), mtime=mtime)
         log.warning(
@@ -438,7 +445,7 @@ class Operations:
         note(self.state, self.name, copy, f"the remote copy of {path}, kept in a conflict", now)
         self.bus.publish(ConflictKept(self.name, path, copy))
         self.folder._enqueue(Job(JobKind.SYNC, copy))
-        return remote.etag
+        return remote
 
     async def keep_versions_of(self, path: str, is_dir: bool) -> bool:
         """Keep what a delete removes; True when that already took the file away (a move)."""
@@ -564,15 +571,25 @@ class _Requeue(Exception):
     """The job's path changed under it: run it again after a short delay."""
 
 
-def conflict_name(path: str, ts: float) -> str:
-    """``notes/a.txt`` → ``notes/a.conflict-20261126-175500.txt`` (local time, like editors)."""
+def conflict_name(path: str, ts: float, tag: str = "") -> str:
+    """``notes/a.txt`` → ``notes/a.conflict-20261126-175500-3fa2.txt`` (local time, like
+    editors; ``tag`` names the machine, see ``machine_tag``)."""
     head, _, name = path.rpartition("/")
     stem, dot, ext = name.rpartition(".")
     if not stem:  # no extension, or a dotfile such as ".bashrc"
         stem, dot, ext = name, "", ""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(ts))
+    if tag:
+        stamp = f"{stamp}-{tag}"
     new = f"{stem}.conflict-{stamp}{dot}{ext}"
     return f"{head}/{new}" if head else new
+
+
+def machine_tag(state_path: object) -> str:
+    """Four hex digits for this machine (host and state database) in conflict names: two
+    machines that keep a conflict of one file in the same second pick different names."""
+    key = f"{socket.gethostname()}\0{state_path}".encode()
+    return hashlib.sha1(key, usedforsecurity=False).hexdigest()[:4]
 
 
 def _read_small(path: str, size: int) -> bytes:

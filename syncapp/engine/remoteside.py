@@ -64,7 +64,7 @@ from syncapp.engine.guard import DeleteGuard, Trip, guard_tripped
 from syncapp.engine.heldback import HeldBack
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.notes import note
-from syncapp.engine.operations import conflict_name
+from syncapp.engine.operations import conflict_name, machine_tag
 from syncapp.engine.remotepoll import RemotePoller, Snapshot
 from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents
 from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
@@ -259,6 +259,7 @@ class RemoteSide:
         ETag the PUT gave) is our upload, and what the listing says of it (its ETag and mtime,
         which a PUT's answer may not have had) is recorded, so it is not seen as a change."""
         server_mtime = self.remote.capabilities.server_mtime
+        ours = {"server_mtime": True}
         for p in list(self.unconfirmed):
             k, r = known.get(p), snap.entries.get(p)
             if k is None or r is None or k.is_dir or r.is_dir:
@@ -266,7 +267,8 @@ class RemoteSide:
                 continue
             if not remote_changed(k, r, server_mtime=server_mtime):
                 self.unconfirmed.discard(p)
-            elif r.size == k.size and same_mtime(k.mtime_ns, r.mtime_ns, server_mtime=True):
+            elif k.etag is None and r.size == k.size and same_mtime(k.mtime_ns, r.mtime_ns, **ours):
+                # (Only when the PUT gave no ETag: with one, another ETag is another writer.)
                 self.unconfirmed.discard(p)
                 seen = replace(k, etag=r.etag, remote_mtime_ns=r.mtime_ns)
                 known[p] = seen
@@ -352,9 +354,9 @@ class RemoteSide:
             self._doubted.discard(a.path)
             self.unconfirmed.discard(a.path)
             known = self.folder.entries.get(a.path)
-            if known is None or not _kept_as_conflict(a.path, known.size, snap):
+            if known is None or not await self._kept_as_conflict(a.path, snap):
                 why = "overwritten on the remote before this machine saw its own upload there"
-                a = replace(a, op=Op.CONFLICT, dst=conflict_name(a.path, self.clock()), reason=why)
+                a = replace(a, op=Op.CONFLICT, reason=why)
                 op = a.op
         if op is Op.DOWNLOAD:
             await self._download(a)
@@ -458,7 +460,29 @@ class RemoteSide:
         self._note(a.path, f"deleted on the remote; moved to the trash: {done.where}", "trashed")
         self.bus.publish(FileTrashed(self.name, a.path, done.where))
 
+    async def _kept_as_conflict(self, path: str, snap: Snapshot) -> bool:
+        """Whether the remote shows a conflict copy of ``path`` (``conflict_name``'s pattern)
+        holding our local content: another machine kept it beside its own. Compared by content,
+        not size: two edits of one size are common, and taking one for the other loses it."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(0))
+        head, _, tail = conflict_name(path, 0).partition(stamp)
+        pattern = re.compile(re.escape(head) + r"\d{8}-\d{6}(-[0-9a-f]{4})?" + re.escape(tail))
+        full = self._full(path)
+        try:
+            size = os.stat(full).st_size
+        except OSError:
+            return False
+        for p, e in snap.entries.items():
+            if e.is_dir or e.size != size or pattern.fullmatch(p) is None:
+                continue
+            if await remote_same_content(self.remote, self._rpath(p), full, e.etag):
+                return True
+        return False
+
     async def _conflict(self, a: Action) -> None:
+        # Named here, with this machine's tag: another machine may keep the same conflict in
+        # the same second.
+        a = replace(a, dst=conflict_name(a.path, self.clock(), machine_tag(self.state.path)))
         r, lo = a.remote, a.local
         assert r is not None and a.dst is not None
         if a.is_dir or r.is_dir or (lo is not None and lo.is_dir):
@@ -481,15 +505,3 @@ class RemoteSide:
         self._note(a.dst, f"the remote copy of {a.path}, kept in a conflict")
         log.warning("%s: %s changed on both sides; the remote copy is %s", self.name, a.path, a.dst)
         self.bus.publish(ConflictKept(self.name, a.path, a.dst))
-
-
-def _kept_as_conflict(path: str, size: int, snap: Snapshot) -> bool:
-    """Whether the remote shows a conflict copy of ``path`` (``conflict_name``'s pattern) of
-    ``size`` bytes: another machine kept our content beside its own."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(0))
-    head, _, tail = conflict_name(path, 0).partition(stamp)
-    pattern = re.compile(re.escape(head) + r"\d{8}-\d{6}" + re.escape(tail))
-    return any(
-        pattern.fullmatch(p) is not None and not e.is_dir and e.size == size
-        for p, e in snap.entries.items()
-    )

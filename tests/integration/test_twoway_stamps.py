@@ -1,0 +1,75 @@
+"""Two machines edit one file within one second to the same size: on servers that stamp a file
+with (whole-second mtime, size) the second write looks like the first, and the machine that wrote
+the first would keep its content for good (seen on rclone serve webdav). The writer of the second
+now writes again with a stamp that differs (engine/restamp.py), so both machines converge."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from syncapp.engine.restamp import looks_unchanged, next_mtime_ns, wait_for_server_clock
+from syncapp.remotes.base import PutResult, RemoteEntry
+from tests.integration.test_twoway_engine import (  # noqa: F401  (fixtures)
+    Machine,
+    Shared,
+    machines,
+    own_trash,
+    shared,
+    text,
+    until,
+)
+
+S = 1_000_000_000
+
+
+def test_a_stamp_like_the_old_one_is_seen_as_unchanged() -> None:
+    old = RemoteEntry("a.txt", False, 10, 1_700_000_000 * S, "e1")
+    # The ETag says it where there is one.
+    assert looks_unchanged(old, 10, PutResult("e1", 1_700_000_005 * S), keeps_mtime=True)
+    assert not looks_unchanged(old, 10, PutResult("e2", 1_700_000_000 * S), keeps_mtime=True)
+    assert not looks_unchanged(old, 11, PutResult("e1", None), keeps_mtime=True)
+    # No ETag: the mtime we sent (whole seconds) or the server's clock.
+    bare = RemoteEntry("a.txt", False, 10, 1_700_000_000 * S)
+    assert looks_unchanged(bare, 10, PutResult(None, 1_700_000_000 * S), keeps_mtime=True)
+    assert not looks_unchanged(bare, 10, PutResult(None, 1_700_000_001 * S), keeps_mtime=True)
+    assert looks_unchanged(bare, 10, PutResult(None, 1_700_000_000 * S), keeps_mtime=False)
+    assert not looks_unchanged(bare, 10, PutResult(None, 1_700_000_001 * S), keeps_mtime=False)
+    # Nothing to compare: a poller cannot compare either.
+    assert not looks_unchanged(bare, 10, PutResult(None, None), keeps_mtime=True)
+    # The new stamp: a second past the old one, or the file's own if that is later.
+    assert next_mtime_ns(bare, 1_600_000_000 * S) == 1_700_000_001 * S
+    assert next_mtime_ns(bare, 1_800_000_000 * S) == 1_800_000_000 * S
+    assert 1.0 <= wait_for_server_clock(bare, PutResult(None, 1_700_000_000 * S)) < 1.2
+
+
+async def test_a_same_size_edit_within_the_second_reaches_the_other_machine(
+    tmp_path: Path,
+    shared: Shared,  # noqa: F811
+) -> None:
+    async with machines(tmp_path, shared, "a", "b") as (a, b):
+        a_notes, b_notes = a.folder / "notes.txt", b.folder / "notes.txt"
+        a_notes.write_text("first one\n")
+        await until(lambda: text(b_notes) == "first one\n")
+        for m in (a, b):
+            side = m.engine.folder("docs").remote_side
+            assert side is not None
+            await until(lambda side=side: not side.unconfirmed)  # type: ignore[misc]
+        # Same size, mtimes in one whole second: the stamps many servers give are equal.
+        second = int(time.time()) - 30
+        uploads = a.uploads()
+        a_notes.write_text("A version\n")
+        os.utime(a_notes, (second + 0.1, second + 0.1))
+        await until(lambda: a.uploads() > uploads and not a.engine.status()["docs"].in_flight)
+        b_notes.write_text("B version\n")
+        os.utime(b_notes, (second + 0.6, second + 0.6))
+
+        def converged() -> bool:
+            return text(a_notes) == text(b_notes) == "B version\n" and a.files() == b.files()
+
+        try:
+            await until(converged)
+        except TimeoutError:
+            seen = {n: {p: text(m.folder / p) for p in m.files()} for n, m in (("a", a), ("b", b))}
+            raise AssertionError(f"the machines did not converge: {seen}") from None
