@@ -32,6 +32,7 @@ from syncapp.configedit import (
     FolderDraft,
     RemoteDraft,
     default_remote_path,
+    stored_path,
 )
 from syncapp.errors import ConfigError
 
@@ -50,19 +51,38 @@ _FOLDER_FIELDS = [f.name for f in dataclasses.fields(FolderDraft) if f.name != "
 # -- bodies ---------------------------------------------------------------------------------------
 
 
+def absolute(path_text: str) -> str:
+    """A path as typed, made absolute here (the engine runs in another directory); ``~/…``
+    stays as it is, "" stays "" (the engine says what is missing)."""
+    return stored_path(path_text) if path_text.strip() else ""
+
+
 def folder_body(draft: FolderDraft) -> dict[str, Any]:
     body = dataclasses.asdict(draft)
+    body["path"] = absolute(draft.path)
     body["ignore"] = list(draft.ignore)
     return body
 
 
 def remote_body(draft: RemoteDraft) -> dict[str, Any]:
+    values = dict(draft.values)
+    if draft.type == "local" and "path" in values:
+        values["path"] = absolute(values["path"])
     return {
         "name": draft.name,
         "type": draft.type,
         "store_password": draft.store_password,
-        **draft.values,
+        **values,
     }
+
+
+def _path(value: str, key: str, file: Path) -> str:
+    # Relative to what? The engine's working directory is nobody's business.
+    if value.strip() and not value.strip().startswith("~") and not Path(value).is_absolute():
+        raise ConfigError(
+            str(file), key, f"must be an absolute path (or start with ~), not {value!r}"
+        )
+    return value
 
 
 def _name(body: Mapping[str, Any], default: str, file: Path) -> str:
@@ -97,6 +117,8 @@ def folder_draft(
             isinstance(value, int | float) and not isinstance(value, bool)
         ):
             values[key] = str(value)  # as typed: the draft validates it
+            if key == "path":
+                _path(values[key], key, file)
         else:
             raise ConfigError(str(file), key, "must be a string or a number")
     if base is not None:
@@ -126,7 +148,7 @@ def remote_draft(
             value = body[key]
             if not isinstance(value, str):
                 raise ConfigError(str(file), key, "must be a string")
-            values[key] = value
+            values[key] = _path(value, key, file) if (rtype, key) == ("local", "path") else value
     store = body.get("store_password", base.store_password if base is not None and same else False)
     if not isinstance(store, bool):
         raise ConfigError(str(file), "store_password", "must be true or false")
