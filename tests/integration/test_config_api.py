@@ -25,7 +25,7 @@ from syncapp.configedit import FolderDraft
 from syncapp.engine.client import EngineClient
 from syncapp.engine.control import socket_path
 from syncapp.errors import ConfigConflict, ConfigError, UnknownName
-from tests.helpers import tree, wait_for, write_tree
+from tests.helpers import syncapp, tree, wait_for, write_tree
 from tests.servers.webdav import rclone_webdav_server
 
 PASSWORD = "pw-Zq8vX3-never-shown"
@@ -293,3 +293,37 @@ def test_a_password_goes_into_the_0600_file_and_nowhere_else(engine: Engine) -> 
     log = engine.log.read_text()
     assert "DEBUG" in log  # the log was as talkative as it gets
     assert PASSWORD not in log
+
+
+def test_cli_folder_add_and_remove_go_through_the_engine(engine: Engine) -> None:
+    env = {"XDG_STATE_HOME": str(engine.root / "state"), "XDG_RUNTIME_DIR": str(engine.runtime)}
+    music = engine.root / "music"
+    write_tree(music, {"song.ogg": "la"})
+    cfg = str(engine.config)
+    res = syncapp("--config", cfg, "folder", "add", "music", str(music), "--remote", "r", env=env)
+    assert res.returncode == 0, res.stderr
+    assert "the engine (pid" in res.stdout and "syncs it" in res.stdout
+    assert wait_for(lambda: (engine.remote / "music" / "song.ogg").exists())
+    assert "music" in engine.folders()
+    res = syncapp("--config", cfg, "folder", "add", "music", str(music), "--remote", "r", env=env)
+    assert res.returncode == 2 and "name: a folder named 'music' exists already" in res.stderr
+    res = syncapp("--config", cfg, "folder", "remove", "music", env=env)
+    assert res.returncode == 0 and "stopped syncing it (no file deleted)" in res.stdout
+    assert "music" not in engine.folders() and "music" not in load_config(engine.config).folders
+    assert (music / "song.ogg").exists() and (engine.remote / "music" / "song.ogg").exists()
+
+
+def test_cli_folder_add_without_an_engine_writes_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG.format(remote=tmp_path / "remote", docs=tmp_path / "docs"))
+    (tmp_path / "docs").mkdir()
+    write_tree(tmp_path / "pics", {"p.png": "png"})
+    res = syncapp(
+        "--config", str(cfg), "folder", "add", "pics", "pics", "--remote", "r", cwd=tmp_path
+    )
+    assert res.returncode == 0 and "no engine is running" in res.stdout, res.stderr
+    added = load_config(cfg).folders["pics"]
+    assert (added.path, added.remote_path) == (tmp_path / "pics", "pics")  # made absolute here
+    assert cfg.read_text().startswith("# my sync config")
+    res = syncapp("--config", str(cfg), "folder", "remove", "nope")
+    assert res.returncode == 1 and "no folder named 'nope'" in res.stderr
