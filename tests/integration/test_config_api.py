@@ -5,13 +5,16 @@ secrets go into the 0600 file and nowhere else. One engine serves the whole modu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,8 +259,32 @@ async def test_bad_values_answer_422_naming_the_key_and_change_nothing(
     assert engine.config.read_bytes() == before
 
 
+class EventTap(threading.Thread):
+    """The raw event stream, kept whole while the test runs."""
+
+    def __init__(self, sock: Path) -> None:
+        super().__init__(daemon=True)
+        self.conn = socket.socket(socket.AF_UNIX)
+        self.conn.connect(str(sock))
+        self.conn.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.data = b""
+
+    def run(self) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := self.conn.recv(65536):
+                self.data += chunk
+
+    def close(self) -> bytes:
+        self.conn.shutdown(socket.SHUT_RDWR)
+        self.join(timeout=10)
+        self.conn.close()
+        return self.data
+
+
 def test_a_password_goes_into_the_0600_file_and_nowhere_else(engine: Engine) -> None:
     served = engine.root / "dav"
+    events = EventTap(engine.sock)
+    events.start()
     with rclone_webdav_server(served, ("alice", PASSWORD)) as server:
         answers: list[str] = []
         dav = {"name": "dav", "type": "webdav", "url": server.url, "username": "alice"}
@@ -290,6 +317,9 @@ def test_a_password_goes_into_the_0600_file_and_nowhere_else(engine: Engine) -> 
         code, _, _ = engine.call("DELETE", "/v1/folders/shared")
         assert code == 200
     assert not [a for a in answers if PASSWORD in a]
+    stream = events.close()
+    assert b'"folder": "shared"' in stream  # it saw the folder open and sync
+    assert PASSWORD.encode() not in stream
     log = engine.log.read_text()
     assert "DEBUG" in log  # the log was as talkative as it gets
     assert PASSWORD not in log
