@@ -5,6 +5,7 @@ UI already knows (a folder's state, its held deletes) comes from the events it w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -178,10 +179,15 @@ class FolderActions(_Base):
         if editing is not None:
             self.dashboard.transfers.forget_folder(editing)
         if self.engine is not None:
-            await self.show_engine_folders()
+            await self._show_engine_folders()
         else:
             self.start_engine()  # it opens every configured folder
         return None
+
+    async def _show_engine_folders(self) -> None:
+        # The change is saved; an engine gone meanwhile is said by its own message.
+        with contextlib.suppress(SyncappError):
+            await self.show_engine_folders()
 
     def action_remove_folder(self) -> None:
         name = self._selected()
@@ -423,7 +429,7 @@ class FolderActions(_Base):
         if editing is not None:
             # Folders on this remote were reopened by the engine with the new settings.
             await self.dashboard.folders.sync_folders(self.config.folders.values())
-            await self.show_engine_folders()
+            await self._show_engine_folders()
         return None
 
     async def remove_remote(self, name: str) -> str | None:
