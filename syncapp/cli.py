@@ -100,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "reload", help="the running engine reads its config file again (after editing it by hand)"
     )
+    fold = sub.add_parser(
+        "folder", help="add or remove a folder (through the running engine, else in the config)"
+    )
+    fold_sub = fold.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = fold_sub.add_parser("add", help="sync PATH to a remote as folder NAME")
+    add.add_argument("name")
+    add.add_argument("path")
+    add.add_argument("--remote", required=True, help="the remote's name in the config")
+    add.add_argument("--remote-path", help="where on the remote (default: PATH's base name)")
+    fold_sub.add_parser(
+        "remove", help="stop syncing a folder, drop it from the config (no file is deleted)"
+    ).add_argument("name")
     for action, words in (
         ("pause", "pause a folder of the running engine"),
         ("resume", "resume a paused folder of the running engine"),
@@ -143,6 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "reload":
             return cmd_reload(args)
+        if args.command == "folder":
+            from syncapp.foldercmd import cmd_folder
+
+            config_path = find_config_path(args.config)
+            state = default_state_path()
+            return asyncio.run(cmd_folder(args, config_path, state, sys.stdout))
         if args.command in ("pause", "resume", "rescan"):
             return cmd_control(args)
         if args.command == "service":

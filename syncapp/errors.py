@@ -26,6 +26,11 @@ class ConfigError(SyncappError):
         super().__init__(f"{where}: {problem}")
 
 
+class ConfigConflict(ConfigError):
+    """A config edit that is valid in itself but conflicts with the config as it stands (a
+    remote still used by a folder); the control API answers 409."""
+
+
 class LocalError(SyncappError):
     """A local file or folder could not be read (permission, vanished, not a regular file)."""
 

@@ -10,6 +10,10 @@ answer the same calls:
   API's Unix socket (``syncapp.engine.control``, which serves a ``LocalEngine``).
 
 Answers are plain dataclasses (``FolderInfo``, ``Pending``, ``Version``) that travel as JSON.
+
+Folders and remotes are added, changed and removed by the engine itself: it reads the config
+file again (a hand edit since is kept), applies the form's draft with the round-trip editor,
+writes the file and opens, closes or reopens the folders concerned (``syncapp.configfile``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from syncapp import configfile
 from syncapp.config import Config
+from syncapp.configedit import FolderDraft, RemoteDraft
 from syncapp.engine.core import SyncEngine
 from syncapp.engine.events import Event
 from syncapp.engine.folder import FolderStatus
@@ -103,6 +109,26 @@ class EngineAPI(ABC):
         reopen changed ones); returns the folders that could not open, with why."""
 
     @abstractmethod
+    async def save_folder(self, draft: FolderDraft, editing: str | None = None) -> Config:
+        """Add a folder (``editing`` None) or change folder ``editing`` (renamed when the
+        draft's name differs); the engine writes the config file and (re)opens the folder.
+        Returns the config as written. ``ConfigError`` keyed by the draft's field when refused,
+        ``UnknownName`` when ``editing`` is not configured."""
+
+    @abstractmethod
+    async def remove_folder(self, name: str) -> Config:
+        """Stop syncing ``name`` and drop it from the config file; no file is deleted."""
+
+    @abstractmethod
+    async def save_remote(self, draft: RemoteDraft, editing: str | None = None) -> Config:
+        """As ``save_folder``; the folders on a changed remote reopen with it."""
+
+    @abstractmethod
+    async def remove_remote(self, name: str) -> Config:
+        """Drop remote ``name`` from the config file; ``ConfigConflict`` while a folder uses
+        it."""
+
+    @abstractmethod
     async def pause(self, name: str) -> None: ...
 
     @abstractmethod
@@ -152,6 +178,7 @@ class LocalEngine(EngineAPI):
         self._inbox: asyncio.Queue[tuple[Call, asyncio.Future[Any], bool] | None] = asyncio.Queue()
         self._serving = False
         self._closed = False
+        self._config_edit = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
         await self.sync.__aenter__()
@@ -248,6 +275,30 @@ class LocalEngine(EngineAPI):
             return await self.sync.apply_config(config)
 
         result: dict[str, str] = await self.in_engine_task(apply)
+        return result
+
+    async def save_folder(self, draft: FolderDraft, editing: str | None = None) -> Config:
+        return await self._edit_config(lambda c: configfile.folder_saved(c, draft, editing))
+
+    async def remove_folder(self, name: str) -> Config:
+        return await self._edit_config(lambda c: configfile.folder_removed(c, name))
+
+    async def save_remote(self, draft: RemoteDraft, editing: str | None = None) -> Config:
+        return await self._edit_config(lambda c: configfile.remote_saved(c, draft, editing))
+
+    async def remove_remote(self, name: str) -> Config:
+        return await self._edit_config(lambda c: configfile.remote_removed(c, name))
+
+    async def _edit_config(self, change: Callable[[Config], Config]) -> Config:
+        # Read, change, write and apply are one step: two views saving at once cannot lose
+        # each other's edit.
+        async def edit() -> Config:
+            async with self._config_edit:
+                new = await asyncio.to_thread(configfile.edit_file, self.sync.config, change)
+                await self.sync.apply_config(new)
+                return new
+
+        result: Config = await self.in_engine_task(edit)
         return result
 
     async def pause(self, name: str) -> None:

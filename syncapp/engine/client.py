@@ -21,15 +21,17 @@ from urllib.parse import quote
 
 import httpx
 
-from syncapp.config import Config
+from syncapp.config import Config, load_config
+from syncapp.configedit import FolderDraft, RemoteDraft
 from syncapp.engine import events as _events
 from syncapp.engine.api import EngineAPI, FolderInfo, GuardChoice, info_from_dict
+from syncapp.engine.configcalls import folder_body, remote_body
 from syncapp.engine.control import socket_path
 from syncapp.engine.events import Event, EventBus
 from syncapp.engine.lock import running_pid
 from syncapp.engine.state import Pending
 from syncapp.engine.versions import Version
-from syncapp.errors import SyncappError
+from syncapp.errors import ConfigConflict, ConfigError, SyncappError, UnknownName
 
 __all__ = ["EngineClient", "answer", "event_from_dict", "running_engine"]
 
@@ -49,14 +51,23 @@ def running_engine(state_path: Path) -> EngineClient | None:
 
 
 def answer(resp: httpx.Response) -> Any:
-    """A control API reply's JSON; ``SyncappError`` with the engine's own words when it
-    refused (every error reply is ``{"error": "…"}``)."""
+    """A control API reply's JSON; when the engine refused, the error it raised, rebuilt:
+    ``ConfigError`` (422) or ``ConfigConflict`` (409) with the key, ``UnknownName`` (404), else
+    ``SyncappError`` with the engine's own words (every error reply is ``{"error": "…"}``)."""
     if resp.status_code >= 400:
         try:
-            message = resp.json().get("error", resp.text)
+            data = resp.json()
         except ValueError:
-            message = resp.text
-        raise SyncappError(str(message))
+            data = None
+        if not isinstance(data, dict):
+            data = {}
+        message = str(data.get("error", resp.text))
+        if "key" in data and resp.status_code in (409, 422):
+            cls = ConfigConflict if resp.status_code == 409 else ConfigError
+            raise cls(str(data.get("file", "")), str(data["key"]), str(data.get("problem", "")))
+        if resp.status_code == 404:
+            raise UnknownName(message)
+        raise SyncappError(message)
     return resp.json()
 
 
@@ -176,6 +187,36 @@ class EngineClient(EngineAPI):
         # The config file is the one truth: the engine reads the file the view just wrote.
         reply = await self._call("POST", "/v1/config/reload")
         return dict(reply.get("errors") or {})
+
+    async def save_folder(self, draft: FolderDraft, editing: str | None = None) -> Config:
+        body = folder_body(draft)
+        if editing is None:
+            reply = await self._call("POST", "/v1/folders", body)
+        else:
+            reply = await self._call("PUT", f"/v1/folders/{quote(editing, safe='')}", body)
+        return await self._written(reply)
+
+    async def remove_folder(self, name: str) -> Config:
+        reply = await self._call("DELETE", f"/v1/folders/{quote(name, safe='')}")
+        return await self._written(reply)
+
+    async def save_remote(self, draft: RemoteDraft, editing: str | None = None) -> Config:
+        body = remote_body(draft)  # secrets go in (a 0600 socket of this user), never out
+        if editing is None:
+            reply = await self._call("POST", "/v1/remotes", body)
+        else:
+            reply = await self._call("PUT", f"/v1/remotes/{quote(editing, safe='')}", body)
+        return await self._written(reply)
+
+    async def remove_remote(self, name: str) -> Config:
+        reply = await self._call("DELETE", f"/v1/remotes/{quote(name, safe='')}")
+        return await self._written(reply)
+
+    @staticmethod
+    async def _written(reply: dict[str, Any]) -> Config:
+        # Answers carry no secrets, so the config (a stored password included) is the file the
+        # engine just wrote, read here: this view runs as the same user.
+        return await asyncio.to_thread(load_config, reply["config"])
 
     async def pause(self, name: str) -> None:
         await self._call("POST", self._folder(name, "pause"))

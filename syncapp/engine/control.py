@@ -19,6 +19,8 @@ end. Calls (JSON in and out)::
     POST /v1/folders/NAME/restore         {"version": {...}, "dest": null}
     GET  /v1/remotes/NAME/describe        what the remote's server does, in words
     POST /v1/config/reload                read the config file again; open/close/reopen folders
+    POST /v1/folders, PUT|DELETE /v1/folders/NAME, the same for /v1/remotes: add, change,
+                                          remove (``syncapp.engine.configcalls``)
     POST /v1/stop                         the engine stops cleanly (202)
     GET  /v1/events                       JSON lines: each folder's state now and its newest
                                           progress/offline/guard events, then every event as
@@ -42,9 +44,10 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from syncapp.engine.api import GuardChoice, LocalEngine, info_to_dict
+from syncapp.engine.configcalls import ConfigRoutes
 from syncapp.engine.events import Event, FolderState, FolderStateChanged, RemoteOnline
 from syncapp.engine.versions import Version
-from syncapp.errors import ConfigError, SyncappError, UnknownName
+from syncapp.errors import ConfigConflict, ConfigError, SyncappError, UnknownName
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -168,6 +171,7 @@ class ControlServer:
                 web.post(f"{API}/config/reload", self._reload),
                 web.post(f"{API}/stop", self._stop),
                 web.get(f"{API}/events", self._events),
+                *ConfigRoutes(self.api).routes(),
             ]
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -208,7 +212,9 @@ class ControlServer:
         try:
             return await handler(request)
         except ConfigError as e:
-            return self._json({"error": str(e)}, 400)
+            # The key lets a form show the problem next to its field.
+            reply = {"error": str(e), "key": e.key, "problem": e.problem, "file": e.file}
+            return self._json(reply, 409 if isinstance(e, ConfigConflict) else 422)
         except UnknownName as e:
             return self._json({"error": str(e)}, 404)
         except (SyncappError, OSError) as e:

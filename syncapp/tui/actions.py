@@ -4,13 +4,15 @@ UI already knows (a folder's state, its held deletes) comes from the events it w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from textual import work
 
-from syncapp import configedit
+from syncapp import configedit, configfile
 from syncapp.config import Config, FolderConfig, load_config
 from syncapp.configedit import FolderDraft, RemoteDraft
 from syncapp.engine import FolderState, GuardTripped
@@ -62,6 +64,7 @@ class FolderActions(_Base):
         def start_engine(self) -> None: ...
         async def stop_engine(self, grace: float = ...) -> None: ...
         async def apply_config(self) -> None: ...
+        async def show_engine_folders(self) -> None: ...
         def stop_demo(self) -> None: ...
         def _title_for(self, path: Path) -> str: ...
 
@@ -162,8 +165,11 @@ class FolderActions(_Base):
         self.open_folder_form(self.config.folders[name])
 
     async def save_folder(self, draft: FolderDraft, editing: str | None) -> str | None:
-        """Write the folder into the config and (re)open it in the engine; an error or None."""
-        error = self._commit_config(lambda: configedit.with_folder(self.config, draft, editing))
+        """Save the folder into the config and (re)open it; an error or None."""
+        error = await self._change_config(
+            lambda api: api.save_folder(draft, editing),
+            lambda config: configfile.folder_saved(config, draft, editing),
+        )
         if error:
             return error
         new = self.config
@@ -172,19 +178,16 @@ class FolderActions(_Base):
         await self.dashboard.folders.sync_folders(new.folders.values())
         if editing is not None:
             self.dashboard.transfers.forget_folder(editing)
-        await self._engine_takes_config()
+        if self.engine is not None:
+            await self._show_engine_folders()
+        else:
+            self.start_engine()  # it opens every configured folder
         return None
 
-    async def _engine_takes_config(self) -> None:
-        """The engine opens, closes or reopens folders as the saved config says (it is started
-        when it is not running: that opens every configured folder)."""
-        if not self.engine_running:
-            self.start_engine()
-            return
-        try:
-            await self.apply_config()
-        except SyncappError as e:
-            self.notify(f"Saved, but the engine could not take it: {e}", severity="error")
+    async def _show_engine_folders(self) -> None:
+        # The change is saved; an engine gone meanwhile is said by its own message.
+        with contextlib.suppress(SyncappError):
+            await self.show_engine_folders()
 
     def action_remove_folder(self) -> None:
         name = self._selected()
@@ -209,13 +212,14 @@ class FolderActions(_Base):
         )
 
     async def forget_folder(self, name: str) -> str | None:
-        error = self._commit_config(lambda: configedit.without_folder(self.config, name))
+        error = await self._change_config(
+            lambda api: api.remove_folder(name),
+            lambda config: configfile.folder_removed(config, name),
+        )
         if error:
             return error
         new = self.config
         self.note(f"folder {name} removed from the config (no file deleted)")
-        if self.engine_running:
-            await self._engine_takes_config()
         self.dashboard.transfers.forget_folder(name)
         await self.dashboard.folders.sync_folders(new.folders.values())
         self._focus_selected()
@@ -415,34 +419,48 @@ class FolderActions(_Base):
         self.push_screen(RemoteForm(self.config, self.save_remote), then)
 
     async def save_remote(self, draft: RemoteDraft, editing: str | None) -> str | None:
-        error = self._commit_config(lambda: configedit.with_remote(self.config, draft, editing))
+        error = await self._change_config(
+            lambda api: api.save_remote(draft, editing),
+            lambda config: configfile.remote_saved(config, draft, editing),
+        )
         if error:
             return error
-        new = self.config
         self.note(f"remote {draft.name} {'changed' if editing else 'added'}")
         if editing is not None:
-            # Folders on this remote reopen so they use the new settings.
-            if any(f.remote == draft.name for f in new.folders.values()) and self.engine_running:
-                await self._engine_takes_config()
-            await self.dashboard.folders.sync_folders(new.folders.values())
+            # Folders on this remote were reopened by the engine with the new settings.
+            await self.dashboard.folders.sync_folders(self.config.folders.values())
+            await self._show_engine_folders()
         return None
 
     async def remove_remote(self, name: str) -> str | None:
-        error = self._commit_config(lambda: configedit.without_remote(self.config, name))
+        error = await self._change_config(
+            lambda api: api.remove_remote(name),
+            lambda config: configfile.remote_removed(config, name),
+        )
         if error:
             return error
         self.note(f"remote {name} removed from the config")
         return None
 
-    def _commit_config(self, change: Callable[[], Config]) -> str | None:
-        """Apply ``change`` (a new Config from the current one) and write it; an error or None."""
+    async def _change_config(
+        self,
+        through_engine: Callable[[EngineAPI], Awaitable[Config]],
+        here: Callable[[Config], Config],
+    ) -> str | None:
+        """The running engine makes the change (it writes the config file and opens, closes or
+        reopens folders); only while none runs is the file written here. Either way the file is
+        read again first, so a hand edit is kept; ``self.config`` becomes what was written. An
+        error in words (``key: problem`` for a refused field), or None."""
+        api = self.engine
         try:
-            new = change()
+            if api is not None:
+                self.config = await through_engine(api)
+            else:
+                self.config = await asyncio.to_thread(configfile.edit_file, self.config, here)
         except ConfigError as e:
             return f"{e.key}: {e.problem}" if e.key else e.problem
-        try:
-            configedit.save(new)
         except OSError as e:
-            return f"cannot write {new.path}: {e.strerror or e}"
-        self.config = new
+            return f"cannot write {self.config.path}: {e.strerror or e}"
+        except SyncappError as e:
+            return str(e)
         return None

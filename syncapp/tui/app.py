@@ -192,6 +192,13 @@ class SyncApp(FolderActions, App[None]):
         if api is None:
             return
         await api.apply_config(self.config)
+        await self.show_engine_folders()
+
+    async def show_engine_folders(self) -> None:
+        """Show what the engine says of each folder: its state, or why it could not open."""
+        api = self.engine
+        if api is None:
+            return
         infos = await api.folders()
         views = self.dashboard.folders.views
         for name, info in infos.items():

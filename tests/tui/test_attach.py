@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual.command import CommandList
-from textual.widgets import Label
+from textual.widgets import Input, Label
 
 from syncapp import daemon
 from syncapp.config import load_config
@@ -21,6 +21,7 @@ from syncapp.engine.client import EngineClient, running_engine
 from syncapp.engine.lock import running_pid
 from syncapp.tui.app import SyncApp
 from syncapp.tui.dialogs import ConfirmDialog
+from syncapp.tui.forms import FolderForm
 from tests.helpers import config_text, syncapp, wait_for, write_tree
 from tests.tui.conftest import wait_for as ui_wait
 from tests.tui.test_dashboard import type_text
@@ -180,4 +181,44 @@ async def test_engine_that_dies_is_said_and_started_again(
         assert second is not None and second != first
         (folder / "after-restart.txt").write_text("synced by the new engine")
         await ui_wait(pilot, lambda: (remote / "after-restart.txt").exists(), "synced")
+        await pilot.press("q")
+
+
+async def test_folder_form_saves_through_the_engine(engine_setup: tuple[Path, Path, Path]) -> None:
+    folder, remote, cfg = engine_setup
+    app = SyncApp(load_config(cfg), config_path=cfg, engine_factory=lambda _c: _starter(cfg))
+    async with app.run_test(size=(100, 50)) as pilot:
+        await ui_wait(pilot, lambda: app.attached, "attached")
+        # Added by hand behind everyone's back: neither the UI nor the engine has read it.
+        notes, photos = folder.parent / "notes", folder.parent / "photos"
+        write_tree(notes, {"n.txt": "note"})
+        write_tree(photos, {"cat.jpg": "meow"})
+        by_hand = f'\n[folders.notes]\npath = "{notes}"\nremote = "r"\nremote_path = "notes"\n'
+        cfg.write_text(cfg.read_text() + by_hand)
+        await pilot.press("a")
+        form = app.screen
+        assert isinstance(form, FolderForm)
+        form.query_one("#path", Input).value = str(photos)
+        await pilot.pause()
+        form.query_one("#remote_path", Input).value = "pics"
+        # A name only the engine knows is taken: its refusal is shown in the form, keyed.
+        form.query_one("#name", Input).value = "notes"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        said = form.query_one("#form-error", Label)
+        await ui_wait(pilot, lambda: "exists already" in str(said.content), "the refusal")
+        assert str(said.content) == "name: a folder named 'notes' exists already"
+        assert "[folders.photos]" not in cfg.read_text()
+        form.query_one("#name", Input).value = "photos"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await ui_wait(pilot, lambda: not isinstance(app.screen, FolderForm), "saved")
+        # The engine wrote the file it read again (the hand edit kept), and the UI took its
+        # answer: it shows the hand-added folder too, which the engine opened with the new one.
+        text = cfg.read_text()
+        assert "[folders.notes]" in text and "[folders.photos]" in text
+        assert list(app.config.folders) == ["docs", "notes", "photos"]
+        assert set(app.dashboard.folders.views) == {"docs", "notes", "photos"}
+        await ui_wait(pilot, lambda: (remote.parent / "pics/cat.jpg").exists(), "photos synced")
+        await ui_wait(pilot, lambda: (remote.parent / "notes/n.txt").exists(), "notes synced")
         await pilot.press("q")

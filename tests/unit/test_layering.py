@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_headless_modules_do_not_load_textual() -> None:
     code = (
         "import sys\n"
-        "import syncapp.engine, syncapp.remotes, syncapp.config, syncapp.configedit, syncapp.cli\n"
+        "import syncapp.engine, syncapp.remotes, syncapp.config, syncapp.configedit,"
+        " syncapp.configfile, syncapp.cli\n"
         "import syncapp.remotes.local, syncapp.remotes.webdav, syncapp.remotes.s3,"
         " syncapp.remotes.http\n"
         "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.')"
