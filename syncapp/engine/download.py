@@ -37,7 +37,7 @@ import os
 import re
 import secrets
 import stat as statmod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiofiles
 import aiofiles.os
@@ -121,13 +121,15 @@ async def download(
     size: int | None = None,
     mtime_ns: int | None = None,
     expect: LocalEntry | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> LocalEntry:
     """Download ``remote_path`` to ``root/rel``; returns the new file's ``LocalEntry``.
 
     ``size``: the byte count the listing reported; a body of another length is an error
     (retryable: the file changed, or the connection was cut). ``mtime_ns``: set on the file.
     ``expect``: what the plan saw at ``rel`` (None: nothing); anything else there at the end
-    raises ``LocalChanged`` and the download is dropped.
+    raises ``LocalChanged`` and the download is dropped. ``progress``: called with the bytes
+    written so far after each write (at most every ``WRITE_CHUNK`` bytes).
     """
     target = local_path(root, rel)
     folder = os.path.dirname(target)
@@ -150,6 +152,8 @@ async def download(
                 async for piece in _batched(chunks):
                     await fh.write(piece)
                     written += len(piece)
+                    if progress is not None:
+                        progress(written)
             if size is not None and written != size:
                 raise RemoteUnavailable(
                     f"download of {remote_path} gave {written} bytes, the listing said {size}",
