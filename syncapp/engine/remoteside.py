@@ -68,6 +68,7 @@ from syncapp.engine.heldback import HeldBack
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.notes import note
 from syncapp.engine.operations import conflict_name
+from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.remotepoll import RemotePoller, Snapshot
 from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents
 from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
@@ -84,6 +85,8 @@ class Folder(Protocol):
     """What the remote side needs from its folder."""
 
     entries: EntryMap
+    #: Bandwidth limits, shared by uploads and downloads.
+    limits: list[RateLimit]
 
     def _enqueue(self, job: Job, delay: float = 0.0) -> None: ...
 
@@ -433,6 +436,7 @@ class RemoteSide:
                 mtime_ns=r.mtime_ns,
                 expect=None if dst else a.local,
                 progress=written,
+                limits=self.folder.limits,
             )
         except Exception as e:
             self._download_failed(rel, e)

@@ -116,3 +116,26 @@ def test_status_and_why_say_the_deletes_came_from_the_remote(tmp_path: Path) -> 
     ), status
     why = syncapp("--config", str(conf), "why", "docs", "f03.txt").stdout
     assert "guard: 12 of 12 files were deleted on the remote; nothing is moved to the trash" in why
+
+
+async def test_a_download_keeps_to_the_bandwidth_limit_and_reports_progress(
+    tmp_path: Path,
+) -> None:
+    conf, folder, remote = two_way_config(tmp_path)
+    data = os.urandom(2 << 20)
+    text = conf.read_text().replace('type = "local"\n', 'type = "local"\nbwlimit = "512KiB/s"\n')
+    conf.write_text(text)
+    events: list[Event] = []
+    async with SyncEngine(parse_config(text, conf), tmp_path / "state.db") as engine:
+        engine.subscribe(events.append)
+        (remote / "slow.bin").write_bytes(data)
+        await until(lambda: any(isinstance(e, FileDownloaded) for e in events))
+    assert (folder / "slow.bin").read_bytes() == data
+    finished = next(e for e in events if isinstance(e, JobFinished) and e.op is Op.DOWNLOAD)
+    # 2 MiB at 512 KiB/s, the first second's worth at once: at least ~3 s.
+    assert finished.seconds >= 2.5
+    progress = [e for e in events if isinstance(e, JobProgressed) and e.op is Op.DOWNLOAD]
+    assert len(progress) >= 2
+    # (The rate so far starts above the limit: the first second's worth goes at once.)
+    assert 0 < progress[-1].rate < 1024 * 1024
+    assert [e.done for e in progress] == sorted(e.done for e in progress)
