@@ -1,6 +1,7 @@
 """What two-way sync tells its views: downloads reported as jobs (so they can be shown in
 flight and rated) and a guard tripped by deletes made on the remote, said in those words by the
-event, ``status`` and ``why``. One engine on a ``local`` remote."""
+event, ``status`` and ``why``. One engine on a ``local`` remote (and once on rclone serve
+webdav behind a fault proxy)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from syncapp.engine import (
     FileDownloaded,
     FolderState,
     GuardTripped,
+    JobFailed,
     JobFinished,
     JobProgressed,
     JobStarted,
@@ -24,6 +26,8 @@ from syncapp.engine import (
 )
 from syncapp.headless import format_event
 from tests.helpers import syncapp, write_tree
+from tests.servers.faultproxy import FaultProxy
+from tests.servers.webdav import rclone_webdav_server
 
 
 def two_way_config(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -139,3 +143,39 @@ async def test_a_download_keeps_to_the_bandwidth_limit_and_reports_progress(
     # (The rate so far starts above the limit: the first second's worth goes at once.)
     assert 0 < progress[-1].rate < 1024 * 1024
     assert [e.done for e in progress] == sorted(e.done for e in progress)
+
+
+async def test_a_failed_download_is_a_failed_job_tried_again_at_the_next_look(
+    tmp_path: Path,
+) -> None:
+    """Through a proxy that answers 503 to every GET, then lets them through: the download
+    fails as a job (said with its retry), and the next look brings the file down."""
+    with rclone_webdav_server(tmp_path / "rclone") as server, FaultProxy(server.port) as proxy:
+        url = proxy.url.rstrip("/") + "/" + server.url.split("/", 3)[3]
+        folder = tmp_path / "docs"
+        folder.mkdir()
+        (server.root / "Docs").mkdir(parents=True)
+        text = (
+            f'[remotes.r]\ntype = "webdav"\nurl = "{url}"\n\n'
+            f'[folders.docs]\npath = "{folder}"\nremote = "r"\nremote_path = "Docs"\n'
+            'direction = "both"\nremote_poll = 0.3\n'
+        )
+        conf = tmp_path / "config.toml"
+        conf.write_text(text)
+        events: list[Event] = []
+        async with SyncEngine(parse_config(text, conf), tmp_path / "state.db") as engine:
+            engine.subscribe(events.append)
+            proxy.answer(503, methods=["GET"])
+            (server.root / "Docs" / "x.txt").write_text("from the remote\n")
+            await until(lambda: any(isinstance(e, JobFailed) for e in events))
+            proxy.clear()
+            await until(lambda: any(isinstance(e, FileDownloaded) for e in events))
+    assert (folder / "x.txt").read_text() == "from the remote\n"
+    jobs = [e for e in events if isinstance(e, JobStarted | JobFailed | JobFinished)]
+    assert all(e.op is Op.DOWNLOAD and e.path == "x.txt" for e in jobs), jobs
+    kinds = [type(e) for e in jobs]
+    assert kinds[:2] == [JobStarted, JobFailed] and kinds[-2:] == [JobStarted, JobFinished]
+    failed = next(e for e in jobs if isinstance(e, JobFailed))
+    assert "503" in failed.error and failed.retry_at is not None
+    line = format_event(failed)
+    assert line is not None and "download x.txt failed" in line and "retrying in" in line
