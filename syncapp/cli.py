@@ -24,6 +24,7 @@ from syncapp.config import (
     secret_names,
 )
 from syncapp.engine import default_state_path
+from syncapp.engine.guard import deleted_on_remote
 from syncapp.engine.notes import read_tally
 from syncapp.errors import ConfigError, LocalWriteError, StateError, SyncappError
 from syncapp.headless import EXIT_FAILED, EXIT_OK, run_engine
@@ -359,10 +360,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             raise ConfigError(str(config.path), f"folders.{n}", "no such folder")
     db = _open_state()
     result: dict[str, Any] = {}
+    #: Folders whose guard holds deletes made on the remote (two-way), not here.
+    held_down: set[str] = set()
     for n in names:
         fc = config.folders[n]
         rec = db.folder(n) if db else None
         counts = db.pending_counts(n) if db else {}
+        if db and counts.get("guard"):
+            held = next((p for p in db.pending(n) if p.status == "guard"), None)
+            if held is not None and deleted_on_remote(held.reason):
+                held_down.add(n)
         info: dict[str, Any] = {
             "folder": n,
             "path": str(fc.path),
@@ -427,7 +434,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
             for path, copy, _ in tw["recent_conflicts"][:5]:
                 print(f"    conflict: {path} (the remote copy is {copy})")
-        if info["pending"].get("guard"):
+        if info["pending"].get("guard") and n in held_down:
+            print(
+                f"  paused by the delete guard: {info['pending']['guard']} file(s) deleted on"
+                " the remote wait: in the UI, move them to the trash here or restore them to"
+                " the remote (run --once --allow-mass-delete moves them to the trash)"
+            )
+        elif info["pending"].get("guard"):
             print(
                 f"  paused by the delete guard: {info['pending']['guard']} delete(s) wait"
                 " for confirmation (the UI, or run --once --allow-mass-delete)"

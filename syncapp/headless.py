@@ -63,8 +63,7 @@ def format_event(ev: Event) -> str | None:
             return f"{ts} {f}: moved {ev.path} -> {ev.dest}"
         if ev.op is Op.MKDIR:
             return f"{ts} {f}: created folder {ev.path}"
-        if ev.op is Op.DOWNLOAD:
-            return f"{ts} {f}: downloaded {ev.path}"
+        # A download's line is FileDownloaded's (or ConflictKept's, for a conflict copy).
     if isinstance(ev, JobFailed):
         tail = ""
         if ev.retry_at is not None:

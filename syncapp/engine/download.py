@@ -37,11 +37,12 @@ import os
 import re
 import secrets
 import stat as statmod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import aiofiles
 import aiofiles.os
 
+from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.scanner import LocalEntry, entry_from_stat
 from syncapp.errors import RemoteError, RemoteUnavailable
 from syncapp.remotes.base import STAGING_PREFIX, Remote
@@ -121,13 +122,17 @@ async def download(
     size: int | None = None,
     mtime_ns: int | None = None,
     expect: LocalEntry | None = None,
+    progress: Callable[[int], None] | None = None,
+    limits: Sequence[RateLimit] = (),
 ) -> LocalEntry:
     """Download ``remote_path`` to ``root/rel``; returns the new file's ``LocalEntry``.
 
     ``size``: the byte count the listing reported; a body of another length is an error
     (retryable: the file changed, or the connection was cut). ``mtime_ns``: set on the file.
     ``expect``: what the plan saw at ``rel`` (None: nothing); anything else there at the end
-    raises ``LocalChanged`` and the download is dropped.
+    raises ``LocalChanged`` and the download is dropped. ``progress``: called with the bytes
+    written so far after each write (at most every ``WRITE_CHUNK`` bytes). ``limits``: the
+    bandwidth limits the body passes through (the same ones uploads share).
     """
     target = local_path(root, rel)
     folder = os.path.dirname(target)
@@ -147,9 +152,12 @@ async def download(
     try:
         async with aiofiles.open(tmp, "xb") as fh:
             async with remote.get(remote_path) as chunks:
-                async for piece in _batched(chunks):
+                body = limited(chunks, limits) if limits else chunks
+                async for piece in _batched(body):
                     await fh.write(piece)
                     written += len(piece)
+                    if progress is not None:
+                        progress(written)
             if size is not None and written != size:
                 raise RemoteUnavailable(
                     f"download of {remote_path} gave {written} bytes, the listing said {size}",

@@ -13,7 +13,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 class FolderState(enum.StrEnum):
@@ -234,6 +234,9 @@ class GuardTripped(Event):
     deletes: int
     known: int
     sample: tuple[str, ...] = ()
+    #: "up": deleted here, the remote copies would go; "down" (two-way): deleted on the
+    #: remote, the local files would go to the trash.
+    direction: Literal["up", "down"] = "up"
 
 
 Subscriber = Callable[[Event], None]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from syncapp.config import parse_max_delete
 from syncapp.engine.entries import EntryMap
@@ -32,8 +33,27 @@ def guard_tripped(max_delete: str | int, deletes: int, known: int) -> bool:
     return known > 0 and deletes > share * known
 
 
-def guard_reason(deletes: int, known: int, where: str = "locally") -> str:
+#: Where the deletes a trip holds were made: here (they would go up) or on the remote (two-way:
+#: the local files would go to the trash).
+HERE = "locally"
+ON_REMOTE = "on the remote"
+
+
+def guard_reason(deletes: int, known: int, where: str = HERE) -> str:
     return f"{deletes} of {known} files were deleted {where}"
+
+
+def held_for(where: str) -> str:
+    """What waits for the user, in the words the dialog's buttons use."""
+    if where == ON_REMOTE:
+        return "nothing is moved to the trash here until you decide"
+    return "deletes are held until you confirm"
+
+
+def deleted_on_remote(reason: str) -> bool:
+    """Whether a guard reason (``Trip.reason``, as the state keeps it) is for deletes made on
+    the remote."""
+    return f"deleted {ON_REMOTE}" in reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +63,17 @@ class Trip:
     files: int
     known: int
     paths: tuple[str, ...]  # sorted
-    #: Where the deletes were made: "locally", or "on the remote" (two-way).
-    where: str = "locally"
+    #: Where the deletes were made: ``HERE``, or ``ON_REMOTE`` (two-way).
+    where: str = HERE
 
     @property
     def reason(self) -> str:
-        said = guard_reason(self.files, self.known, self.where)
-        return f"{said}; deletes are held until you confirm"
+        return f"{guard_reason(self.files, self.known, self.where)}; {held_for(self.where)}"
+
+    @property
+    def direction(self) -> Literal["up", "down"]:
+        """As ``GuardTripped.direction`` says it."""
+        return "down" if self.where == ON_REMOTE else "up"
 
 
 def check(

@@ -56,15 +56,19 @@ from syncapp.engine.events import (
     FileDownloaded,
     FileTrashed,
     GuardTripped,
+    JobFailed,
     JobFinished,
+    JobProgressed,
+    JobStarted,
     RenamedLocally,
 )
 from syncapp.engine.events import Op as EventOp
-from syncapp.engine.guard import DeleteGuard, Trip, guard_tripped
+from syncapp.engine.guard import ON_REMOTE, DeleteGuard, Trip, guard_tripped
 from syncapp.engine.heldback import HeldBack
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.notes import note
 from syncapp.engine.operations import conflict_name, machine_tag
+from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.remotepoll import RemotePoller, Snapshot
 from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents
 from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
@@ -81,6 +85,8 @@ class Folder(Protocol):
     """What the remote side needs from its folder."""
 
     entries: EntryMap
+    #: Bandwidth limits, shared by uploads and downloads.
+    limits: list[RateLimit]
 
     def _enqueue(self, job: Job, delay: float = 0.0) -> None: ...
 
@@ -291,7 +297,7 @@ class RemoteSide:
         trip = self.cfg.mirror_deletes and guard_tripped(self.cfg.max_delete, files, total)
         if trip and not self.guard.allow_mass_delete and self.held_back.trip is None:
             paths = tuple(sorted(a.path for a in plan.of(Op.DELETE_LOCAL)))
-            self.held_back.trip = Trip(files, total, paths, where="on the remote")
+            self.held_back.trip = Trip(files, total, paths, where=ON_REMOTE)
 
     def _tripped(self, plan: TwoWayPlan, known: dict[str, Entry]) -> bool:
         deletes = plan.of(Op.DELETE_LOCAL)
@@ -304,13 +310,15 @@ class RemoteSide:
         if allow or not guard_tripped(self.cfg.max_delete, files, total):
             return False
         paths = tuple(sorted(a.path for a in deletes))
-        trip = Trip(files, total, paths, where="on the remote")
+        trip = Trip(files, total, paths, where=ON_REMOTE)
         self.held = {a.path: a.is_dir for a in deletes}
         self.guard.tripped = trip
         self.folder.pause(trip.reason)
         for a in deletes:
             self.state.set_pending(self.name, Pending(a.path, PendingStatus.GUARD, trip.reason))
-        self.bus.publish(GuardTripped(self.name, trip.reason, files, total, paths[:10]))
+        self.bus.publish(
+            GuardTripped(self.name, trip.reason, files, total, paths[:10], trip.direction)
+        )
         return True
 
     # -- 4. apply ----------------------------------------------------------------------------------
@@ -406,16 +414,38 @@ class RemoteSide:
         assert r is not None
         rel = dst or a.path
         started = time.monotonic()
-        le = await download(
-            self.remote,
-            self._rpath(a.path),
-            self.root,
-            rel,
-            size=r.size,
-            mtime_ns=r.mtime_ns,
-            expect=None if dst else a.local,
-        )
+        # Reported as a job, like an upload: the UI shows it in flight and rates it.
+        self.bus.publish(JobStarted(self.name, EventOp.DOWNLOAD, rel, r.size))
+        last = started
+
+        def written(done: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= 0.2:
+                last = now
+                rate = done / max(now - started, 1e-6)
+                self.bus.publish(
+                    JobProgressed(self.name, EventOp.DOWNLOAD, rel, done, r.size, rate)
+                )
+
+        try:
+            le = await download(
+                self.remote,
+                self._rpath(a.path),
+                self.root,
+                rel,
+                size=r.size,
+                mtime_ns=r.mtime_ns,
+                expect=None if dst else a.local,
+                progress=written,
+                limits=self.folder.limits,
+            )
+        except Exception as e:
+            self._download_failed(rel, e)
+            raise
+        seconds = time.monotonic() - started
         self._record_dirs(reversed(list(parents(rel))))
+        self.bus.publish(JobFinished(self.name, EventOp.DOWNLOAD, rel, le.size, seconds))
         if dst is None:
             # In sync with what the remote showed: the watcher's echo is nothing to do.
             now = self.clock()
@@ -424,8 +454,21 @@ class RemoteSide:
             )
             self.state.clear_pending(self.name, rel)
             self._note(rel, "downloaded from the remote", "downloaded")
-            self.bus.publish(FileDownloaded(self.name, rel, le.size, time.monotonic() - started))
+            self.bus.publish(FileDownloaded(self.name, rel, le.size, seconds))
         return le
+
+    def _download_failed(self, rel: str, e: Exception) -> None:
+        """A download that did not finish ends as a failed job; the next look plans again."""
+        next_look: float | None = self.clock() + self.cfg.remote_poll
+        if isinstance(e, DownloadSkipped):
+            why, next_look = e.reason, None
+        elif isinstance(e, UnsafePath):
+            why, next_look = str(e), None
+        elif isinstance(e, LocalChanged):
+            why = "changed here during the download; the local file is kept"
+        else:
+            why = str(e)
+        self.bus.publish(JobFailed(self.name, EventOp.DOWNLOAD, rel, why, next_look))
 
     def _rename(self, a: Action, snap: Snapshot) -> None:
         assert a.dst is not None

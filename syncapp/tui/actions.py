@@ -309,6 +309,7 @@ class FolderActions(_Base):
         if name in self._guard_shown or name in self._restoring:
             return
         self._guard_shown.add(name)
+        down = event.direction == "down"  # deleted on the remote: the trash here, or upload
 
         def decided(choice: str | None) -> None:
             self._guard_shown.discard(name)
@@ -316,14 +317,15 @@ class FolderActions(_Base):
                 return
             if choice == "delete":
                 self._ask(lambda api: api.decide_guard(name, GuardChoice.DELETE))
-                self.note(f"{name}: deletes released by the user", "warning")
+                said = "moving them to the trash here" if down else "deletes released"
+                self.note(f"{name}: {said} by the user", "warning")
             elif choice == "restore":
                 self._restoring.add(name)  # from now on: no second dialog, p waits
-                self._restore_held(name)
+                self._restore_held(name, down)
 
         cfg = self.config.folders.get(name)
         note = ""
-        if cfg is not None and cfg.versions:
+        if cfg is not None and cfg.versions and not down:
             note = (
                 f"Files deleted on the remote are kept under .syncapp-versions/ there for "
                 f"{cfg.keep_versions}."
@@ -331,9 +333,13 @@ class FolderActions(_Base):
         self.push_screen(GuardDialog(event, note), decided)
 
     @work(group="restore-held", exit_on_error=False)
-    async def _restore_held(self, name: str) -> None:
-        """Release the guard by downloading the held deletes back."""
-        self.notify(f"{name}: downloading the deleted files back from the remote…")
+    async def _restore_held(self, name: str, down: bool = False) -> None:
+        """Release the guard by downloading the held deletes back (``down``: deleted on the
+        remote, so the local files upload again)."""
+        if down:
+            self.notify(f"{name}: restoring the deleted files to the remote…")
+        else:
+            self.notify(f"{name}: downloading the deleted files back from the remote…")
         try:
             n = await self.api().decide_guard(name, GuardChoice.RESTORE)
         except (SyncappError, OSError) as e:
@@ -343,6 +349,9 @@ class FolderActions(_Base):
         finally:
             self._restoring.discard(name)
         done = f"{name}: {plural(n or 0, 'file')} restored from the remote; nothing was deleted"
+        if down:
+            files = plural(n or 0, "file")
+            done = f"{name}: {files} restored to the remote (uploaded again); none was trashed"
         self.notify(done)
         self.note(done, "success")
 

@@ -68,8 +68,7 @@ def format_change(ev: Event, palette: Palette = DARK, *, short: bool = False) ->
             return _line(ev, f"moved {ev.path} → {ev.dest}", "", palette)
         if ev.op is Op.MKDIR:
             return _line(ev, f"created folder {ev.path}/", "muted", palette)
-        if ev.op is Op.DOWNLOAD:
-            return _line(ev, f"downloaded {ev.path}", "", palette)
+        # A download's line is FileDownloaded's (or ConflictKept's, for a conflict copy).
     if isinstance(ev, JobFailed):
         tail = "; will retry" if ev.retry_at is not None else ""
         body = f"{ev.op.value} {ev.path} failed: {said(ev.error)}{tail}"

@@ -60,9 +60,11 @@ class ConfirmDialog(ModalScreen[bool]):
 
 
 class GuardDialog(ModalScreen[str]):
-    """A folder's delete guard tripped: delete on the remote, restore the files locally, or
-    keep the folder paused.
+    """A folder's delete guard tripped; the user decides what becomes of the held deletes.
 
+    Deletes made here (``direction`` "up"): delete on the remote, restore the files locally, or
+    keep the folder paused. Deletes made on the remote (two-way, "down"): move the local files
+    to the trash, restore them to the remote (they upload again), or keep the folder paused.
     Answers ``"delete"``, ``"restore"`` or ``"keep"``.
     """
 
@@ -83,16 +85,25 @@ class GuardDialog(ModalScreen[str]):
         if more > 0:
             sample += f"\n  … and {more:,} more"
         note = f"\n{self.note}" if self.note else ""
-        with Vertical(classes="dialog guard"):
-            yield Label(f"Folder {ev.folder!r}: deletes held back", classes="title")
-            yield Static(
-                f"{ev.reason}.\nNothing was deleted on the remote. For example:\n{sample}{note}",
-                classes="message",
-                markup=False,
+        if ev.direction == "down":
+            said = f"{ev.deletes:,} of {ev.known:,} files were deleted on the remote"
+            title = f"Folder {ev.folder!r}: {said}"
+            message = (
+                f"Nothing was moved to the trash here. For example:\n{sample}\n"
+                "The trash keeps what is moved there (your desktop's, or .syncapp-trash/ in the "
+                "folder); restored, the files here upload to the remote again."
             )
+            delete, restore = f"Move {ev.deletes:,} to the trash here", "Restore them to the remote"
+        else:
+            title = f"Folder {ev.folder!r}: deletes held back"
+            message = f"{ev.reason}.\nNothing was deleted on the remote. For example:\n{sample}"
+            delete, restore = f"Delete {ev.deletes:,} on remote", "Restore the files locally"
+        with Vertical(classes="dialog guard"):
+            yield Label(title, classes="title", markup=False)
+            yield Static(message + note, classes="message", markup=False)
             with Horizontal(classes="buttons"):
-                yield Button(f"Delete {ev.deletes:,} on remote", id="delete", variant="error")
-                yield Button("Restore the files locally", id="restore", variant="success")
+                yield Button(delete, id="delete", variant="error")
+                yield Button(restore, id="restore", variant="success")
                 yield Button("Keep paused", id="keep", variant="primary")
         yield Footer(compact=True)
 

@@ -116,7 +116,9 @@ class FolderView:
     guard: GuardTripped | None = None
     #: The tightest bandwidth limit on its transfers in bytes/s (0: none), from the engine.
     bwlimit: int = 0
+    #: Bytes sent up, and (two-way) brought down.
     throughput: Throughput = field(default_factory=Throughput)
+    throughput_down: Throughput = field(default_factory=Throughput)
     progress: FolderProgress = field(default_factory=FolderProgress)
     _progress: dict[str, int] = field(default_factory=dict)
 
@@ -155,11 +157,11 @@ class FolderView:
             self.in_sync, self.queued = ev.in_sync, ev.queued
             self.failed, self.in_flight = ev.failed, ev.in_flight
         elif isinstance(ev, JobProgressed):
-            self.throughput.add(ev.at, ev.done - self._progress.get(ev.path, 0))
+            self._meter(ev.op).add(ev.at, ev.done - self._progress.get(ev.path, 0))
             self._progress[ev.path] = ev.done
         elif isinstance(ev, JobFinished):
-            if ev.op is Op.UPLOAD:
-                self.throughput.add(ev.at, ev.size - self._progress.pop(ev.path, 0))
+            if ev.op in (Op.UPLOAD, Op.DOWNLOAD):
+                self._meter(ev.op).add(ev.at, ev.size - self._progress.pop(ev.path, 0))
         elif isinstance(ev, JobFailed):
             self._progress.pop(ev.path, None)
             self.last_error = f"{ev.op.value} {ev.path}: {short_error(ev.error)}"
@@ -178,6 +180,27 @@ class FolderView:
             self.reason = ev.reason
         if isinstance(ev, JobFinished):
             self.remote_down = None  # the server answered this folder
+
+    def _meter(self, op: Op) -> Throughput:
+        return self.throughput_down if op is Op.DOWNLOAD else self.throughput
+
+    @property
+    def two_way(self) -> bool:
+        return self.cfg.direction == "both"
+
+    def rate_text(self, now: float) -> str:
+        """``1.2 MiB/s`` up; a two-way folder's both ways: ``↑ 1.2 MiB/s ↓ 300.0 KiB/s``."""
+        up = human_rate(self.throughput.rate(now))
+        if not self.two_way:
+            return up  # one way only: an arrow and a "↓ 0 B/s" would say nothing
+        return f"↑ {up} ↓ {human_rate(self.throughput_down.rate(now))}"
+
+    def series(self, now: float) -> list[float]:
+        """Bytes per second over the last minute, both ways together."""
+        up = self.throughput.series(now)
+        if not self.two_way:
+            return up
+        return [u + d for u, d in zip(up, self.throughput_down.series(now), strict=True)]
 
     def sibling_event(self, ev: Event) -> None:
         """An event of another folder on the same remote: its finding that the remote is
@@ -323,7 +346,8 @@ class FolderPanel(Vertical, can_focus=True):
         now = self._clock()
         state = v.shown_state
         problem, current = v.problem(now)
-        series = v.throughput.series(now)
+        series = v.series(now)
+        rate = v.rate_text(now)
         state_text = v.state_text()
         progress = v.progress_text(now)
         rendered = (
@@ -339,6 +363,7 @@ class FolderPanel(Vertical, can_focus=True):
             current,
             ago(v.last_sync, now),
             tuple(series),
+            rate,
             v.bwlimit,
         )
         if rendered == self._rendered:
@@ -356,7 +381,7 @@ class FolderPanel(Vertical, can_focus=True):
         if v.in_flight:
             counts += f" · {v.in_flight} in flight"
         set_text(self.query_one(".counts", Label), counts)
-        set_text(self.query_one(".rate", Label), human_rate(v.throughput.rate(now)))
+        set_text(self.query_one(".rate", Label), rate)
         spark = self.query_one(".spark", Sparkline)
         if list(spark.data or ()) != series:
             spark.data = series

@@ -47,8 +47,9 @@ def date_time(at: float) -> str:
 
 
 def route(cfg: FolderConfig) -> str:
-    """``~/Documents → nas:/Documents``."""
-    return f"{display_path(cfg.path)} → {cfg.remote}:/{cfg.remote_path}"
+    """``~/Documents → nas:/Documents``; two-way: ``~/Documents ⇄ nas:/Documents``."""
+    arrow = "⇄" if cfg.direction == "both" else "→"
+    return f"{display_path(cfg.path)} {arrow} {cfg.remote}:/{cfg.remote_path}"
 
 
 def plural(n: int, word: str) -> str:

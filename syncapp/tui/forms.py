@@ -46,10 +46,13 @@ TEXT_SETTINGS = (
     ("keep_versions", "Versions for", "how long versions stay (90s, 12h, 30d)"),
     ("settle", "Settle", "seconds unchanged before upload"),
     ("rescan_interval", "Rescan every", "seconds; 0: never"),
-    ("remote_poll", "Remote looks", "seconds between looks at the remote (two-way only)"),
+    ("remote_poll", "Remote looks", "two-way only: seconds between looks at the remote"),
 )
-#: direction: where changes go.
-DIRECTIONS = [("upload", "upload"), ("both", "both")]
+#: direction: where changes go, in words (the values are the config's).
+DIRECTIONS = [
+    ("Upload only: the remote mirrors this folder", "upload"),
+    ("Two-way: changes on either side reach the other", "both"),
+]
 #: Every field that may show an error under it, in form order.
 FIELDS = (
     "path",
@@ -215,22 +218,14 @@ class FolderForm(ModalScreen[str | None]):
                 field=key,
             )
         direction: Select[str] = Select(
-            DIRECTIONS,
-            allow_blank=False,
-            value=d.direction,
-            id="direction",
-            compact=True,
-            classes="setting",
+            DIRECTIONS, allow_blank=False, value=d.direction, id="direction", compact=True
+        )
+        # The choices are sentences: the hint goes under them, not beside.
+        said = Label(
+            f"default {FOLDER_DEFAULTS['direction']} · which way changes go", classes="hint"
         )
         yield from field_row(
-            "Direction",
-            direction,
-            Label(
-                f"default {FOLDER_DEFAULTS['direction']} · upload: the remote mirrors it; "
-                "both: two-way",
-                classes="hint",
-            ),
-            field="direction",
+            "Direction", Vertical(direction, said, classes="choice"), field="direction"
         )
         for key, label, hint in TEXT_SETTINGS:
             default = FOLDER_DEFAULTS[key]
@@ -259,6 +254,7 @@ class FolderForm(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
         self._show_bwlimit()
+        self._show_direction()
         if self.editing is not None:
             self._touched.update(("path", "name", "remote_path"))
         self._show_problems()
@@ -333,6 +329,14 @@ class FolderForm(ModalScreen[str | None]):
         self._touched.add("remote")
         self._show_bwlimit()
         self._show_problems()
+
+    @on(Select.Changed, "#direction")
+    def _show_direction(self) -> None:
+        """Remote looks only matter for two-way: greyed out, and skipped by tab, for upload
+        only (unless its value is wrong: it stays open to be fixed)."""
+        poll = self.query_one("#remote_poll", Input)
+        upload = self.query_one("#direction", Select).value == "upload"
+        poll.disabled = upload and "remote_poll" not in self.problems()
 
     @on(Input.Submitted)
     def _submitted(self) -> None:

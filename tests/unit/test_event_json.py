@@ -21,6 +21,8 @@ def _sample(hint: object) -> object:
     origin = typing.get_origin(hint)
     if origin is tuple:
         return ("a b.txt", "dir/ü#%?.txt")
+    if origin is typing.Literal:
+        return typing.get_args(hint)[-1]  # not the default, so the round trip proves it
     if origin in (typing.Union, types.UnionType):
         return _sample(next(a for a in typing.get_args(hint) if a is not type(None)))
     return {str: "docs/a b#1.txt", int: 7, float: 1.5, bool: True}[hint]  # type: ignore[index]
