@@ -71,6 +71,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import psutil  # type: ignore[import-untyped]
 
 from syncapp.config import LocalRemoteConfig, RemoteConfig, S3RemoteConfig, WebDAVRemoteConfig
 from syncapp.engine.remotepoll import RemotePoller, Snapshot, probe_tree_etags
@@ -348,6 +349,8 @@ class PollResult:
     #: Wall and CPU seconds of each timed no-change poll (straight to the server).
     times: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    #: CPU seconds the server's processes spent on each of them (None for ``local``).
+    server_cpu: list[float] = field(default_factory=list)
     #: Requests of one no-change poll, per method (through the proxy); None for ``local``.
     requests: dict[str, int] | None = None
     proxied: list[float] = field(default_factory=list)
@@ -369,6 +372,26 @@ class Target:
     counted: RemoteConfig | None
     env: dict[str, str]
     proxy: FaultProxy | None
+    #: The server's process (its workers are its children); None for ``local``.
+    pid: int | None = None
+
+
+def tree_cpu(pid: int | None) -> float:
+    """User + system CPU seconds of ``pid`` and its children (Apache's and nginx's workers)."""
+    if pid is None:
+        return 0.0
+    total = 0.0
+    try:
+        top = psutil.Process(pid)
+        for proc in [top, *top.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue  # a worker that just ended
+            total += t.user + t.system
+    except psutil.Error:
+        return 0.0
+    return float(total)
 
 
 DAV: dict[str, tuple[str, Callable[[Path], Any]]] = {
@@ -420,7 +443,8 @@ def poll_target(kind: str, ctx: BackendContext, source: Path) -> Iterator[Target
             def dav(base: str) -> WebDAVRemoteConfig:
                 return WebDAVRemoteConfig(name="b", type="webdav", url=f"{base}{coll}/")
 
-            yield Target(dav(server.url), dav(proxy.url), {}, proxy)
+            pid = server._proc.pid if server._proc is not None else None
+            yield Target(dav(server.url), dav(proxy.url), {}, proxy, pid)
         return
     s3: S3Server = ctx.server(*S3[kind])
     prefix = ctx.fresh_name("poll")
@@ -435,28 +459,29 @@ def poll_target(kind: str, ctx: BackendContext, source: Path) -> Iterator[Target
     else:
         asyncio.run(upload_tree(bucket(s3.endpoint), s3.env(), source))
     with FaultProxy(s3.port) as proxy:
-        yield Target(bucket(s3.endpoint), bucket(proxy.url.rstrip("/")), s3.env(), proxy)
+        pid = s3.proc.pid if s3.proc is not None else None
+        yield Target(bucket(s3.endpoint), bucket(proxy.url.rstrip("/")), s3.env(), proxy, pid)
 
 
 def cpu_now() -> float:
     return time.process_time()
 
 
-async def timed_polls(
-    cfg: RemoteConfig, env: dict[str, str], polls: int, res: PollResult, source: Path
-) -> Snapshot:
+async def timed_polls(target: Target, polls: int, res: PollResult, source: Path) -> Snapshot:
     rules = IgnoreRules(())  # the folder's rules: the defaults, as FolderSync builds them
-    async with open_remote(cfg, env=env) as remote:
+    async with open_remote(target.direct, env=target.env) as remote:
         res.tree_etags = await probe_tree_etags(remote, FOLDER)
         poller = RemotePoller(remote, FOLDER, rules)  # as RemoteSide builds it
         t = time.perf_counter()
         first = await poller.poll()
         res.cold = time.perf_counter() - t
         for _ in range(polls):
-            t, c = time.perf_counter(), cpu_now()
+            t, c, sc = time.perf_counter(), cpu_now(), tree_cpu(target.pid)
             snap = await poller.poll()
             res.times.append(time.perf_counter() - t)
             res.cpu.append(cpu_now() - c)
+            if target.pid is not None:
+                res.server_cpu.append(tree_cpu(target.pid) - sc)
             if snap.entries != first.entries:
                 raise RuntimeError(f"{res.backend}: a no-change poll saw another tree")
         # The rest of RemoteSide.look on a no-change poll: the local scan and the plan, against
@@ -517,7 +542,7 @@ def poll_backend(
         t = time.monotonic()
         with poll_target(kind, ctx, source) as target:
             res.fill = time.monotonic() - t
-            snap = asyncio.run(timed_polls(target.direct, target.env, polls, res, source))
+            snap = asyncio.run(timed_polls(target, polls, res, source))
             res.files = sum(1 for e in snap.entries.values() if not e.is_dir)
             res.folders = sum(1 for e in snap.entries.values() if e.is_dir)
             if res.files != files:
@@ -566,8 +591,8 @@ def latency_rows(series: list[Series]) -> list[str]:
             if mode == "latency"
             else f"`syncapp rescan` after the change (`remote_poll = {poll:g}`)"
         )
-        loads = [x.load.split()[0] for x in got if x.load]
-        lo = f"{min(loads)}{DASH}{max(loads)}" if loads else "?"
+        loads = [float(x.load.split()[0]) for x in got if x.load]
+        lo = f"{min(loads):.1f}{DASH}{max(loads):.1f}" if loads else "?"
         figs = [ms(pct(lat, 50)), ms(pct(lat, 95)), ms(max(lat))] if lat else ["—"] * 3
         lines.append(
             f"| {name} | {len(lat)}{f' ({missed} never)' if missed else ''} | "
@@ -616,8 +641,9 @@ def latency_notes(series: list[Series]) -> list[str]:
 
 def poll_rows(results: list[PollResult], files: int, folders: int) -> list[str]:
     lines = [
-        f"| backend | requests per no-change poll | poll, median (min{DASH}max) | poll CPU here | "
-        f"cold poll | look (+ scan + plan) | tree ETags | ≤ {POLL_TARGET:g} s | load |",
+        f"| backend | requests per no-change poll | poll, median (min{DASH}max) | "
+        f"CPU: syncapp / server | cold poll | look (+ scan + plan) | tree ETags | "
+        f"≤ {POLL_TARGET:g} s | load |",
         "|---|---|--:|--:|--:|--:|:-:|:-:|---|",
     ]
     for b in BACKENDS:
@@ -629,6 +655,8 @@ def poll_rows(results: list[PollResult], files: int, folders: int) -> list[str]:
             continue
         times = [t for r in group for t in r.times]
         cpu = [c for r in group for c in r.cpu]
+        server = [c for r in group for c in r.server_cpu]
+        server_cell = ms(statistics.median(server)) if server else "—"
         med = statistics.median(times)
         req = group[-1].requests
         if req is None:
@@ -646,7 +674,7 @@ def poll_rows(results: list[PollResult], files: int, folders: int) -> list[str]:
         lo = sorted(float(x.split()[0]) for x in loads)
         lines.append(
             f"| {b} | {what} | {ms(med)} ({ms(min(times))}{DASH}{ms(max(times))}) | "
-            f"{ms(statistics.median(cpu))} | "
+            f"{ms(statistics.median(cpu))} / {server_cell} | "
             f"{ms(statistics.median(r.cold for r in group))} | {look_cell} | {tree_cell} | "
             f"{'✓' if med <= POLL_TARGET else '✗'} | {lo[0]:.1f}{DASH}{lo[-1]:.1f} |"
         )
@@ -662,15 +690,28 @@ def poll_notes(results: list[PollResult]) -> list[str]:
             f"local scan of the same tree {ms(statistics.median(scans))}, plan "
             f"{ms(statistics.median(plans))} (medians over the backends)"
         )
-    proxied = [(r.backend, statistics.median(r.proxied)) for r in results if r.proxied]
+    proxied = per_backend(results, lambda r: r.proxied)
     if proxied:
         notes.append(
-            "through the proxy (counted polls): " + ", ".join(f"{b} {ms(t)}" for b, t in proxied)
+            "polls through the proxy (the counted ones), median: "
+            + ", ".join(f"{b} {ms(t)}" for b, t in proxied)
         )
-    fills = [(r.backend, r.fill) for r in results if r.fill and not r.error]
+    fills = per_backend(results, lambda r: [r.fill] if r.fill and not r.error else [])
     if fills:
         notes.append("tree set up in: " + ", ".join(f"{b} {secs(t)}" for b, t in fills))
     return notes
+
+
+def per_backend(
+    results: list[PollResult], values: Callable[[PollResult], list[float]]
+) -> list[tuple[str, float]]:
+    """The median of ``values`` per backend, over every run, in the table's order."""
+    out = []
+    for b in BACKENDS:
+        got = [v for r in results if r.backend == b for v in values(r)]
+        if got:
+            out.append((b, statistics.median(got)))
+    return out
 
 
 def render(raw: list[dict[str, Any]]) -> str:
