@@ -195,6 +195,7 @@ class RemoteSide:
         )
         if swept:
             log.info("%s: removed %d partial download(s)", self.name, len(swept))
+        looked_twice = False
         while True:
             await self._wait_for_idle()
             if not self._stopped():
@@ -205,6 +206,12 @@ class RemoteSide:
                     log.warning("%s: remote poll failed: %s", self.name, e)
                     self.poller.forget()
             self.looks += 1
+            if not live and self._deleted_before and not looked_twice and not self._stopped():
+                # run --once: remote deletes apply when a second look agrees; take it now,
+                # a moment later (a wipe seen half-done goes on meanwhile).
+                looked_twice = True
+                await asyncio.sleep(min(self.cfg.remote_poll, 2.0))
+                continue
             self.looked.set()
             if not live:
                 return
