@@ -47,6 +47,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from syncapp.config import FolderConfig, parse_duration
+from syncapp.engine.conflictname import conflict_name as conflict_name  # re-exported
 from syncapp.engine.deletes import DeleteDesk
 from syncapp.engine.deletes import Hooks as DeskHooks
 from syncapp.engine.dispatch import Dispatcher
@@ -65,7 +66,6 @@ from syncapp.engine.jobqueue import JobKind as JobKind  # re-exported
 from syncapp.engine.jobqueue import JobQueue
 from syncapp.engine.localroot import LocalRoot
 from syncapp.engine.operations import Operations
-from syncapp.engine.operations import conflict_name as conflict_name  # re-exported
 from syncapp.engine.pacer import Pacer
 from syncapp.engine.plan import Plan, ignored_path
 from syncapp.engine.planner import Planner

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -25,6 +23,7 @@ import aiofiles
 
 from syncapp.config import FolderConfig
 from syncapp.engine.adopt import remote_changed, same_mtime
+from syncapp.engine.conflictname import conflict_name, machine_tag
 from syncapp.engine.entries import EntryMap
 from syncapp.engine.events import (
     ConflictKept,
@@ -445,6 +444,11 @@ class Operations:
         note(self.state, self.name, copy, f"the remote copy of {path}, kept in a conflict", now)
         self.bus.publish(ConflictKept(self.name, path, copy))
         self.folder._enqueue(Job(JobKind.SYNC, copy))
+        # That remote copy is now seen (a retried upload keeps no second one); the local file
+        # still counts as changed (an mtime no file has).
+        ino = known.ino if known is not None else 0
+        seen = Entry(path, False, remote.size, -1, ino, remote.etag, now, remote.mtime_ns)
+        self.folder._put_entry(seen)
         return remote
 
     async def keep_versions_of(self, path: str, is_dir: bool) -> bool:
@@ -569,27 +573,6 @@ class Operations:
 
 class _Requeue(Exception):
     """The job's path changed under it: run it again after a short delay."""
-
-
-def conflict_name(path: str, ts: float, tag: str = "") -> str:
-    """``notes/a.txt`` → ``notes/a.conflict-20261126-175500-3fa2.txt`` (local time, like
-    editors; ``tag`` names the machine, see ``machine_tag``)."""
-    head, _, name = path.rpartition("/")
-    stem, dot, ext = name.rpartition(".")
-    if not stem:  # no extension, or a dotfile such as ".bashrc"
-        stem, dot, ext = name, "", ""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(ts))
-    if tag:
-        stamp = f"{stamp}-{tag}"
-    new = f"{stem}.conflict-{stamp}{dot}{ext}"
-    return f"{head}/{new}" if head else new
-
-
-def machine_tag(state_path: object) -> str:
-    """Four hex digits for this machine (host and state database) in conflict names: two
-    machines that keep a conflict of one file in the same second pick different names."""
-    key = f"{socket.gethostname()}\0{state_path}".encode()
-    return hashlib.sha1(key, usedforsecurity=False).hexdigest()[:4]
 
 
 def _read_small(path: str, size: int) -> bytes:

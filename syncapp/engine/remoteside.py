@@ -40,6 +40,7 @@ from typing import Protocol
 
 from syncapp.config import FolderConfig
 from syncapp.engine.adopt import remote_changed, same_mtime
+from syncapp.engine.conflictname import conflict_name, machine_tag
 from syncapp.engine.download import (
     DownloadSkipped,
     LocalChanged,
@@ -67,7 +68,6 @@ from syncapp.engine.guard import ON_REMOTE, DeleteGuard, Trip, guard_tripped
 from syncapp.engine.heldback import HeldBack
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.notes import note
-from syncapp.engine.operations import conflict_name, machine_tag
 from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.remotepoll import RemotePoller, Snapshot
 from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents

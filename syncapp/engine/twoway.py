@@ -73,7 +73,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from syncapp.engine.adopt import remote_changed, same_mtime
-from syncapp.engine.operations import conflict_name
+from syncapp.engine.conflictname import conflict_name
 from syncapp.engine.plan import changed as local_changed
 from syncapp.engine.scanner import LocalEntry
 from syncapp.engine.state import Entry
