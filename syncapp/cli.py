@@ -399,14 +399,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if db:
         db.close()
     from syncapp.daemon import ask_engine
+    from syncapp.livestatus import live_lines, live_of
 
-    live = ask_engine(default_state_path(), "GET", "/v1/status")
-    if live is not None:
-        for st in live["folders"]:
-            if st["name"] in result:
-                result[st["name"]]["live"] = {
-                    k: st[k] for k in ("state", "reason", "queued", "in_flight", "failed")
-                }
+    infos = ask_engine(default_state_path(), "GET", "/v1/folders")
+    for fi in infos or []:
+        live = live_of(fi)
+        if fi["name"] in result and live is not None:
+            result[fi["name"]]["live"] = live  # what the running engine is doing now
     if args.json:
         print(json.dumps(result if not args.folder else result[args.folder], ensure_ascii=False))
         return EXIT_OK
@@ -420,12 +419,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{n}: {info['path']} -> {info['remote']}:/{info['remote_path']}")
         print(f"  in sync: {info['files_in_sync']} files; pending: {pend}; last sync: {last}")
         if "live" in info:
-            lv = info["live"]
-            why = f" ({lv['reason']})" if lv["reason"] else ""
-            print(
-                f"  now: {lv['state']}{why}; {lv['in_flight']} in flight, {lv['queued']} queued"
-                + (f", {lv['failed']} failed" if lv["failed"] else "")
-            )
+            print("\n".join(live_lines(info["live"])))
         tw = info.get("two_way")
         if tw:
             print(
@@ -487,14 +481,18 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_why(args: argparse.Namespace) -> int:
-    from syncapp.why import explain
+    """The state database's answer, with what the running engine says about the path now
+    (in flight, queued, held, waiting to retry or settle) when one runs."""
+    from syncapp.why import explain, path_now, with_live
 
     config = load_config(args.config)
     if args.folder not in config.folders:
         raise ConfigError(str(config.path), f"folders.{args.folder}", "no such folder")
-    db = _open_state()
+    fc = config.folders[args.folder]
+    now, pid = asyncio.run(path_now(fc, args.path, default_state_path()))
+    db = _open_state()  # after the engine flushed its reasons
     try:
-        answer = explain(config.folders[args.folder], args.path, db)
+        answer = with_live(explain(fc, args.path, db), now, pid)
     finally:
         if db:
             db.close()

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from syncapp.config import FolderConfig
+from syncapp.engine.live import PathNow
 from syncapp.engine.notes import read_note
 from syncapp.engine.scanner import lstat_entry, parents, printable
 from syncapp.engine.state import StateDB
+from syncapp.errors import SyncappError
 from syncapp.ignore import IgnoreRules
+
+log = logging.getLogger(__name__)
 
 
 def relative_path(folder: FolderConfig, path: str) -> str:
@@ -116,3 +123,75 @@ def _explain(folder: FolderConfig, path: str, db: StateDB | None) -> dict[str, A
         "status": "unknown",
         "answer": "not known: no such file locally and never synced",
     }
+
+
+# -- what the running engine adds -----------------------------------------------------------------
+
+#: The live word of ``PathNow`` in the vocabulary of ``status`` above.
+_LIVE_STATUS = {
+    "queued": "queued",
+    "waiting for parent": "queued",
+    "retrying": "retrying",
+    "settling": "settling",
+    "guard": "guard",
+    "delete held": "pending",
+    "failed": "failed",
+}
+
+
+def with_live(out: dict[str, Any], now: PathNow | None, pid: int | None = None) -> dict[str, Any]:
+    """``out`` (the database's answer) with what the running engine says about the path now.
+
+    The same keys either way: ``source`` ("engine" or "database"), ``live`` (the engine's
+    ``PathNow``, or None) and ``rules_changed`` (the engine runs with other ignore rules than
+    the config file has now: ``syncapp reload`` applies them)."""
+    out["source"] = "database" if now is None else "engine"
+    out["live"] = None if now is None else {**dataclasses.asdict(now), "pid": pid}
+    out["rules_changed"] = False
+    if now is None or out["status"] == "outside":
+        return out
+    suffix = ""
+    if "twoway" in out:
+        suffix = "; last from the remote: " + out["twoway"]["what"]
+    reload = "; `syncapp reload` applies the config file's rules"
+    if out["status"] == "ignored" and now.state != "ignored":
+        out["rules_changed"] = True
+        doing = now.detail or "it stays synced"
+        out["answer"] += " (the config file's); the running engine started without that rule: "
+        out["answer"] += doing + reload
+        return out
+    if now.state == "ignored" and out["status"] != "ignored":
+        out["rules_changed"] = True
+        out.update(status="ignored", pattern=now.pattern)
+        out["answer"] = f"{now.detail}, a rule the config file no longer has{reload}"
+        return out
+    if now.state == "in flight":
+        out.update(status="uploading" if now.size else "pending", answer=now.detail + suffix)
+        out.update(reason=now.detail, size=now.size, done=now.done)
+        return out
+    if now.state in _LIVE_STATUS:
+        out.update(status=_LIVE_STATUS[now.state], answer=now.detail + suffix)
+        out.update(reason=now.reason or now.detail, attempts=now.attempts, retry_at=now.at)
+    return out
+
+
+async def path_now(
+    folder: FolderConfig, path: str, state_path: Path
+) -> tuple[PathNow | None, int | None]:
+    """The running engine's ``PathNow`` for ``path`` and its pid; (None, None) when no engine
+    runs, or it does not run this folder (then the database answers alone)."""
+    from syncapp.engine.client import running_engine
+
+    client = running_engine(state_path)
+    try:
+        rel = printable(relative_path(folder, path))
+    except ValueError:
+        return None, None
+    if client is None:
+        return None, None
+    try:
+        async with client:
+            return await client.path_now(folder.name, rel), client.pid
+    except SyncappError as e:
+        log.info("the running engine could not say where %s stands: %s", rel, e)
+        return None, None

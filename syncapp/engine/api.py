@@ -34,6 +34,7 @@ from syncapp.configedit import FolderDraft, RemoteDraft
 from syncapp.engine.core import SyncEngine
 from syncapp.engine.events import Event
 from syncapp.engine.folder import FolderStatus
+from syncapp.engine.live import Figures, LiveMeters, PathNow, figures_from_dict, path_now
 from syncapp.engine.state import Pending
 from syncapp.engine.versions import Version
 from syncapp.errors import SyncappError
@@ -63,6 +64,8 @@ class FolderInfo:
     open_error: str = ""
     #: Deletes the guard holds back (the folder is paused until the user decides).
     guard_deletes: int = 0
+    #: Live numbers (rates, ETA, files in flight); None while the folder is not open.
+    figures: Figures | None = None
 
 
 class EngineAPI(ABC):
@@ -151,6 +154,11 @@ class EngineAPI(ABC):
         """Paths not in sync with their reasons; with ``everything`` synced files too."""
 
     @abstractmethod
+    async def path_now(self, name: str, rel: str) -> PathNow:
+        """Where one path stands right now (in flight, queued, held, retrying, ignored by the
+        engine's rules); ``syncapp why`` adds it to the state database's answer."""
+
+    @abstractmethod
     async def list_versions(self, name: str, rel: str) -> list[Version]: ...
 
     @abstractmethod
@@ -179,6 +187,8 @@ class LocalEngine(EngineAPI):
         self._serving = False
         self._closed = False
         self._config_edit = asyncio.Lock()
+        self.meters = LiveMeters()
+        engine.subscribe(self.meters.add)
 
     async def __aenter__(self) -> Self:
         await self.sync.__aenter__()
@@ -266,7 +276,12 @@ class LocalEngine(EngineAPI):
                 out[name] = FolderInfo(name, None, open_error=error)
             else:
                 out[name] = FolderInfo(
-                    name, folder.status(), folder.bwlimit, "", len(folder.guard_deletes)
+                    name,
+                    folder.status(),
+                    folder.bwlimit,
+                    "",
+                    len(folder.guard_deletes),
+                    self.meters.figures(folder),
                 )
         return out
 
@@ -349,6 +364,9 @@ class LocalEngine(EngineAPI):
             ]
         return rows
 
+    async def path_now(self, name: str, rel: str) -> PathNow:
+        return path_now(self.sync.folder(name), rel)
+
     async def list_versions(self, name: str, rel: str) -> list[Version]:
         folder = self.sync.folder(name)
 
@@ -416,4 +434,5 @@ def info_from_dict(d: dict[str, Any]) -> FolderInfo:
         int(d.get("bwlimit", 0)),
         str(d.get("open_error", "")),
         int(d.get("guard_deletes", 0)),
+        figures_from_dict(d.get("figures")),
     )

@@ -28,6 +28,7 @@ from syncapp.engine.api import EngineAPI, FolderInfo, GuardChoice, info_from_dic
 from syncapp.engine.configcalls import folder_body, remote_body
 from syncapp.engine.control import socket_path
 from syncapp.engine.events import Event, EventBus
+from syncapp.engine.live import PathNow
 from syncapp.engine.lock import running_pid
 from syncapp.engine.state import Pending
 from syncapp.engine.versions import Version
@@ -240,6 +241,9 @@ class EngineClient(EngineAPI):
             "GET", self._folder(name, "pending"), everything="1" if everything else "0"
         )
         return [Pending(**r) for r in rows]
+
+    async def path_now(self, name: str, rel: str) -> PathNow:
+        return PathNow(**await self._call("GET", self._folder(name, "why"), path=rel))
 
     async def list_versions(self, name: str, rel: str) -> list[Version]:
         rows = await self._call("GET", self._folder(name, "versions"), path=rel)

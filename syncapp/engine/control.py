@@ -16,6 +16,7 @@ end. Calls (JSON in and out)::
     POST /v1/folders/NAME/pause|resume|rescan|retry
     POST /v1/folders/NAME/guard           {"choice": "delete"|"restore"|"keep"}: held deletes
     GET  /v1/folders/NAME/versions?path=P a file's remote copy and kept versions
+    GET  /v1/folders/NAME/why?path=P      where the path stands right now (``PathNow``)
     POST /v1/folders/NAME/restore         {"version": {...}, "dest": null}
     GET  /v1/remotes/NAME/describe        what the remote's server does, in words
     POST /v1/config/reload                read the config file again; open/close/reopen folders
@@ -164,6 +165,7 @@ class ControlServer:
                 web.get(f"{API}/folders", self._folders),
                 web.get(f"{folder_url}/pending", self._pending),
                 web.get(f"{folder_url}/versions", self._versions),
+                web.get(f"{folder_url}/why", self._why),
                 web.post(f"{folder_url}/restore", self._restore),
                 web.post(f"{folder_url}/guard", self._guard),
                 web.post(f"{folder_url}/{{action}}", self._folder_action),
@@ -263,6 +265,10 @@ class ControlServer:
         rel = request.query["path"]
         found = await self.api.list_versions(request.match_info["name"], rel)
         return self._json([dataclasses.asdict(v) for v in found])
+
+    async def _why(self, request: web.Request) -> web.Response:
+        now = await self.api.path_now(request.match_info["name"], request.query["path"])
+        return self._json(dataclasses.asdict(now))
 
     async def _restore(self, request: web.Request) -> web.Response:
         body = await self._body(request)

@@ -87,6 +87,21 @@ class JobQueue:
     def parked(self) -> list[Job]:
         return list(self._parked.values())
 
+    def where(self, path: str) -> tuple[str, Job, float] | None:
+        """Where ``path``'s job is, for ``why``: ("running" | "queued" | "delayed" | "parked",
+        the job, and its place in the queue or, delayed, when it is due on this queue's clock)."""
+        if path in self._running:
+            return "running", self._running[path], 0.0
+        if path in self._delayed:
+            when, job = self._delayed[path]
+            return "delayed", job, when
+        if path in self._queue:
+            ahead = next(i for i, key in enumerate(self._queue) if key == path)
+            return "queued", self._queue[path], float(ahead)
+        if path in self._parked:
+            return "parked", self._parked[path], 0.0
+        return None
+
     # -- adding -----------------------------------------------------------------------------------
 
     def put(self, job: Job, delay: float = 0.0) -> bool:

@@ -101,6 +101,12 @@ class RoundTally:
         if size is not None:
             self._pending_bytes -= size
 
+    def progress_of(self, path: str) -> tuple[int, int] | None:
+        """(bytes sent, size) of a planned or running upload; None when not in the round."""
+        if path not in self._pending:
+            return None
+        return self._partial.get(path, 0), self._pending[path]
+
     def reset(self) -> None:
         self._pending.clear()
         self._partial.clear()
