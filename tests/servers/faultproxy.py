@@ -17,7 +17,9 @@ still has uses left (``count``) and wins its seeded draw (``share``) decides wha
   server did the work, the client never learns it);
 - ``stall``: read the request, answer nothing for ``stall`` seconds, then reset;
 - ``junk``: reply ``status`` (e.g. 207) with ``body`` (a broken multistatus, say), as a server
-  with a bug would, without bothering the server.
+  with a bug would, without bothering the server;
+- ``throttle``: forward the request and response bodies at ``rate`` bytes/s (a slow line), so
+  an upload stays in flight long enough to be looked at.
 
 Every request is recorded (monotonic time of arrival, method, path, ``Destination``, what the proxy
 did) so tests can count requests per method and measure the spacing of retries.
@@ -44,7 +46,7 @@ from urllib.parse import unquote, urlsplit
 
 from syncapp.remotes.base import STAGING_PREFIX
 
-Action = Literal["answer", "reset_request", "reset_response", "stall", "junk"]
+Action = Literal["answer", "reset_request", "reset_response", "stall", "junk", "throttle"]
 PIECE = 64 * 1024
 _REASONS = {
     423: "Locked",
@@ -71,6 +73,7 @@ class Fault:
     stall: float = 5.0
     hits: int = 0
     body: bytes = b""
+    rate: float = 0.0  #: throttle: bytes per second
 
     def matches(self, method: str, path: str) -> bool:
         if self.count is not None and self.hits >= self.count:
@@ -248,6 +251,19 @@ class FaultProxy:
             Fault("junk", 1.0, count, _methods(methods), path_contains, status, body=body)
         )
 
+    def throttle(
+        self,
+        bytes_per_second: float,
+        *,
+        count: int | None = None,
+        methods: Iterable[str] | None = None,
+        path_contains: str | None = None,
+    ) -> Fault:
+        """Pass the matching requests at ``bytes_per_second`` (bodies both ways)."""
+        return self.add(
+            Fault("throttle", 1.0, count, _methods(methods), path_contains, rate=bytes_per_second)
+        )
+
     def clear(self) -> None:
         """Back to plain pass-through."""
         with self._lock:
@@ -357,6 +373,12 @@ class FaultProxy:
         task = asyncio.current_task()
         assert task is not None
         self._conns.add(task)
+        if any(f.action == "throttle" for f in self._faults):
+            # A slow line holds little: without this the kernel buffers megabytes of an upload
+            # on loopback, and the client sees it "sent" long before the server has it.
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PIECE)
         up: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         try:
             while True:
@@ -393,7 +415,8 @@ class FaultProxy:
                         return
                 action = fault.action if fault is not None else "pass"
                 self._record(at, head, action)
-                outcome = await self._exchange(head, method, reader, writer, up, action)
+                rate = fault.rate if fault is not None and action == "throttle" else 0.0
+                outcome = await self._exchange(head, method, reader, writer, up, action, rate)
                 if outcome == "cut":
                     _abort(up[1])
                     _abort(writer)
@@ -425,6 +448,7 @@ class FaultProxy:
         writer: asyncio.StreamWriter,
         up: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         action: str,
+        rate: float = 0.0,
     ) -> Literal["keep", "close", "cut"]:
         """Forward one request and its response; say whether the client connection goes on."""
         up_reader, up_writer = up
@@ -444,6 +468,8 @@ class FaultProxy:
             up_writer.write(piece)
             sent += len(piece)
             await up_writer.drain()
+            if rate > 0:
+                await asyncio.sleep(len(piece) / rate)
         while True:
             resp = await _read_head(up_reader)
             if resp is None:
@@ -471,6 +497,8 @@ class FaultProxy:
                 writer.write(piece)
                 sent += len(piece)
                 await writer.drain()
+                if rate > 0:
+                    await asyncio.sleep(len(piece) / rate)
             if close_delimited:
                 await writer.drain()
                 return "close"  # the body ended with the connection
