@@ -216,7 +216,9 @@ def _job_state(folder: FolderSync, base: PathNow, where: str, job: Job, at: floa
     if where == "delayed":
         due = time.time() + max(0.0, at - folder.jobs.clock())
         if job.attempts:
-            detail = f"waiting to retry at {_clock(due)} (attempt {job.attempts + 1})" + held
+            detail = f"waiting to retry at {_clock(due)} (attempt {job.attempts + 1})"
+            error = base.reason.removeprefix("waiting to retry after: ")
+            detail += (f" after: {error}" if error != base.reason else "") + held
             return replace(base, state="retrying", detail=detail, at=due, attempts=job.attempts)
         detail = f"waiting for the file to stop changing, until {_clock(due)}" + held
         return replace(base, state="settling", detail=detail, at=due)

@@ -5,6 +5,7 @@ changed since it started), and the state database's answer when no engine runs."
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,32 @@ def test_guard_and_changed_rules_through_the_engine_and_without_it(
     assert why["source"] == "database" and why["live"] is None and not why["rules_changed"]
     assert why["status"] == "guard" and "11 of 12 files were deleted" in why["reason"]
     assert set(why) >= {"path", "status", "answer", "source", "live", "rules_changed"}
+
+
+def test_a_retry_waiting_in_the_engine_says_until_when(tmp_path: Path, config_path: Path) -> None:
+    folder = tmp_path / "docs"
+    write_tree(folder, {"a.txt": "a"})
+    with (
+        rclone_webdav_process(tmp_path / "storage") as server,
+        FaultProxy(server.port) as proxy,
+    ):
+        # One failure whose Retry-After keeps the next try a minute away.
+        proxy.answer(500, count=1, retry_after=60, methods=["PUT"])
+        remote = f'[remotes.r]\ntype = "webdav"\nurl = "{proxy.url}"\n'
+        config_path.write_text(config_text(remote, {"docs": folder}))
+        cfg = str(config_path)
+        started = time.time()
+        assert syncapp("--config", cfg, "start").returncode == 0
+
+        def why() -> dict[str, Any]:
+            return _json("--config", cfg, "why", "docs", "a.txt", "--json")
+
+        assert wait_for(lambda: why()["status"] == "retrying", timeout=30)
+        answer = why()
+        assert answer["source"] == "engine" and answer["live"]["state"] == "retrying"
+        assert answer["attempts"] == 1 and started + 50 < answer["retry_at"] < time.time() + 61
+        assert (
+            answer["answer"].startswith("waiting to retry at ") and "HTTP 500" in answer["answer"]
+        )
+        live = _json("--config", cfg, "status", "docs", "--json")["live"]
+        assert live["queued"] == 1 and live["in_flight"] == 0 and live["transfers"] == []
