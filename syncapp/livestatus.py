@@ -77,11 +77,12 @@ def _speed(live: dict[str, Any]) -> list[str]:
 
 
 def _transfer(t: dict[str, Any]) -> str:
-    if t["op"] != "upload":
+    if t["op"] not in ("upload", "download"):
         return f"{t['path']} ({t['op']})"
+    way = "down " if t["op"] == "download" else ""
     if t["size"] <= 0:
-        return str(t["path"])
-    return f"{t['path']} ({human_size(t['done'])} of {human_size(t['size'])})"
+        return f"{t['path']} ({way.strip()})" if way else str(t["path"])
+    return f"{t['path']} ({way}{human_size(t['done'])} of {human_size(t['size'])})"
 
 
 def duration(seconds: float) -> str:

@@ -166,7 +166,8 @@ def with_live(out: dict[str, Any], now: PathNow | None, pid: int | None = None) 
         out["answer"] = f"{now.detail}, a rule the config file no longer has{reload}"
         return out
     if now.state == "in flight":
-        out.update(status="uploading" if now.size else "pending", answer=now.detail + suffix)
+        word = {"upload": "uploading", "download": "downloading"}.get(now.op, "pending")
+        out.update(status=word, answer=now.detail + suffix)
         out.update(reason=now.detail, size=now.size, done=now.done)
         return out
     if now.state in _LIVE_STATUS:

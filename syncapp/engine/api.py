@@ -365,7 +365,7 @@ class LocalEngine(EngineAPI):
         return rows
 
     async def path_now(self, name: str, rel: str) -> PathNow:
-        return path_now(self.sync.folder(name), rel)
+        return path_now(self.sync.folder(name), rel, self.meters)
 
     async def list_versions(self, name: str, rel: str) -> list[Version]:
         folder = self.sync.folder(name)

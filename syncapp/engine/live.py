@@ -17,7 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from syncapp.engine.events import Event, FileDownloaded, SyncProgress
+from syncapp.engine.events import (
+    Event,
+    JobFailed,
+    JobFinished,
+    JobProgressed,
+    JobStarted,
+    Op,
+    SyncProgress,
+)
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.progress import RateMeter
 from syncapp.engine.scanner import parents
@@ -25,7 +33,7 @@ from syncapp.engine.scanner import parents
 if TYPE_CHECKING:
     from syncapp.engine.folder import FolderSync
 
-#: Downloads are counted over this many seconds (they say their size when done).
+#: Downloads are rated over the bytes received in this many seconds.
 DOWN_WINDOW = 10.0
 
 
@@ -73,7 +81,16 @@ def figures_from_dict(d: dict[str, Any] | None) -> Figures | None:
 class _Folder:
     def __init__(self) -> None:
         self.meter = RateMeter()
-        self.downloads: deque[tuple[float, int]] = deque()
+        #: (when, bytes) received by downloads, newest last.
+        self.received: deque[tuple[float, int]] = deque()
+        #: Downloads running now: path → [bytes received, size].
+        self.downloads: dict[str, list[int]] = {}
+
+    def got(self, at: float, path: str, done: int) -> None:
+        sizes = self.downloads.get(path)
+        if sizes is not None and done > sizes[0]:
+            self.received.append((at, done - sizes[0]))
+            sizes[0] = done
 
 
 class LiveMeters:
@@ -91,8 +108,26 @@ class LiveMeters:
     def add(self, ev: Event) -> None:
         if isinstance(ev, SyncProgress):
             self._of(ev.folder).meter.sample(self.clock(), ev.files_done, ev.bytes_done)
-        elif isinstance(ev, FileDownloaded):
-            self._of(ev.folder).downloads.append((self.clock(), ev.size))
+            return
+        # Downloads are jobs the upload side's queue does not know: followed by their events.
+        if not isinstance(ev, JobStarted | JobProgressed | JobFinished | JobFailed):
+            return
+        if ev.op is not Op.DOWNLOAD:
+            return
+        live = self._of(ev.folder)
+        if isinstance(ev, JobStarted):
+            live.downloads[ev.path] = [0, ev.size]
+        elif isinstance(ev, JobProgressed):
+            live.got(self.clock(), ev.path, ev.done)
+        else:
+            if isinstance(ev, JobFinished):
+                live.got(self.clock(), ev.path, ev.size)
+            live.downloads.pop(ev.path, None)
+
+    def receiving(self, name: str, path: str) -> tuple[int, int] | None:
+        """(bytes received, size) of a download of ``path`` running now."""
+        sizes = self._of(name).downloads.get(path)
+        return (sizes[0], sizes[1]) if sizes is not None else None
 
     def figures(self, folder: FolderSync) -> Figures:
         now = self.clock()
@@ -109,9 +144,14 @@ class LiveMeters:
             eta = live.meter.eta(totals, now)
         down = None
         if folder.remote_side is not None:
-            while live.downloads and live.downloads[0][0] < now - DOWN_WINDOW:
-                live.downloads.popleft()
-            down = sum(n for _, n in live.downloads) / DOWN_WINDOW
+            while live.received and live.received[0][0] < now - DOWN_WINDOW:
+                live.received.popleft()
+            # Over the time since the oldest bytes still in the window (a burst that began a
+            # second ago is not spread over the whole window).
+            span = max(1.0, now - live.received[0][0]) if live.received else DOWN_WINDOW
+            down = sum(n for _, n in live.received) / span
+        ups = [_transfer(folder, job.path, job.kind) for job in folder.jobs.running.values()]
+        downs = [Transfer(p, "download", *sizes) for p, sizes in live.downloads.items()]
         return Figures(
             up,
             files,
@@ -121,7 +161,7 @@ class LiveMeters:
             totals.files_total,
             totals.bytes_done,
             totals.bytes_total,
-            tuple(_transfer(folder, job.path, job.kind) for job in folder.jobs.running.values()),
+            (*ups, *downs),
         )
 
 
@@ -149,7 +189,9 @@ class PathNow:
     state: str
     #: The same, in words.
     detail: str
-    #: In flight: bytes sent and the size; queued: jobs ahead of it.
+    #: In flight: "upload", "download", "delete", "move" or "sync" (a folder, a check).
+    op: str = ""
+    #: In flight: bytes sent (received) and the size; queued: jobs ahead of it.
     done: int = 0
     size: int = 0
     ahead: int = 0
@@ -165,8 +207,9 @@ class PathNow:
     folder_reason: str = ""
 
 
-def path_now(folder: FolderSync, rel: str) -> PathNow:
-    """``rel``'s place in ``folder``'s engine: its job, the guard, the failed set, the rules."""
+def path_now(folder: FolderSync, rel: str, meters: LiveMeters | None = None) -> PathNow:
+    """``rel``'s place in ``folder``'s engine: its job, a download, the guard, the failed set,
+    the rules."""
     folder.state.flush()  # what the caller reads from the database next is current
     pending = folder.state.pending_for(folder.name, rel)
     reason = pending.reason if pending is not None else ""
@@ -185,6 +228,12 @@ def path_now(folder: FolderSync, rel: str) -> PathNow:
         found = ("running", running[0], 0.0) if running else None
     if found is not None:
         return _job_state(folder, base, *found)
+    receiving = meters.receiving(folder.name, rel) if meters is not None else None
+    if receiving is not None:
+        done, size = receiving
+        share = f" ({done * 100 // size}%)" if size else ""
+        detail = f"downloading now: {human_size(done)} of {human_size(size)} received{share}"
+        return replace(base, state="in flight", detail=detail, op="download", done=done, size=size)
     side = folder.remote_side
     trip = folder.guard.tripped
     by_side = side is not None and rel in side.held  # two-way: deleted on the remote
@@ -209,10 +258,12 @@ def _job_state(folder: FolderSync, base: PathNow, where: str, job: Job, at: floa
             done, size = sent
             share = f" ({done * 100 // size}%)" if size else ""
             detail = f"uploading now: {human_size(done)} of {human_size(size)} sent{share}"
-            return replace(base, state="in flight", detail=detail, done=done, size=size)
+            return replace(
+                base, state="in flight", detail=detail, op="upload", done=done, size=size
+            )
         what = {JobKind.DELETE: "deleting it on the remote now", JobKind.MOVE: "moving it"}
         detail = what.get(job.kind, "syncing it now")
-        return replace(base, state="in flight", detail=detail)
+        return replace(base, state="in flight", detail=detail, op=job.kind.value)
     if where == "delayed":
         due = time.time() + max(0.0, at - folder.jobs.clock())
         if job.attempts:

@@ -169,3 +169,33 @@ def test_a_retry_waiting_in_the_engine_says_until_when(tmp_path: Path, config_pa
         )
         live = _json("--config", cfg, "status", "docs", "--json")["live"]
         assert live["queued"] == 1 and live["in_flight"] == 0 and live["transfers"] == []
+
+
+def test_a_download_in_flight_of_a_two_way_folder(tmp_path: Path, config_path: Path) -> None:
+    folder, storage = tmp_path / "docs", tmp_path / "storage"
+    folder.mkdir()
+    write_tree(storage / "Docs", {"big.bin": b"\x02" * (8 * MiB)})
+    with rclone_webdav_process(storage) as server, FaultProxy(server.port) as proxy:
+        proxy.throttle(LINE, methods=["GET"])  # about 4 s for the file to come down
+        remote = f'[remotes.r]\ntype = "webdav"\nurl = "{proxy.url}"\n'
+        both = 'direction = "both"\nremote_poll = 1\n'
+        text = config_text(remote, {"docs": folder}, remote_path="Docs", extra_folder=both)
+        config_path.write_text(text)
+        cfg = str(config_path)
+        assert syncapp("--config", cfg, "start").returncode == 0
+
+        def coming() -> dict[str, Any]:
+            return _json("--config", cfg, "why", "docs", "big.bin", "--json")
+
+        assert wait_for(lambda: coming()["status"] == "downloading" and coming()["done"] > 0)
+        why = coming()
+        assert why["source"] == "engine" and why["live"]["op"] == "download"
+        assert (
+            why["answer"].startswith("downloading now:") and "of 8.0 MiB received" in why["answer"]
+        )
+        live = _json("--config", cfg, "status", "docs", "--json")["live"]
+        assert live["down_rate"] is not None and 0 < live["down_rate"] < 8 * LINE
+        assert [t["op"] for t in live["transfers"]] == ["download"]
+        text = syncapp("--config", cfg, "status").stdout
+        assert "down " in text and "in flight: big.bin (down " in text, text
+        assert wait_for(lambda: (folder / "big.bin").exists())

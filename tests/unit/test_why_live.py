@@ -40,7 +40,7 @@ def test_idle_in_the_engine_leaves_the_database_answer() -> None:
 def test_rules_changed_since_the_engine_started_are_said_both_ways() -> None:
     added = with_live(
         _db("ignored", "ignored by pattern '*.bin'", pattern="*.bin"),
-        PathNow("a.txt", "in flight", "uploading now: 1.0 MiB of 2.0 MiB sent", 1, 2),
+        PathNow("a.txt", "in flight", "uploading now: 1.0 MiB of 2.0 MiB sent", "upload", 1, 2),
     )
     assert added["rules_changed"] and added["status"] == "ignored"
     assert "started without that rule: uploading now" in added["answer"]
@@ -61,6 +61,7 @@ def test_status_lines_name_rates_progress_and_files_in_flight() -> None:
         "transfers": [
             {"path": "big.bin", "op": "upload", "done": 512, "size": 2048},
             {"path": "old.txt", "op": "delete", "done": 0, "size": 0},
+            {"path": "new.txt", "op": "download", "done": 1024, "size": 4096},
         ],
     }  # fmt: skip
     lines = live_lines(live)
@@ -69,7 +70,10 @@ def test_status_lines_name_rates_progress_and_files_in_flight() -> None:
         "  speed: up 2.0 MiB/s (0.5 files/s); down 0 B/s; 1 of 6 files, 1.0 KiB of 4.0 KiB done;"
         " about 1 min 15 s left"
     )
-    assert lines[2] == "  in flight: big.bin (512 B of 2.0 KiB), old.txt (delete)"
+    assert lines[2] == (
+        "  in flight: big.bin (512 B of 2.0 KiB), old.txt (delete),"
+        " new.txt (down 1.0 KiB of 4.0 KiB)"
+    )
     idle = {**live, "state": "up to date", "in_flight": 0, "queued": 0, "up_rate": 0.0,
             "down_rate": None, "eta": None, "transfers": [],
             "progress": dict.fromkeys(live["progress"], 0)}  # fmt: skip
