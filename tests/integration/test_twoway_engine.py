@@ -17,6 +17,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from send2trash import plat_other  # type: ignore[attr-defined]
 
@@ -37,10 +38,10 @@ from syncapp.remotes import open_remote
 from syncapp.remotes.base import join
 from tests.helpers import syncapp, tree, wait_for, write_tree
 from tests.integration.backends import BackendContext
-from tests.servers.dav_httpd import apache_dav_server
+from tests.servers.dav_httpd import apache_dav_server, nginx_dav_server
 from tests.servers.faultproxy import FaultProxy
 from tests.servers.s3 import seaweedfs_server
-from tests.servers.webdav import rclone_webdav_server
+from tests.servers.webdav import rclone_webdav_server, wsgidav_server
 
 POLL = 0.5
 
@@ -65,15 +66,25 @@ class Shared:
     remote_toml: str
 
 
-@pytest.fixture(params=["local", "rclone", "apache", "seaweedfs"])
+#: Server key in the session's ``BackendContext`` → how to start it.
+WEBDAV = {
+    "rclone": ("rclone-webdav", rclone_webdav_server),
+    "apache": ("apache-dav", apache_dav_server),
+    "nginx": ("nginx-dav", nginx_dav_server),
+    "wsgidav": ("wsgidav", wsgidav_server),
+}
+
+
+@pytest.fixture(params=["local", "rclone", "apache", "nginx", "wsgidav", "seaweedfs"])
 def shared(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     backend_context: BackendContext,
 ) -> Iterator[Shared]:
+    """A fresh place on one of the session's servers (started once: a fresh collection or key
+    prefix per test is as good as a fresh server and much cheaper)."""
     if request.param == "seaweedfs":
-        # One server for the session (it is slow to start); a fresh key prefix per test.
         s3 = backend_context.server("seaweedfs", seaweedfs_server)
         for k, v in s3.env().items():
             monkeypatch.setenv(k, v)
@@ -87,15 +98,16 @@ def shared(
         store = tmp_path / "store"
         store.mkdir()
         yield Shared("local", f'[remotes.r]\ntype = "local"\npath = "{store}"\n')
-    elif request.param == "rclone":
-        with rclone_webdav_server(tmp_path / "rclone") as server:
-            yield Shared("rclone", f'[remotes.r]\ntype = "webdav"\nurl = "{server.url}"\n')
     else:
-        with apache_dav_server(tmp_path / "apache") as server:
-            auth = ""
-            if server.auth is not None:
-                auth = f'username = "{server.auth[0]}"\npassword = "{server.auth[1]}"\n'
-            yield Shared("apache", f'[remotes.r]\ntype = "webdav"\nurl = "{server.url}"\n{auth}')
+        key, start = WEBDAV[request.param]
+        server = backend_context.server(key, start)
+        coll = backend_context.fresh_name("tw")
+        httpx.request("MKCOL", server.url + coll + "/", auth=server.auth, timeout=10)
+        auth = ""
+        if server.auth is not None:
+            auth = f'username = "{server.auth[0]}"\npassword = "{server.auth[1]}"\n'
+        url = f"{server.url}{coll}/"
+        yield Shared(request.param, f'[remotes.r]\ntype = "webdav"\nurl = "{url}"\n{auth}')
 
 
 def config(tmp_path: Path, shared: Shared, machine: str, extra: str = "") -> Config:
@@ -162,10 +174,12 @@ def text(path: Path) -> str | None:
 
 async def test_two_machines_converge(tmp_path: Path, shared: Shared, own_trash: Path) -> None:
     async with machines(tmp_path, shared, "a", "b") as (a, b):
-        write_tree(a.folder, {f"d{i}/f{j}.txt": f"a {i}/{j}\n" for i in range(4) for j in range(5)})
-        await until(lambda: b.files() == a.files() and len(b.files()) == 20)
+        write_tree(
+            a.folder, {f"d{i}/f{j}.txt": f"a {i}/{j}\n" for i in range(10) for j in range(20)}
+        )
+        await until(lambda: b.files() == a.files() and len(b.files()) == 200)
         # What B downloaded was never uploaded again (the watcher's echo is nothing to do).
-        await until(lambda: b.count(FileDownloaded) == 20)
+        await until(lambda: b.count(FileDownloaded) == 200)
         assert b.uploads() == 0
 
         # An edit on B arrives on A (once A has seen its own uploads on the remote: an upload
@@ -187,7 +201,7 @@ async def test_two_machines_converge(tmp_path: Path, shared: Shared, own_trash: 
         assert Path(trashed[0].where).read_text() == "a 0/0\n"
         assert Path(trashed[0].where).parent == own_trash / "files"
         assert a.files() == b.files()
-        assert b.uploads() == 1 and a.uploads() == 20
+        assert b.uploads() == 1 and a.uploads() == 200
 
 
 async def test_a_remote_rename_of_a_folder_is_one_local_rename(
