@@ -90,6 +90,10 @@ class Snapshot:
     calls: int = 0
     #: Entries carried over from the last snapshot for subtrees whose ETag had not changed.
     reused: int = 0
+    #: A store without folders (S3) can hold a file ``x`` and files ``x/…`` at once: the file
+    #: is in ``entries``, and the files below the folder of the same name are here, by that
+    #: name (the remote side moves them to a conflict name).
+    clashes: dict[str, list[RemoteEntry]] = field(default_factory=dict)
 
 
 def unsafe_reason(rel: str, *, max_path_bytes: int = MAX_PATH_BYTES) -> str | None:
@@ -223,6 +227,12 @@ class RemotePoller:
                 left_out.add(rel)
                 continue
             entry = replace(e, path=rel)
+            before = snap.entries.get(rel)
+            if before is not None and before.is_dir != entry.is_dir:
+                snap.clashes.setdefault(rel, [])
+                if entry.is_dir:
+                    continue  # the file keeps the name
+                kept.remove(before)
             snap.entries[rel] = entry
             kept.append(entry)
         # What sits below a folder that is left out (or below a file) is left out too: a
@@ -235,6 +245,8 @@ class RemotePoller:
                 parent = snap.entries.get(up)
                 if up in left_out or (parent is not None and not parent.is_dir):
                     del snap.entries[e.path]
+                    if up in snap.clashes and not e.is_dir:
+                        snap.clashes[up].append(e)
                     if up in snap.skipped:
                         snap.skipped[e.path] = f"inside {up!r}, which is not synced"
                     break

@@ -18,6 +18,9 @@ is rescanned, it waits until the upload side is idle (nothing queued, running or
    (``trash.trash``: never an unlink), conflicts (the local content keeps the name and is
    uploaded over the remote one; the remote content comes down under
    ``operations.conflict_name`` and then uploads like any new file), records and forgets.
+   A file on one side and a folder on the other: the remote one replaces an unchanged local
+   one (which goes to the trash), or is kept under the conflict name (moved there on the
+   server where it can move, else downloaded there) while the local one keeps the name.
    Uploads, remote folders and remote deletes go to the upload side's queue and guard, as
    today.
 
@@ -73,7 +76,15 @@ from syncapp.engine.remotepoll import RemotePoller, Snapshot
 from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents
 from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
 from syncapp.engine.trash import trash
-from syncapp.engine.twoway import Action, Op, TwoWayPlan, plan_twoway, record_entry, resolve_compare
+from syncapp.engine.twoway import (
+    LOCAL_REMOVALS,
+    Action,
+    Op,
+    TwoWayPlan,
+    plan_twoway,
+    record_entry,
+    resolve_compare,
+)
 from syncapp.errors import RemoteError, RemoteNotFound
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes.base import Remote, join
@@ -95,6 +106,8 @@ class Folder(Protocol):
     def _put_entry(self, e: Entry) -> None: ...
 
     def _forget(self, path: str, is_dir: bool) -> None: ...
+
+    async def _resync(self, path: str) -> None: ...
 
     def pause(self, reason: str = ...) -> None: ...
 
@@ -235,6 +248,8 @@ class RemoteSide:
         if not snap.root_exists:
             self.folder.pause("the remote folder is gone; nothing is deleted here")
             return None
+        if snap.clashes and self.held_back is None:
+            await self._clashes(snap)
         result = await self._scan()
         local = result.entries
         self._confirm_uploads(known, snap)
@@ -267,6 +282,28 @@ class RemoteSide:
         await self._apply(plan, known, snap)
         return plan
 
+    async def _clashes(self, snap: Snapshot) -> None:
+        """A file and a folder of one name on a store without folders (two machines made
+        them at once): the file keeps the name, the folder's files move to the conflict
+        name on the server (copy, then delete), and come down at the next look."""
+        for name, files in snap.clashes.items():
+            dst = conflict_name(name, self.clock())
+            if not self.remote.capabilities.server_copy:
+                why = "a file and a folder of this name on the remote; rename one there"
+                self.state.set_pending(self.name, Pending(name, PendingStatus.SKIPPED, why))
+                continue
+            for e in files:
+                rel = dst + e.path[len(name) :]
+                with contextlib.suppress(RemoteNotFound):  # the other machine moved it first
+                    await self.remote.copy(self._rpath(e.path), self._rpath(rel))
+                    await self.remote.delete(self._rpath(e.path))
+            self._note(name, f"in conflict (a file and a folder of this name on the remote): "
+                       f"the folder was kept as {dst}", "conflicts", dst)  # fmt: skip
+            log.warning("%s: %s is a file and a folder on the remote; the folder is now %s",
+                        self.name, name, dst)  # fmt: skip
+            self.bus.publish(ConflictKept(self.name, name, dst))
+        self.request()
+
     def _confirm_uploads(self, known: dict[str, Entry], snap: Snapshot) -> None:
         """Our uploads as the listing shows them: the same size and the mtime we sent (or the
         ETag the PUT gave) is our upload, and what the listing says of it (its ETag and mtime,
@@ -293,6 +330,7 @@ class RemoteSide:
         here = (
             Op.DOWNLOAD,
             Op.DELETE_LOCAL,
+            Op.REPLACE_LOCAL,
             Op.RENAME_LOCAL,
             Op.MKDIR_LOCAL,
             Op.CONFLICT,
@@ -303,11 +341,11 @@ class RemoteSide:
         total = sum(1 for e in known.values() if not e.is_dir)
         trip = self.cfg.mirror_deletes and guard_tripped(self.cfg.max_delete, files, total)
         if trip and not self.guard.allow_mass_delete and self.held_back.trip is None:
-            paths = tuple(sorted(a.path for a in plan.of(Op.DELETE_LOCAL)))
+            paths = tuple(sorted(a.path for a in plan.of(*LOCAL_REMOVALS)))
             self.held_back.trip = Trip(files, total, paths, where=ON_REMOTE)
 
     def _tripped(self, plan: TwoWayPlan, known: dict[str, Entry]) -> bool:
-        deletes = plan.of(Op.DELETE_LOCAL)
+        deletes = plan.of(*LOCAL_REMOVALS)
         if not deletes or not self.cfg.mirror_deletes:
             return False
         allow = self.guard.allow_mass_delete or self._allow_once
@@ -331,13 +369,20 @@ class RemoteSide:
     # -- 4. apply ----------------------------------------------------------------------------------
 
     async def _apply(self, plan: TwoWayPlan, known: dict[str, Entry], snap: Snapshot) -> None:
+        not_replaced: list[str] = []  # what is below these waits for the next look
         for a in plan.actions:
             if self._stopped():
                 return
             if self.folder.entries.get(a.path) is not known.get(a.path):
                 continue  # the upload side changed it meanwhile: the next look sees
+            if not_replaced and any(a.path.startswith(p + "/") for p in not_replaced):
+                continue
+            if a.op is Op.REPLACE_LOCAL:
+                not_replaced.append(a.path)  # until it is done
             try:
                 await self._one(a, snap)
+                if a.op is Op.REPLACE_LOCAL:
+                    not_replaced.remove(a.path)
             except (LocalChanged, RemoteNotFound):
                 continue  # changed under us on one side: the next look sees again
             except DownloadSkipped as e:
@@ -383,6 +428,10 @@ class RemoteSide:
         elif op is Op.DELETE_LOCAL:
             if self.cfg.mirror_deletes:
                 await self._trash(a)
+        elif op is Op.REPLACE_LOCAL:
+            await self._replace(a)
+        elif op is Op.CONFLICT and a.local is not None and a.local.is_dir != a.is_dir:
+            await self._kinds_conflict(a, snap)
         elif op is Op.CONFLICT:
             await self._conflict(a)
         elif op is Op.RECORD:
@@ -495,7 +544,7 @@ class RemoteSide:
         self._note(a.dst, f"renamed on the remote from {a.path}", "renamed")
         self.bus.publish(RenamedLocally(self.name, a.path, a.dst))
 
-    async def _trash(self, a: Action) -> None:
+    async def _trash(self, a: Action, why: str = "deleted on the remote") -> None:
         le = a.local
         if le is not None and not a.is_dir:
             try:
@@ -507,7 +556,7 @@ class RemoteSide:
         done = await asyncio.to_thread(trash, self.root, a.path)
         self.folder._forget(a.path, a.is_dir)
         self.state.clear_pending(self.name, a.path)
-        self._note(a.path, f"deleted on the remote; moved to the trash: {done.where}", "trashed")
+        self._note(a.path, f"{why}; moved to the trash: {done.where}", "trashed")
         self.bus.publish(FileTrashed(self.name, a.path, done.where))
 
     async def _kept_as_conflict(self, path: str, snap: Snapshot) -> bool:
@@ -529,16 +578,62 @@ class RemoteSide:
                 return True
         return False
 
+    async def _replace(self, a: Action) -> None:
+        """The remote replaced a file by a folder (or back) and ours is as last synced: ours
+        goes to the trash, theirs comes down."""
+        lo, r = a.local, a.remote
+        assert lo is not None and r is not None
+        here, there = ("folder", "file") if lo.is_dir else ("file", "folder")
+        await self._trash(replace(a, is_dir=lo.is_dir), f"replaced by a {there} on the remote")
+        if r.is_dir:
+            os.makedirs(self._full(a.path), exist_ok=True)
+            self._record_dirs([*reversed(list(parents(a.path))), a.path])
+        else:
+            await self._download(replace(a, local=None))
+        log.info("%s: the %s %s was replaced by a %s on the remote", self.name, here, a.path, there)
+
+    async def _kinds_conflict(self, a: Action, snap: Snapshot) -> None:
+        """A file here, a folder there (or the reverse), both new or changed: ours keeps the
+        name, theirs is kept under the conflict name ``a.dst`` and then syncs like any new
+        file or folder; the upload side puts ours in its place."""
+        r, lo, dst = a.remote, a.local, a.dst
+        assert r is not None and lo is not None and dst is not None
+        if self.remote.capabilities.server_move:
+            # One request, and every byte of theirs stays on the server under the new name;
+            # the next look brings it down.
+            await self.remote.move(self._rpath(a.path), self._rpath(dst))
+            self.folder._forget(a.path, True)
+            self.request()
+        else:
+            # Theirs comes down under the new name (and uploads from here); the state records
+            # theirs as synced, so the upload side replaces it keeping versions, as an overwrite.
+            below = [(q, e) for q, e in snap.entries.items() if q.startswith(a.path + "/")]
+            theirs = [(a.path, r), *(below if r.is_dir else [])]
+            for q, e in theirs:
+                if not e.is_dir:
+                    rel = dst + q[len(a.path) :]
+                    await self._download(Action(Op.DOWNLOAD, q, remote=e), dst=rel)
+            self.folder._forget(a.path, True)
+            self.folder._forget(dst, True)  # new here: made and uploaded by the upload side
+            now = self.clock()
+            for q, e in theirs:
+                self.folder._put_entry(Entry(q, e.is_dir, e.size, -1, 0, e.etag, now, e.mtime_ns))
+            await self.folder._resync(dst)
+        await self.folder._resync(a.path)
+        here, there = ("folder", "file") if lo.is_dir else ("file", "folder")
+        self._note(a.path, f"in conflict ({here} here, {there} on the remote): the remote "
+                   f"{there} was kept as {dst}", "conflicts", dst)  # fmt: skip
+        self._note(dst, f"the remote {there} {a.path}, kept in a conflict")
+        log.warning("%s: %s is a %s here and a %s on the remote; the remote %s is %s",
+                    self.name, a.path, here, there, there, dst)  # fmt: skip
+        self.bus.publish(ConflictKept(self.name, a.path, dst))
+
     async def _conflict(self, a: Action) -> None:
         # Named here, with this machine's tag: another machine may keep the same conflict in
         # the same second.
         a = replace(a, dst=conflict_name(a.path, self.clock(), machine_tag(self.state.path)))
         r, lo = a.remote, a.local
         assert r is not None and a.dst is not None
-        if a.is_dir or r.is_dir or (lo is not None and lo.is_dir):
-            why = "conflict: a file on one side, a folder on the other; rename one of them"
-            self.state.set_pending(self.name, Pending(a.path, PendingStatus.FAILED, why))
-            return
         # The remote content comes down beside the local file...
         await self._download(a, dst=a.dst)
         # ...and the local content keeps the name: it overwrites the remote copy, which is

@@ -271,3 +271,25 @@ async def test_tree_walk_skips_hostile_folders_too() -> None:
     snap = await RemotePoller(r, "root", tree_etags=True).poll()
     assert sorted(snap.entries) == ["ok", "ok/x.txt"]
     assert "leave the folder" in snap.skipped["../up"]
+
+
+@pytest.mark.parametrize("file_first", [True, False])
+async def test_a_file_and_a_folder_of_one_name_on_a_store_without_folders(
+    file_first: bool,
+) -> None:
+    """S3 can hold a key ``x`` and keys ``x/…`` at once: the file keeps the name, the folder's
+    files are reported as a clash (the remote side moves them to a conflict name)."""
+    r = await open_remote({"root/keep.txt": b"k"}, "none")
+    clash = [
+        RemoteEntry("root/x", True),
+        RemoteEntry("root/x/a.txt", False, 1),
+        RemoteEntry("root/x/sub", True),
+        RemoteEntry("root/x/sub/b.txt", False, 2),
+    ]
+    file = RemoteEntry("root/x", False, 5, 1, "e")
+    r.raw = [file, *clash] if file_first else [*clash, file]
+    snap = await RemotePoller(r, "root").poll()
+    assert sorted(snap.entries) == ["keep.txt", "x"]
+    assert not snap.entries["x"].is_dir and snap.entries["x"].size == 5
+    assert sorted(e.path for e in snap.clashes["x"]) == ["x/a.txt", "x/sub/b.txt"]
+    assert snap.skipped == {}

@@ -131,7 +131,72 @@ def test_new_on_one_side() -> None:
 def test_file_here_folder_there_is_a_conflict_and_nothing_below_is_planned() -> None:
     p = plan([], [L("x")], [R("x", d=True), R("x/inner.txt")])
     a = one(p)
-    assert a.op is Op.CONFLICT and a.is_dir and a.dst and "conflict" in a.dst
+    assert a.op is Op.CONFLICT and a.is_dir and a.dst == "x.conflict-" + a.dst.split("-", 1)[1]
+    assert a.local == L("x") and a.remote == R("x", d=True)
+    assert p.local_deletes == 0
+
+
+def test_folder_here_file_there_is_a_conflict_and_nothing_below_is_planned() -> None:
+    p = plan([], [L("x", d=True), L("x/mine.txt")], [R("x")])
+    a = one(p)
+    assert a.op is Op.CONFLICT and not a.is_dir and a.dst and a.dst.startswith("x.conflict-")
+    assert p.local_deletes == 0
+
+
+# A file and a folder that became one since the last sync: the side that changed wins.
+
+SYNCED_FOLDER = [K("x", d=True), K("x/a.txt"), K("x/b.txt")]
+
+
+def test_remote_made_a_synced_file_a_folder_it_comes_down_and_the_file_goes_to_the_trash() -> None:
+    p = plan([K("x")], [L("x")], [R("x", d=True), R("x/new.txt")])
+    assert ops(p) == [("replace-local", "x"), ("download", "x/new.txt")]
+    a = p.actions[0]
+    assert a.is_dir and a.files == 1 and a.local == L("x")
+    assert p.local_deletes == 1  # the guard counts what goes to the trash
+
+
+def test_remote_made_a_synced_folder_a_file_the_folder_goes_to_the_trash() -> None:
+    p = plan(SYNCED_FOLDER, [L("x", d=True), L("x/a.txt"), L("x/b.txt")], [R("x")])
+    a = one(p)
+    assert a.op is Op.REPLACE_LOCAL and not a.is_dir and a.files == 2
+    assert p.local_deletes == 2
+
+
+def test_remote_made_a_folder_a_file_while_something_inside_changed_here_is_a_conflict() -> None:
+    local = [L("x", d=True), L("x/a.txt", 11), L("x/b.txt")]
+    a = one(plan(SYNCED_FOLDER, local, [R("x")]))
+    assert a.op is Op.CONFLICT and not a.is_dir
+    # A file new inside counts as a change too.
+    local = [L("x", d=True), L("x/a.txt"), L("x/b.txt"), L("x/c.txt")]
+    assert one(plan(SYNCED_FOLDER, local, [R("x")])).op is Op.CONFLICT
+
+
+def test_remote_made_a_file_a_folder_while_it_was_edited_here_is_a_conflict() -> None:
+    a = one(plan([K("x")], [L("x", 99)], [R("x", d=True), R("x/new.txt")]))
+    assert a.op is Op.CONFLICT and a.is_dir
+
+
+def test_a_file_here_replaced_a_synced_folder_it_uploads_over_it() -> None:
+    remote = [R("x", d=True), R("x/a.txt"), R("x/b.txt")]
+    a = one(plan(SYNCED_FOLDER, [L("x")], remote))
+    # The upload side removes the remote folder (keeping versions) and uploads the file.
+    assert a.op is Op.UPLOAD and not a.is_dir
+
+
+def test_a_file_here_replaced_a_folder_changed_on_the_remote_is_a_conflict() -> None:
+    remote = [R("x", d=True), R("x/a.txt", etag="edited"), R("x/b.txt")]
+    a = one(plan(SYNCED_FOLDER, [L("x")], remote))
+    assert a.op is Op.CONFLICT and a.is_dir
+    remote = [R("x", d=True), R("x/a.txt"), R("x/b.txt"), R("x/c.txt")]
+    assert one(plan(SYNCED_FOLDER, [L("x")], remote)).op is Op.CONFLICT
+
+
+def test_a_folder_here_replaced_a_synced_file_it_goes_up_with_its_files() -> None:
+    p = plan([K("x")], [L("x", d=True), L("x/mine.txt")], [R("x")])
+    assert ops(p) == [("mkdir-remote", "x"), ("upload", "x/mine.txt")]
+    a = plan([K("x")], [L("x", d=True)], [R("x", etag="edited")]).actions
+    assert [(b.op, b.is_dir) for b in a] == [(Op.CONFLICT, False)]
 
 
 # -- first run: a union -------------------------------------------------------------------------
