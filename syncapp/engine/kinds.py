@@ -1,6 +1,7 @@
 """Two-way: before the upload side puts a file where a folder was (or a folder where a file
 was), whether the remote one is still what was last synced. If someone changed it meanwhile,
-replacing it would keep their work only as a version; the remote side keeps both instead."""
+replacing it would keep their work only as a version; the remote side's next look keeps both
+instead (``kindside``)."""
 
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from syncapp.config import FolderConfig
+from syncapp.engine import kindside
 from syncapp.engine.adopt import remote_changed, same_mtime
 from syncapp.engine.conflictname import conflict_name, machine_tag
 from syncapp.engine.download import (
@@ -70,6 +71,7 @@ from syncapp.engine.events import Op as EventOp
 from syncapp.engine.guard import ON_REMOTE, DeleteGuard, Trip, guard_tripped
 from syncapp.engine.heldback import HeldBack
 from syncapp.engine.jobqueue import Job, JobKind
+from syncapp.engine.learned import learn_tree_etags
 from syncapp.engine.notes import note
 from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.remotepoll import RemotePoller, Snapshot
@@ -162,6 +164,8 @@ class RemoteSide:
         #: content is kept as a conflict rather than replaced.
         self.unconfirmed: set[str] = set()
         self._doubted: set[str] = set()
+        #: When the server's folder ETags were last looked up (learned.learn_tree_etags).
+        self._tree_checked: float | None = None
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(self._on_event)
 
     def _on_event(self, ev: Event) -> None:
@@ -240,7 +244,27 @@ class RemoteSide:
 
     # -- 1. look, 2. plan, 3. guard ----------------------------------------------------------------
 
+    async def _learn_tree_etags(self) -> bool:
+        """Whether a poll may skip what did not change (folder ETags that follow their
+        contents); asked of the state (or the server, once) every hour at most. True when
+        it was asked (time passed: the upload side may have worked meanwhile)."""
+        now = time.monotonic()
+        if self._tree_checked is not None and now - self._tree_checked < 3600:
+            return False
+        tree = await learn_tree_etags(
+            self.remote, self.state, self.prefix, probe=self.held_back is None
+        )
+        self._tree_checked = now
+        if tree != self.poller.tree_etags:
+            log.info("%s: the remote's folder ETags %s their contents", self.name,
+                     "follow" if tree else "do not follow")  # fmt: skip
+            self.poller.tree_etags = tree
+            self.poller.forget()
+        return True
+
     async def look(self) -> TwoWayPlan | None:
+        if await self._learn_tree_etags():
+            await self._wait_for_idle()  # the plan starts from a quiet upload side
         known = dict(self.folder.entries)
         snap = await self.poller.poll()
         for rel, why in snap.skipped.items():
@@ -249,7 +273,7 @@ class RemoteSide:
             self.folder.pause("the remote folder is gone; nothing is deleted here")
             return None
         if snap.clashes and self.held_back is None:
-            await self._clashes(snap)
+            await kindside.resolve_clashes(self, snap)
         result = await self._scan()
         local = result.entries
         self._confirm_uploads(known, snap)
@@ -281,28 +305,6 @@ class RemoteSide:
         self._deleted_before = deletes
         await self._apply(plan, known, snap)
         return plan
-
-    async def _clashes(self, snap: Snapshot) -> None:
-        """A file and a folder of one name on a store without folders (two machines made
-        them at once): the file keeps the name, the folder's files move to the conflict
-        name on the server (copy, then delete), and come down at the next look."""
-        for name, files in snap.clashes.items():
-            dst = conflict_name(name, self.clock())
-            if not self.remote.capabilities.server_copy:
-                why = "a file and a folder of this name on the remote; rename one there"
-                self.state.set_pending(self.name, Pending(name, PendingStatus.SKIPPED, why))
-                continue
-            for e in files:
-                rel = dst + e.path[len(name) :]
-                with contextlib.suppress(RemoteNotFound):  # the other machine moved it first
-                    await self.remote.copy(self._rpath(e.path), self._rpath(rel))
-                    await self.remote.delete(self._rpath(e.path))
-            self._note(name, f"in conflict (a file and a folder of this name on the remote): "
-                       f"the folder was kept as {dst}", "conflicts", dst)  # fmt: skip
-            log.warning("%s: %s is a file and a folder on the remote; the folder is now %s",
-                        self.name, name, dst)  # fmt: skip
-            self.bus.publish(ConflictKept(self.name, name, dst))
-        self.request()
 
     def _confirm_uploads(self, known: dict[str, Entry], snap: Snapshot) -> None:
         """Our uploads as the listing shows them: the same size and the mtime we sent (or the
@@ -429,9 +431,9 @@ class RemoteSide:
             if self.cfg.mirror_deletes:
                 await self._trash(a)
         elif op is Op.REPLACE_LOCAL:
-            await self._replace(a)
+            await kindside.replace_local(self, a)
         elif op is Op.CONFLICT and a.local is not None and a.local.is_dir != a.is_dir:
-            await self._kinds_conflict(a, snap)
+            await kindside.keep_both(self, a, snap)
         elif op is Op.CONFLICT:
             await self._conflict(a)
         elif op is Op.RECORD:
@@ -577,56 +579,6 @@ class RemoteSide:
             if await remote_same_content(self.remote, self._rpath(p), full, e.etag):
                 return True
         return False
-
-    async def _replace(self, a: Action) -> None:
-        """The remote replaced a file by a folder (or back) and ours is as last synced: ours
-        goes to the trash, theirs comes down."""
-        lo, r = a.local, a.remote
-        assert lo is not None and r is not None
-        here, there = ("folder", "file") if lo.is_dir else ("file", "folder")
-        await self._trash(replace(a, is_dir=lo.is_dir), f"replaced by a {there} on the remote")
-        if r.is_dir:
-            os.makedirs(self._full(a.path), exist_ok=True)
-            self._record_dirs([*reversed(list(parents(a.path))), a.path])
-        else:
-            await self._download(replace(a, local=None))
-        log.info("%s: the %s %s was replaced by a %s on the remote", self.name, here, a.path, there)
-
-    async def _kinds_conflict(self, a: Action, snap: Snapshot) -> None:
-        """A file here, a folder there (or the reverse), both new or changed: ours keeps the
-        name, theirs is kept under the conflict name ``a.dst`` and then syncs like any new
-        file or folder; the upload side puts ours in its place."""
-        r, lo, dst = a.remote, a.local, a.dst
-        assert r is not None and lo is not None and dst is not None
-        if self.remote.capabilities.server_move:
-            # One request, and every byte of theirs stays on the server under the new name;
-            # the next look brings it down.
-            await self.remote.move(self._rpath(a.path), self._rpath(dst))
-            self.folder._forget(a.path, True)
-            self.request()
-        else:
-            # Theirs comes down under the new name (and uploads from here); the state records
-            # theirs as synced, so the upload side replaces it keeping versions, as an overwrite.
-            below = [(q, e) for q, e in snap.entries.items() if q.startswith(a.path + "/")]
-            theirs = [(a.path, r), *(below if r.is_dir else [])]
-            for q, e in theirs:
-                if not e.is_dir:
-                    rel = dst + q[len(a.path) :]
-                    await self._download(Action(Op.DOWNLOAD, q, remote=e), dst=rel)
-            self.folder._forget(a.path, True)
-            self.folder._forget(dst, True)  # new here: made and uploaded by the upload side
-            now = self.clock()
-            for q, e in theirs:
-                self.folder._put_entry(Entry(q, e.is_dir, e.size, -1, 0, e.etag, now, e.mtime_ns))
-            await self.folder._resync(dst)
-        await self.folder._resync(a.path)
-        here, there = ("folder", "file") if lo.is_dir else ("file", "folder")
-        self._note(a.path, f"in conflict ({here} here, {there} on the remote): the remote "
-                   f"{there} was kept as {dst}", "conflicts", dst)  # fmt: skip
-        self._note(dst, f"the remote {there} {a.path}, kept in a conflict")
-        log.warning("%s: %s is a %s here and a %s on the remote; the remote %s is %s",
-                    self.name, a.path, here, there, there, dst)  # fmt: skip
-        self.bus.publish(ConflictKept(self.name, a.path, dst))
 
     async def _conflict(self, a: Action) -> None:
         # Named here, with this machine's tag: another machine may keep the same conflict in

@@ -142,6 +142,9 @@ async def test_a_folder_here_never_replaces_a_file_edited_on_the_remote_meanwhil
         open_remote(writer, env=dict(os.environ)) as r,
     ):
         folder = a.engine.folder("docs")
+        side = folder.remote_side
+        assert side is not None
+        await until(lambda: side.looks >= 1)  # the next look only when asked
         write_tree(a.folder, {"keep.txt": "keep\n", "x": "first\n"})
         await until(lambda: "x" in folder.entries and "keep.txt" in folder.entries)
 
