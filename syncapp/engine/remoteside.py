@@ -89,7 +89,7 @@ from syncapp.engine.twoway import (
 )
 from syncapp.errors import RemoteError, RemoteNotFound
 from syncapp.ignore import IgnoreRules
-from syncapp.remotes.base import Remote, join
+from syncapp.remotes.base import Remote, RemoteEntry, join
 
 log = logging.getLogger(__name__)
 
@@ -164,13 +164,19 @@ class RemoteSide:
         #: content is kept as a conflict rather than replaced.
         self.unconfirmed: set[str] = set()
         self._doubted: set[str] = set()
+        #: Paths our moves put in place (their listing may differ from what was recorded).
+        self.moved: set[str] = set()
         #: When the server's folder ETags were last looked up (learned.learn_tree_etags).
         self._tree_checked: float | None = None
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(self._on_event)
 
     def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, JobFinished) and ev.folder == self.name and ev.op is EventOp.UPLOAD:
+        if not isinstance(ev, JobFinished) or ev.folder != self.name:
+            return
+        if ev.op is EventOp.UPLOAD:
             self.unconfirmed.add(ev.path)
+        elif ev.op is EventOp.MOVE and ev.dest:
+            self.moved.update([ev.dest, *self.folder.entries.below(ev.dest)])
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -307,24 +313,39 @@ class RemoteSide:
         return plan
 
     def _confirm_uploads(self, known: dict[str, Entry], snap: Snapshot) -> None:
-        """Our uploads as the listing shows them: the same size and the mtime we sent (or the
-        ETag the PUT gave) is our upload, and what the listing says of it (its ETag and mtime,
-        which a PUT's answer may not have had) is recorded, so it is not seen as a change."""
+        """Our uploads and moves as the listing shows them. A PUT's answer may hold no ETag
+        (rclone, nginx), one computed before the server applied X-OC-Mtime (rclone,
+        WsgiDAV), or none for a staged upload moved into place; a move may give a file a new
+        mtime (S3's copy). What the listing says of each (ETag and mtime) is recorded, so
+        the state holds what the next poll lists and later looks compare ETags."""
         server_mtime = self.remote.capabilities.server_mtime
-        ours = {"server_mtime": True}
         for p in list(self.unconfirmed):
             k, r = known.get(p), snap.entries.get(p)
             if k is None or r is None or k.is_dir or r.is_dir:
                 self.unconfirmed.discard(p)
                 continue
+            # The ETag the PUT gave, or (only when it gave none: with one, another ETag is
+            # another writer) the same size and the mtime we sent: our upload.
+            if not remote_changed(k, r, server_mtime=server_mtime) or (
+                k.etag is None
+                and r.size == k.size
+                and same_mtime(k.mtime_ns, r.mtime_ns, server_mtime=True)
+            ):
+                self.unconfirmed.discard(p)
+                self._record_listed(known, k, r)
+        for p in list(self.moved):
+            self.moved.discard(p)
+            k, r = known.get(p), snap.entries.get(p)
+            if k is None or r is None or k.is_dir or r.is_dir:
+                continue
             if not remote_changed(k, r, server_mtime=server_mtime):
-                self.unconfirmed.discard(p)
-            elif k.etag is None and r.size == k.size and same_mtime(k.mtime_ns, r.mtime_ns, **ours):
-                # (Only when the PUT gave no ETag: with one, another ETag is another writer.)
-                self.unconfirmed.discard(p)
-                seen = replace(k, etag=r.etag, remote_mtime_ns=r.mtime_ns)
-                known[p] = seen
-                self.folder._put_entry(seen)
+                self._record_listed(known, k, r)
+
+    def _record_listed(self, known: dict[str, Entry], k: Entry, r: RemoteEntry) -> None:
+        if (k.etag, k.remote_mtime_ns) != (r.etag, r.mtime_ns):
+            seen = replace(k, etag=r.etag, remote_mtime_ns=r.mtime_ns)
+            known[k.path] = seen
+            self.folder._put_entry(seen)
 
     def _hold_back(self, plan: TwoWayPlan, known: dict[str, Entry]) -> None:
         """Dry run: what this look would do here, and whether the guard would stop it."""
