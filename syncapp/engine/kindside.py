@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from syncapp.engine.events import ConflictKept
-from syncapp.engine.operations import conflict_name
+from syncapp.engine.operations import conflict_name, machine_tag
 from syncapp.engine.remotepoll import Snapshot
 from syncapp.engine.scanner import parents
 from syncapp.engine.state import Entry, Pending, PendingStatus
@@ -41,10 +41,13 @@ async def replace_local(side: RemoteSide, a: Action) -> None:
 
 async def keep_both(side: RemoteSide, a: Action, snap: Snapshot) -> None:
     """A file here, a folder there (or the reverse), both new or changed: ours keeps the
-    name, theirs is kept under the conflict name ``a.dst`` and then syncs like any new
+    name, theirs is kept under a conflict name and then syncs like any new
     file or folder; the upload side puts ours in its place."""
-    r, lo, dst = a.remote, a.local, a.dst
-    assert r is not None and lo is not None and dst is not None
+    r, lo = a.remote, a.local
+    assert r is not None and lo is not None
+    # Named here, with this machine's tag (as a file conflict): two machines may keep the
+    # same conflict in the same second.
+    dst = conflict_name(a.path, side.clock(), machine_tag(side.state.path))
     if side.remote.capabilities.server_move:
         # One request, and every byte of theirs stays on the server under the new name;
         # the next look brings it down.
@@ -90,9 +93,12 @@ async def keep_both(side: RemoteSide, a: Action, snap: Snapshot) -> None:
 async def resolve_clashes(side: RemoteSide, snap: Snapshot) -> None:
     """A file and a folder of one name on a store without folders (two machines made
     them at once): the file keeps the name, the folder's files move to the conflict
-    name on the server (copy, then delete), and come down at the next look."""
+    name on the server (copy, then delete), and come down at the next look. Every machine
+    that sees the clash picks the same name (stamped with the newest of those files, no
+    machine tag): each file is moved once, wherever the move starts."""
     for name, files in snap.clashes.items():
-        dst = conflict_name(name, side.clock())
+        newest = max((e.mtime_ns or 0 for e in files), default=0)
+        dst = conflict_name(name, newest / 1e9 if newest else side.clock())
         if not side.remote.capabilities.server_copy:
             why = "a file and a folder of this name on the remote; rename one there"
             side.state.set_pending(side.name, Pending(name, PendingStatus.SKIPPED, why))
@@ -104,7 +110,7 @@ async def resolve_clashes(side: RemoteSide, snap: Snapshot) -> None:
                 await side.remote.delete(side._rpath(e.path))
         side._note(
             name,
-            f"in conflict (a file and a folder of this name on the remote): "
+            "in conflict (a file and a folder of this name on the remote): "
             f"the folder was kept as {dst}",
             "conflicts",
             dst,
