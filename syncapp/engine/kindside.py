@@ -10,8 +10,8 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from syncapp.engine.conflictname import conflict_name, machine_tag
 from syncapp.engine.events import ConflictKept
-from syncapp.engine.operations import conflict_name, machine_tag
 from syncapp.engine.remotepoll import Snapshot
 from syncapp.engine.scanner import parents
 from syncapp.engine.state import Entry, Pending, PendingStatus

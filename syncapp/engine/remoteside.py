@@ -43,7 +43,6 @@ from typing import Protocol
 
 from syncapp.config import FolderConfig
 from syncapp.engine import kindside
-from syncapp.engine.adopt import remote_changed, same_mtime
 from syncapp.engine.conflictname import conflict_name, machine_tag
 from syncapp.engine.download import (
     DownloadSkipped,
@@ -73,9 +72,11 @@ from syncapp.engine.heldback import HeldBack
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.learned import learn_tree_etags
 from syncapp.engine.notes import note
+from syncapp.engine.ownwrites import confirm_own_writes
 from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.remotepoll import RemotePoller, Snapshot
 from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents
+from syncapp.engine.secondlook import SecondLook
 from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
 from syncapp.engine.trash import trash
 from syncapp.engine.twoway import (
@@ -89,7 +90,7 @@ from syncapp.engine.twoway import (
 )
 from syncapp.errors import RemoteError, RemoteNotFound
 from syncapp.ignore import IgnoreRules
-from syncapp.remotes.base import Remote, RemoteEntry, join
+from syncapp.remotes.base import Remote, join
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,8 @@ class RemoteSide:
         #: Local deletes the guard holds (the paths the last tripped look would trash).
         self.held: dict[str, bool] = {}
         self._allow_once = False
-        #: Local deletes the last look found: a delete is applied when a second look still
-        #: finds it, so a wipe seen half-done (each part under the guard's floor) trips it too.
-        self._deleted_before: set[str] = set()
+        #: What waits for a second look (deletes, renames, copies): see ``secondlook``.
+        self.second = SecondLook()
         #: Two machines can overwrite each other's upload unseen (no conditional PUT, or a
         #: server that says it honours If-Match and does not: rclone serve webdav): paths we
         #: uploaded whose ETag no look has shown yet. Overwritten before it was seen, the local
@@ -229,9 +229,10 @@ class RemoteSide:
                     log.warning("%s: remote poll failed: %s", self.name, e)
                     self.poller.forget()
             self.looks += 1
-            if not live and self._deleted_before and not looked_twice and not self._stopped():
-                # run --once: remote deletes apply when a second look agrees; take it now,
-                # a moment later (a wipe seen half-done goes on meanwhile).
+            if not live and self.second.waiting and not looked_twice and not self._stopped():
+                # run --once: remote deletes apply when a second look agrees (and copies
+                # come down at the second look); take it now, a moment later (a wipe seen
+                # half-done goes on meanwhile).
                 looked_twice = True
                 await asyncio.sleep(min(self.cfg.remote_poll, 2.0))
                 continue
@@ -296,55 +297,28 @@ class RemoteSide:
             self._hold_back(plan, known)
             return plan
         if not plan.actions:
-            self._deleted_before.clear()
+            self.second.clear()
             return plan
         confirmed = self._allow_once
         if self._tripped(plan, known):
             return plan
-        deletes = {a.path for a in plan.of(Op.DELETE_LOCAL)}
-        if not confirmed:
-            later = deletes - self._deleted_before
-            plan = TwoWayPlan([a for a in plan.actions if a.path not in later])
-            for p in sorted(later):
-                why = "deleted on the remote; moved to the trash when the next look agrees"
-                self.state.set_pending(self.name, Pending(p, PendingStatus.QUEUED, why))
-        self._deleted_before = deletes
+        plan, later = self.second.agreed(plan, known, snap.entries, confirmed=confirmed)
+        for p in later:
+            why = "deleted on the remote; moved to the trash when the next look agrees"
+            self.state.set_pending(self.name, Pending(p, PendingStatus.QUEUED, why))
         await self._apply(plan, known, snap)
         return plan
 
     def _confirm_uploads(self, known: dict[str, Entry], snap: Snapshot) -> None:
-        """Our uploads and moves as the listing shows them. A PUT's answer may hold no ETag
-        (rclone, nginx), one computed before the server applied X-OC-Mtime (rclone,
-        WsgiDAV), or none for a staged upload moved into place; a move may give a file a new
-        mtime (S3's copy). What the listing says of each (ETag and mtime) is recorded, so
-        the state holds what the next poll lists and later looks compare ETags."""
-        server_mtime = self.remote.capabilities.server_mtime
-        for p in list(self.unconfirmed):
-            k, r = known.get(p), snap.entries.get(p)
-            if k is None or r is None or k.is_dir or r.is_dir:
-                self.unconfirmed.discard(p)
-                continue
-            # The ETag the PUT gave, or (only when it gave none: with one, another ETag is
-            # another writer) the same size and the mtime we sent: our upload.
-            if not remote_changed(k, r, server_mtime=server_mtime) or (
-                k.etag is None
-                and r.size == k.size
-                and same_mtime(k.mtime_ns, r.mtime_ns, server_mtime=True)
-            ):
-                self.unconfirmed.discard(p)
-                self._record_listed(known, k, r)
-        for p in list(self.moved):
-            self.moved.discard(p)
-            k, r = known.get(p), snap.entries.get(p)
-            if k is None or r is None or k.is_dir or r.is_dir:
-                continue
-            if not remote_changed(k, r, server_mtime=server_mtime):
-                self._record_listed(known, k, r)
-
-    def _record_listed(self, known: dict[str, Entry], k: Entry, r: RemoteEntry) -> None:
-        if (k.etag, k.remote_mtime_ns) != (r.etag, r.mtime_ns):
-            seen = replace(k, etag=r.etag, remote_mtime_ns=r.mtime_ns)
-            known[k.path] = seen
+        """Record what the listing shows for our own uploads and moves (``ownwrites``)."""
+        for seen in confirm_own_writes(
+            self.unconfirmed,
+            self.moved,
+            known,
+            snap.entries,
+            server_mtime=self.remote.capabilities.server_mtime,
+        ):
+            known[seen.path] = seen
             self.folder._put_entry(seen)
 
     def _hold_back(self, plan: TwoWayPlan, known: dict[str, Entry]) -> None:

@@ -373,6 +373,38 @@ def resolve_compare(a: Action, same: bool, now: float) -> Action:
     return replace(a, op=Op.CONFLICT, dst=conflict_name(a.path, now), reason=a.reason)
 
 
+def copies_of_present(
+    plan: TwoWayPlan, known: Mapping[str, Entry], remote: Mapping[str, RemoteEntry]
+) -> set[str]:
+    """New remote files (DOWNLOADs) with the size and ETag of a synced file still listed as
+    it was, and new folders holding only such files: on a store without renames (S3) a
+    folder moved by copy-then-delete, seen before the deletes. Waiting one look turns them
+    into a rename once the sources are gone."""
+    present = {
+        (k.size, k.etag)
+        for p, k in known.items()
+        if not k.is_dir
+        and k.etag
+        and (r := remote.get(p)) is not None
+        and not r.is_dir
+        and r.etag == k.etag
+    }
+    copies = {
+        a.path
+        for a in plan.of(Op.DOWNLOAD)
+        if a.local is None
+        and a.path not in known
+        and a.remote is not None
+        and a.remote.etag
+        and (a.remote.size, a.remote.etag) in present
+    }
+    for a in plan.of(Op.MKDIR_LOCAL):
+        inside = [p for p, e in _below(remote, a.path) if not e.is_dir]
+        if a.path not in known and inside and all(p in copies for p in inside):
+            copies.add(a.path)
+    return copies
+
+
 def record_entry(a: Action, now: float) -> Entry:
     """The state entry for a RECORD (or a finished COMPARE that proved sameness)."""
     assert a.local is not None and a.remote is not None
@@ -486,7 +518,10 @@ def _folder_moved(
     k, lo, r = known.get(src), local.get(src), remote.get(dst)
     if k is None or not k.is_dir or lo is None or not lo.is_dir or r is None or not r.is_dir:
         return False
-    if src in remote or dst in known or dst in local or any(_under(p, dst) for p in local):
+    # (An emptied folder left at src, as an object store may list for a while, is no obstacle.)
+    if any(_under(p, src) for p in remote) or dst in known or dst in local:
+        return False
+    if any(_under(p, dst) for p in local):
         return False
     for p, e in _below(known, src):
         assert isinstance(e, Entry)
