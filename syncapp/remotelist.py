@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 from typing import TextIO
 
 from syncapp.config import Config, check_secrets
 from syncapp.engine import default_state_path
-from syncapp.engine.learned import facts_key, kept_facts, learn_remote
+from syncapp.engine.learned import (
+    facts_key,
+    kept_facts,
+    kept_tree_etags,
+    learn_remote,
+    learn_tree_etags,
+    tree_etags_key,
+)
 from syncapp.engine.state import StateDB, open_state
 from syncapp.remotes import Remote, open_remote
 
@@ -33,17 +41,28 @@ async def list_remotes(config: Config, *, probe: bool, as_json: bool, out: TextI
                 "",
             )
             remote = open_remote(cfg)
+            tree: bool | None = None
             if probe:
                 assert db is not None
                 db.set_meta(facts_key(remote), "")  # asked again, not read back
+                db.set_meta(tree_etags_key(remote), "")
                 async with remote:
                     await _make_dirs(remote, where)
                     await learn_remote(remote, db, where)
+                    if remote.capabilities.directories:
+                        tree = await learn_tree_etags(remote, db, where)
             elif db is not None:
                 await remote.learn(where, kept=kept_facts(db, remote), probe=False)
-            report.append(
-                RemoteReport(name, cfg.type, remote.display_url, users, remote.describe())
-            )
+                tree = kept_tree_etags(db, remote, time.time())
+            facts = remote.describe()
+            if tree is not None:
+                facts.append(
+                    "folder ETags follow their contents: yes; a two-way poll that finds nothing "
+                    "changed is one request"
+                    if tree
+                    else "folder ETags follow their contents: no; a two-way poll lists the folder"
+                )
+            report.append(RemoteReport(name, cfg.type, remote.display_url, users, facts))
     finally:
         if db is not None:
             db.close()

@@ -28,7 +28,7 @@ class HeldBack:
     #: The guard stopped the deletes: a real run pauses the folder (exit 1 with --once).
     trip: Trip | None = None
     #: Two-way: what the remote side would do here, as (action, path, to): download,
-    #: delete-local (to the trash), rename-local, mkdir-local, conflict, compare.
+    #: delete-local (to the trash), replace-local, rename-local, mkdir-local, conflict, compare.
     remote: list[tuple[str, str, str]] = field(default_factory=list)
 
     def planned(self, plan: Plan) -> None:

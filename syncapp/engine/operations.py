@@ -35,6 +35,7 @@ from syncapp.engine.events import (
     PathSkipped,
 )
 from syncapp.engine.jobqueue import Job, JobKind
+from syncapp.engine.kinds import changed_remotely
 from syncapp.engine.notes import note
 from syncapp.engine.progress import RoundTally
 from syncapp.engine.ratelimit import RateLimit, limited
@@ -146,7 +147,14 @@ class Operations:
                 self.state.clear_pending(self.name, path)
             return
         if known is not None and known.is_dir != le.is_dir:
-            # The other kind stood here before: remove it remotely first (like an overwrite).
+            # The other kind stood here before: remove it remotely first (like an overwrite),
+            # unless (two-way) someone changed it meanwhile: the remote side keeps both.
+            if self.cfg.direction == "both" and await changed_remotely(
+                self.remote, self.rpath(path), known, self.entries, self.remote_root, self.rules
+            ):
+                why = "changed on the remote too: both are kept at the next look there"
+                self.state.set_pending(self.name, Pending(path, PendingStatus.QUEUED, why))
+                return
             await self.keep_versions_of(path, known.is_dir)
             await self.remote.delete(self.rpath(path))
             self.folder._forget(path, known.is_dir)
@@ -175,9 +183,13 @@ class Operations:
     async def ensure_dir(self, path: str, le: LocalEntry | None = None) -> None:
         """Create ``path`` and its missing ancestors remotely, once even under concurrency."""
         for d in [*reversed(list(parents(path))), path]:
-            e = self.entries.get(d)
-            if e is not None and e.is_dir:
+            synced = self.entries.get(d)
+            if synced is not None and synced.is_dir:
                 continue
+            if synced is not None:
+                # The synced file there was not replaced (yet): on a store without folders
+                # writing below it would leave a file and a folder of one name.
+                raise RemoteConflict(f"{d} is still a file on the remote", path=path)
             fut = self._dir_futures.get(d)
             if fut is not None:
                 await asyncio.shield(fut)
@@ -427,6 +439,11 @@ class Operations:
         file as seen (what the upload replaces).
         """
         remote = await self.remote.stat(self.rpath(path))
+        if remote is not None and remote.is_dir and self.cfg.direction == "both":
+            raise RemoteConflict(
+                f"{path}: a folder is on the remote now; both are kept at the next look there",
+                path=path,
+            )
         if remote is None or remote.is_dir:
             return None
         caps = self.remote.capabilities

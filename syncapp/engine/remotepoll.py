@@ -23,12 +23,15 @@ collection ETags at all on rclone serve webdav and WsgiDAV (404 for ``getetag`` 
 collection) nor on nginx (none reported); Apache ``mod_dav_fs`` reports one, but it changes
 only when the collection's own entries change (a deep edit leaves its ancestors' ETags as they
 were), so it cannot be used to skip a subtree; S3 has no collections; a local directory's mtime
-likewise changes only for its direct entries. So ``tree_etags`` stays False for all of them
-(and ``webdav.py`` today drops collection ETags from ``list``/``stat``: a server with tree
-ETags needs that changed before ``probe_tree_etags`` can say yes). A no-change poll of 10,000
-files in 100 folders, through the fault proxy on loopback: rclone 1 PROPFIND (0.7 s), WsgiDAV
-1 PROPFIND (1.9 s), Apache and nginx 101 PROPFINDs (about 1 s), rclone serve s3 10
-ListObjectsV2 pages (0.6 s), local no request (0.2 s).
+likewise changes only for its direct entries. So ``probe_tree_etags`` says no for all of them,
+and yes for tests/servers/treedav.py (WsgiDAV whose folder ETag hashes its subtree, standing in
+for Nextcloud; tests/integration/test_tree_etags.py). The engine learns the answer once per
+server and keeps it (``learned.learn_tree_etags``); with tree ETags a walk of everything still
+happens every ``FULL_WALK_EVERY`` seconds. A no-change poll of 10,000 files in 100 folders,
+through the fault proxy on loopback: rclone 1 PROPFIND (0.7 s), WsgiDAV 1 PROPFIND (1.9 s),
+Apache and nginx 101 PROPFINDs (about 1 s), rclone serve s3 10 ListObjectsV2 pages (0.6 s),
+local no request (0.2 s); the tree-ETag WsgiDAV 1 PROPFIND ``Depth: 0`` (0.2 s, all of it the
+server hashing its tree; 1.1 s for its full ``Depth: infinity`` listing).
 
 The snapshot a poll returns may share its dicts with the next one: treat it as read-only.
 
@@ -39,9 +42,10 @@ out of ``entries`` and listed in ``skipped`` with the reason. syncapp's own name
 area, staging names) and ignored paths are left out too; staging names are reported in
 ``staging`` for the sweep.
 
-Interface for the coordinator (phase 2)::
+Interface for the coordinator (``remoteside``)::
 
-    poller = RemotePoller(remote, cfg.remote_path, rules, tree_etags=learned.get("tree_etags"))
+    poller = RemotePoller(remote, cfg.remote_path, rules)
+    poller.tree_etags = await learned.learn_tree_etags(remote, state, cfg.remote_path)
     every cfg.remote_poll seconds (and on rescan):
         snap = await poller.poll()          # RemoteError: the failure policy decides
         if not snap.root_exists: pause the folder ("the remote folder is gone"), plan nothing
@@ -56,11 +60,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from syncapp.engine.scanner import bad_name_reason
 from syncapp.engine.versions import VERSIONS_DIR
+from syncapp.errors import RemoteError
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes.base import STAGING_PREFIX, Remote, RemoteEntry, join, staging_name
 
@@ -70,6 +76,9 @@ NAME_MAX = 255
 MAX_PATH_BYTES = 3072
 #: Folders listed at the same time in a depth-1 walk.
 WALK_CONCURRENCY = 8
+#: With tree ETags, seconds between walks of everything (between them a poll that finds the
+#: folder's ETag unchanged is one request).
+FULL_WALK_EVERY = 600.0
 
 
 @dataclass(slots=True)
@@ -90,6 +99,10 @@ class Snapshot:
     calls: int = 0
     #: Entries carried over from the last snapshot for subtrees whose ETag had not changed.
     reused: int = 0
+    #: A store without folders (S3) can hold a file ``x`` and files ``x/…`` at once: the file
+    #: is in ``entries``, and the files below the folder of the same name are here, by that
+    #: name (the remote side moves them to a conflict name).
+    clashes: dict[str, list[RemoteEntry]] = field(default_factory=dict)
 
 
 def unsafe_reason(rel: str, *, max_path_bytes: int = MAX_PATH_BYTES) -> str | None:
@@ -123,20 +136,35 @@ class RemotePoller:
         *,
         tree_etags: bool = False,
         max_path_bytes: int = MAX_PATH_BYTES,
+        full_every: float = FULL_WALK_EVERY,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.remote = remote
         self.prefix = prefix.strip("/")
         self.rules = rules or IgnoreRules()
         self.tree_etags = tree_etags
         self.max_path_bytes = max_path_bytes
+        self.full_every = full_every
+        self.clock = clock
         self.last: Snapshot | None = None
+        self._walked_at = 0.0
 
     def forget(self) -> None:
         """The next poll lists everything again (after a failure, or on the user's rescan)."""
         self.last = None
 
     async def poll(self) -> Snapshot:
-        snap = await (self._poll_tree() if self.tree_etags else self._poll_full())
+        if not self.tree_etags:
+            snap = await self._poll_full()
+        else:
+            now = self.clock()
+            if now - self._walked_at >= self.full_every:
+                # Now and then everything is walked again: a server that stopped changing its
+                # folder ETags with their contents (a reconfiguration) is noticed this way.
+                self.last = None
+            if self.last is None:
+                self._walked_at = now
+            snap = await self._poll_tree()
         self.last = snap
         return snap
 
@@ -223,6 +251,12 @@ class RemotePoller:
                 left_out.add(rel)
                 continue
             entry = replace(e, path=rel)
+            before = snap.entries.get(rel)
+            if before is not None and before.is_dir != entry.is_dir:
+                snap.clashes.setdefault(rel, [])
+                if entry.is_dir:
+                    continue  # the file keeps the name
+                kept.remove(before)
             snap.entries[rel] = entry
             kept.append(entry)
         # What sits below a folder that is left out (or below a file) is left out too: a
@@ -235,6 +269,8 @@ class RemotePoller:
                 parent = snap.entries.get(up)
                 if up in left_out or (parent is not None and not parent.is_dir):
                     del snap.entries[e.path]
+                    if up in snap.clashes and not e.is_dir:
+                        snap.clashes[up].append(e)
                     if up in snap.skipped:
                         snap.skipped[e.path] = f"inside {up!r}, which is not synced"
                     break
@@ -260,7 +296,8 @@ def _carry_over(last: Snapshot, snap: Snapshot, rel_dir: str) -> int:
 async def probe_tree_etags(remote: Remote, where: str) -> bool:
     """Whether ``where``'s collection ETag changes when a file two levels below it changes
     (Nextcloud's behaviour), tried with a probe folder inside ``where`` that is removed again.
-    False whenever the server shows no collection ETags or anything fails."""
+    False when the server shows no collection ETags, or refuses the probe (no write access
+    there); a server that is down raises, like any request (nothing is learned then)."""
     probe = staging_name(join(where, "x"), f"probe-tree-{secrets.token_hex(4)}")
     inner = join(probe, "a")
     try:
@@ -271,7 +308,9 @@ async def probe_tree_etags(remote: Remote, where: str) -> bool:
         after_add = await remote.stat(probe)
         await remote.put(join(inner, "f"), _body(b"2"), size=1)
         after_edit = await remote.stat(probe)
-    except Exception:
+    except RemoteError as e:
+        if e.retryable:
+            raise
         return False
     finally:
         # Best effort: a staging name left behind is swept at the next start.

@@ -18,6 +18,9 @@ is rescanned, it waits until the upload side is idle (nothing queued, running or
    (``trash.trash``: never an unlink), conflicts (the local content keeps the name and is
    uploaded over the remote one; the remote content comes down under
    ``operations.conflict_name`` and then uploads like any new file), records and forgets.
+   A file on one side and a folder on the other: the remote one replaces an unchanged local
+   one (which goes to the trash), or is kept under the conflict name (moved there on the
+   server where it can move, else downloaded there) while the local one keeps the name.
    Uploads, remote folders and remote deletes go to the upload side's queue and guard, as
    today.
 
@@ -39,7 +42,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from syncapp.config import FolderConfig
-from syncapp.engine.adopt import remote_changed, same_mtime
+from syncapp.engine import kindside
 from syncapp.engine.conflictname import conflict_name, machine_tag
 from syncapp.engine.download import (
     DownloadSkipped,
@@ -67,13 +70,24 @@ from syncapp.engine.events import Op as EventOp
 from syncapp.engine.guard import ON_REMOTE, DeleteGuard, Trip, guard_tripped
 from syncapp.engine.heldback import HeldBack
 from syncapp.engine.jobqueue import Job, JobKind
+from syncapp.engine.learned import learn_tree_etags
 from syncapp.engine.notes import note
+from syncapp.engine.ownwrites import confirm_own_writes
 from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.remotepoll import RemotePoller, Snapshot
 from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents
+from syncapp.engine.secondlook import SecondLook
 from syncapp.engine.state import Entry, Pending, PendingStatus, StateDB
 from syncapp.engine.trash import trash
-from syncapp.engine.twoway import Action, Op, TwoWayPlan, plan_twoway, record_entry, resolve_compare
+from syncapp.engine.twoway import (
+    LOCAL_REMOVALS,
+    Action,
+    Op,
+    TwoWayPlan,
+    plan_twoway,
+    record_entry,
+    resolve_compare,
+)
 from syncapp.errors import RemoteError, RemoteNotFound
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes.base import Remote, join
@@ -95,6 +109,8 @@ class Folder(Protocol):
     def _put_entry(self, e: Entry) -> None: ...
 
     def _forget(self, path: str, is_dir: bool) -> None: ...
+
+    async def _resync(self, path: str) -> None: ...
 
     def pause(self, reason: str = ...) -> None: ...
 
@@ -140,20 +156,27 @@ class RemoteSide:
         #: Local deletes the guard holds (the paths the last tripped look would trash).
         self.held: dict[str, bool] = {}
         self._allow_once = False
-        #: Local deletes the last look found: a delete is applied when a second look still
-        #: finds it, so a wipe seen half-done (each part under the guard's floor) trips it too.
-        self._deleted_before: set[str] = set()
+        #: What waits for a second look (deletes, renames, copies): see ``secondlook``.
+        self.second = SecondLook()
         #: Two machines can overwrite each other's upload unseen (no conditional PUT, or a
         #: server that says it honours If-Match and does not: rclone serve webdav): paths we
         #: uploaded whose ETag no look has shown yet. Overwritten before it was seen, the local
         #: content is kept as a conflict rather than replaced.
         self.unconfirmed: set[str] = set()
         self._doubted: set[str] = set()
+        #: Paths our moves put in place (their listing may differ from what was recorded).
+        self.moved: set[str] = set()
+        #: When the server's folder ETags were last looked up (learned.learn_tree_etags).
+        self._tree_checked: float | None = None
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(self._on_event)
 
     def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, JobFinished) and ev.folder == self.name and ev.op is EventOp.UPLOAD:
+        if not isinstance(ev, JobFinished) or ev.folder != self.name:
+            return
+        if ev.op is EventOp.UPLOAD:
             self.unconfirmed.add(ev.path)
+        elif ev.op is EventOp.MOVE and ev.dest:
+            self.moved.update([ev.dest, *self.folder.entries.below(ev.dest)])
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -206,9 +229,10 @@ class RemoteSide:
                     log.warning("%s: remote poll failed: %s", self.name, e)
                     self.poller.forget()
             self.looks += 1
-            if not live and self._deleted_before and not looked_twice and not self._stopped():
-                # run --once: remote deletes apply when a second look agrees; take it now,
-                # a moment later (a wipe seen half-done goes on meanwhile).
+            if not live and self.second.waiting and not looked_twice and not self._stopped():
+                # run --once: remote deletes apply when a second look agrees (and copies
+                # come down at the second look); take it now, a moment later (a wipe seen
+                # half-done goes on meanwhile).
                 looked_twice = True
                 await asyncio.sleep(min(self.cfg.remote_poll, 2.0))
                 continue
@@ -227,7 +251,27 @@ class RemoteSide:
 
     # -- 1. look, 2. plan, 3. guard ----------------------------------------------------------------
 
+    async def _learn_tree_etags(self) -> bool:
+        """Whether a poll may skip what did not change (folder ETags that follow their
+        contents); asked of the state (or the server, once) every hour at most. True when
+        it was asked (time passed: the upload side may have worked meanwhile)."""
+        now = time.monotonic()
+        if self._tree_checked is not None and now - self._tree_checked < 3600:
+            return False
+        tree = await learn_tree_etags(
+            self.remote, self.state, self.prefix, probe=self.held_back is None
+        )
+        self._tree_checked = now
+        if tree != self.poller.tree_etags:
+            log.info("%s: the remote's folder ETags %s their contents", self.name,
+                     "follow" if tree else "do not follow")  # fmt: skip
+            self.poller.tree_etags = tree
+            self.poller.forget()
+        return True
+
     async def look(self) -> TwoWayPlan | None:
+        if await self._learn_tree_etags():
+            await self._wait_for_idle()  # the plan starts from a quiet upload side
         known = dict(self.folder.entries)
         snap = await self.poller.poll()
         for rel, why in snap.skipped.items():
@@ -235,6 +279,8 @@ class RemoteSide:
         if not snap.root_exists:
             self.folder.pause("the remote folder is gone; nothing is deleted here")
             return None
+        if snap.clashes and self.held_back is None:
+            await kindside.resolve_clashes(self, snap)
         result = await self._scan()
         local = result.entries
         self._confirm_uploads(known, snap)
@@ -251,41 +297,29 @@ class RemoteSide:
             self._hold_back(plan, known)
             return plan
         if not plan.actions:
-            self._deleted_before.clear()
+            self.second.clear()
             return plan
         confirmed = self._allow_once
         if self._tripped(plan, known):
             return plan
-        deletes = {a.path for a in plan.of(Op.DELETE_LOCAL)}
-        if not confirmed:
-            later = deletes - self._deleted_before
-            plan = TwoWayPlan([a for a in plan.actions if a.path not in later])
-            for p in sorted(later):
-                why = "deleted on the remote; moved to the trash when the next look agrees"
-                self.state.set_pending(self.name, Pending(p, PendingStatus.QUEUED, why))
-        self._deleted_before = deletes
+        plan, later = self.second.agreed(plan, known, snap.entries, confirmed=confirmed)
+        for p in later:
+            why = "deleted on the remote; moved to the trash when the next look agrees"
+            self.state.set_pending(self.name, Pending(p, PendingStatus.QUEUED, why))
         await self._apply(plan, known, snap)
         return plan
 
     def _confirm_uploads(self, known: dict[str, Entry], snap: Snapshot) -> None:
-        """Our uploads as the listing shows them: the same size and the mtime we sent (or the
-        ETag the PUT gave) is our upload, and what the listing says of it (its ETag and mtime,
-        which a PUT's answer may not have had) is recorded, so it is not seen as a change."""
-        server_mtime = self.remote.capabilities.server_mtime
-        ours = {"server_mtime": True}
-        for p in list(self.unconfirmed):
-            k, r = known.get(p), snap.entries.get(p)
-            if k is None or r is None or k.is_dir or r.is_dir:
-                self.unconfirmed.discard(p)
-                continue
-            if not remote_changed(k, r, server_mtime=server_mtime):
-                self.unconfirmed.discard(p)
-            elif k.etag is None and r.size == k.size and same_mtime(k.mtime_ns, r.mtime_ns, **ours):
-                # (Only when the PUT gave no ETag: with one, another ETag is another writer.)
-                self.unconfirmed.discard(p)
-                seen = replace(k, etag=r.etag, remote_mtime_ns=r.mtime_ns)
-                known[p] = seen
-                self.folder._put_entry(seen)
+        """Record what the listing shows for our own uploads and moves (``ownwrites``)."""
+        for seen in confirm_own_writes(
+            self.unconfirmed,
+            self.moved,
+            known,
+            snap.entries,
+            server_mtime=self.remote.capabilities.server_mtime,
+        ):
+            known[seen.path] = seen
+            self.folder._put_entry(seen)
 
     def _hold_back(self, plan: TwoWayPlan, known: dict[str, Entry]) -> None:
         """Dry run: what this look would do here, and whether the guard would stop it."""
@@ -293,6 +327,7 @@ class RemoteSide:
         here = (
             Op.DOWNLOAD,
             Op.DELETE_LOCAL,
+            Op.REPLACE_LOCAL,
             Op.RENAME_LOCAL,
             Op.MKDIR_LOCAL,
             Op.CONFLICT,
@@ -303,11 +338,11 @@ class RemoteSide:
         total = sum(1 for e in known.values() if not e.is_dir)
         trip = self.cfg.mirror_deletes and guard_tripped(self.cfg.max_delete, files, total)
         if trip and not self.guard.allow_mass_delete and self.held_back.trip is None:
-            paths = tuple(sorted(a.path for a in plan.of(Op.DELETE_LOCAL)))
+            paths = tuple(sorted(a.path for a in plan.of(*LOCAL_REMOVALS)))
             self.held_back.trip = Trip(files, total, paths, where=ON_REMOTE)
 
     def _tripped(self, plan: TwoWayPlan, known: dict[str, Entry]) -> bool:
-        deletes = plan.of(Op.DELETE_LOCAL)
+        deletes = plan.of(*LOCAL_REMOVALS)
         if not deletes or not self.cfg.mirror_deletes:
             return False
         allow = self.guard.allow_mass_delete or self._allow_once
@@ -331,13 +366,20 @@ class RemoteSide:
     # -- 4. apply ----------------------------------------------------------------------------------
 
     async def _apply(self, plan: TwoWayPlan, known: dict[str, Entry], snap: Snapshot) -> None:
+        not_replaced: list[str] = []  # what is below these waits for the next look
         for a in plan.actions:
             if self._stopped():
                 return
             if self.folder.entries.get(a.path) is not known.get(a.path):
                 continue  # the upload side changed it meanwhile: the next look sees
+            if not_replaced and any(a.path.startswith(p + "/") for p in not_replaced):
+                continue
+            if a.op is Op.REPLACE_LOCAL:
+                not_replaced.append(a.path)  # until it is done
             try:
                 await self._one(a, snap)
+                if a.op is Op.REPLACE_LOCAL:
+                    not_replaced.remove(a.path)
             except (LocalChanged, RemoteNotFound):
                 continue  # changed under us on one side: the next look sees again
             except DownloadSkipped as e:
@@ -383,6 +425,10 @@ class RemoteSide:
         elif op is Op.DELETE_LOCAL:
             if self.cfg.mirror_deletes:
                 await self._trash(a)
+        elif op is Op.REPLACE_LOCAL:
+            await kindside.replace_local(self, a)
+        elif op is Op.CONFLICT and a.local is not None and a.local.is_dir != a.is_dir:
+            await kindside.keep_both(self, a, snap)
         elif op is Op.CONFLICT:
             await self._conflict(a)
         elif op is Op.RECORD:
@@ -495,7 +541,7 @@ class RemoteSide:
         self._note(a.dst, f"renamed on the remote from {a.path}", "renamed")
         self.bus.publish(RenamedLocally(self.name, a.path, a.dst))
 
-    async def _trash(self, a: Action) -> None:
+    async def _trash(self, a: Action, why: str = "deleted on the remote") -> None:
         le = a.local
         if le is not None and not a.is_dir:
             try:
@@ -507,7 +553,7 @@ class RemoteSide:
         done = await asyncio.to_thread(trash, self.root, a.path)
         self.folder._forget(a.path, a.is_dir)
         self.state.clear_pending(self.name, a.path)
-        self._note(a.path, f"deleted on the remote; moved to the trash: {done.where}", "trashed")
+        self._note(a.path, f"{why}; moved to the trash: {done.where}", "trashed")
         self.bus.publish(FileTrashed(self.name, a.path, done.where))
 
     async def _kept_as_conflict(self, path: str, snap: Snapshot) -> bool:
@@ -535,10 +581,6 @@ class RemoteSide:
         a = replace(a, dst=conflict_name(a.path, self.clock(), machine_tag(self.state.path)))
         r, lo = a.remote, a.local
         assert r is not None and a.dst is not None
-        if a.is_dir or r.is_dir or (lo is not None and lo.is_dir):
-            why = "conflict: a file on one side, a folder on the other; rename one of them"
-            self.state.set_pending(self.name, Pending(a.path, PendingStatus.FAILED, why))
-            return
         # The remote content comes down beside the local file...
         await self._download(a, dst=a.dst)
         # ...and the local content keeps the name: it overwrites the remote copy, which is

@@ -12,8 +12,8 @@ local since K               remote since K         action
 ==========================  =====================  ============================================
 changed                     unchanged              UPLOAD (MKDIR_REMOTE for a folder)
 unchanged                   changed                DOWNLOAD (MKDIR_LOCAL for a folder)
-changed                     changed                CONFLICT (sizes differ, or file vs folder);
-                                                   COMPARE when the sizes are equal
+changed                     changed                CONFLICT (sizes differ); COMPARE when the
+                                                   sizes are equal
 deleted                     unchanged              DELETE_REMOTE
 unchanged                   deleted                DELETE_LOCAL (to the trash)
 deleted                     changed                DOWNLOAD (an edit beats a delete)
@@ -24,6 +24,24 @@ absent                      new (no K)             DOWNLOAD / MKDIR_LOCAL
 new (no K)                  new (no K)             RECORD when kept mtimes say it is the same
                                                    file, COMPARE for equal sizes, else CONFLICT
 ==========================  =====================  ============================================
+
+**A file on one side, a folder on the other** (``L`` and ``R`` of different kinds), where a
+folder counts as changed when something below it is new or edited on its side:
+
+==========================  =====================  ============================================
+local since K               remote since K         action
+==========================  =====================  ============================================
+changed (or no K)           unchanged              UPLOAD / MKDIR_REMOTE: the upload side
+                                                   replaces the remote one (keeping versions)
+unchanged                   changed                REPLACE_LOCAL: the local one to the trash,
+                                                   the remote one comes down
+changed (or no K)           changed (or no K)      CONFLICT: the local one keeps the name, the
+                                                   remote one is kept as ``dst`` (a folder with
+                                                   everything in it)
+==========================  =====================  ============================================
+
+Nothing below such a path is planned, except the files of a folder that comes down (after a
+REPLACE_LOCAL) or goes up (after a file replaced it here).
 
 "Remote changed" is ``adopt.remote_changed`` (the rule the upload side uses: the ETag the
 server gave for our write, else its size and mtime); "local changed" is ``plan.changed`` (size
@@ -69,8 +87,9 @@ Interface for the coordinator (phase 2)::
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from syncapp.engine.adopt import remote_changed, same_mtime
 from syncapp.engine.conflictname import conflict_name
@@ -80,12 +99,14 @@ from syncapp.engine.state import Entry
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes.base import RemoteEntry
 
+V = TypeVar("V")
+
 
 class Op(enum.StrEnum):
     UPLOAD = "upload"
     DOWNLOAD = "download"
     #: Both sides changed: the local file keeps its name, the remote content comes down as
-    #: ``dst`` (the conflict name), and both then sync.
+    #: ``dst`` (the conflict name), and both then sync. ``is_dir``: the remote one is a folder.
     CONFLICT = "conflict"
     #: Both sides changed to the same size: compare the contents (same → RECORD, else CONFLICT).
     COMPARE = "compare"
@@ -96,6 +117,9 @@ class Op(enum.StrEnum):
     #: missing parents of ``dst``: renames come first in a plan).
     RENAME_LOCAL = "rename-local"
     MKDIR_LOCAL = "mkdir-local"
+    #: The remote replaced a file by a folder or a folder by a file, and the local one is as
+    #: last synced: it goes to the trash and the remote kind comes down (``is_dir``: a folder).
+    REPLACE_LOCAL = "replace-local"
     MKDIR_REMOTE = "mkdir-remote"
     #: The same on both sides already: record it as synced.
     RECORD = "record"
@@ -103,8 +127,12 @@ class Op(enum.StrEnum):
     FORGET = "forget"
 
 
+#: What takes files away here (the guard counts their ``files``).
+LOCAL_REMOVALS = (Op.DELETE_LOCAL, Op.REPLACE_LOCAL)
+
 _ORDER = {
     Op.RENAME_LOCAL: 0,
+    Op.REPLACE_LOCAL: 1,
     Op.MKDIR_LOCAL: 1,
     Op.MKDIR_REMOTE: 1,
     Op.DOWNLOAD: 2,
@@ -148,7 +176,7 @@ class TwoWayPlan:
     @property
     def local_deletes(self) -> int:
         """Files this plan would move to the local trash (what the guard counts)."""
-        return sum(a.files for a in self.actions if a.op is Op.DELETE_LOCAL)
+        return sum(a.files for a in self.actions if a.op in LOCAL_REMOVALS)
 
     @property
     def remote_deletes(self) -> int:
@@ -187,15 +215,21 @@ def plan_twoway(
         local = {p: e for p, e in local.items() if not rules.ignored(p, is_dir=e.is_dir)}
         remote = {p: e for p, e in remote.items() if not rules.ignored(p, is_dir=e.is_dir)}
     acts: dict[str, Action] = {}
-    held: list[str] = []  # file vs folder conflicts: nothing below them is planned
+    held: list[str] = []  # a file here, a folder there: what is below is handled with it
     for p in sorted({*known, *local, *remote}):
-        if any(_under(p, h) for h in held):
+        if held and any(_under(p, h) for h in held):
             continue
-        a = _one(p, known.get(p), local.get(p), remote.get(p), server_mtime, now)
+        lo, r = local.get(p), remote.get(p)
+        a: Action | None
+        if lo is not None and r is not None and lo.is_dir != r.is_dir:
+            a = _kinds(p, lo, r, known, local, remote, server_mtime, now)
+            # The files of a folder that comes down (or goes up) are planned as new.
+            if not ((a.op is Op.REPLACE_LOCAL and r.is_dir) or a.op is Op.MKDIR_REMOTE):
+                held.append(p)
+        else:
+            a = _one(p, known.get(p), lo, r, server_mtime, now)
         if a is not None:
             acts[p] = a
-            if a.op is Op.CONFLICT and a.is_dir:
-                held.append(p)
     _renames(acts, known, local, remote)
     _folder_deletes(acts, local, remote)
     ordered = sorted(acts.values(), key=_sort_key)
@@ -270,17 +304,66 @@ def _both_new(
 
 
 def _both_changed(p: str, lo: LocalEntry, r: RemoteEntry, now: float, why: str) -> Action:
-    if lo.is_dir or r.is_dir:
-        # A file on one side, a folder on the other (or both folders, which is no conflict).
-        if lo.is_dir and r.is_dir:
-            return Action(Op.RECORD, p, True, local=lo, remote=r, reason=why)
-        why = "a file on one side, a folder on the other"
-        return Action(
-            Op.CONFLICT, p, r.is_dir, dst=conflict_name(p, now), local=lo, remote=r, reason=why
-        )
+    if lo.is_dir and r.is_dir:
+        return Action(Op.RECORD, p, True, local=lo, remote=r, reason=why)
     if lo.size == r.size:
         return Action(Op.COMPARE, p, local=lo, remote=r, reason=f"{why}, same size")
     return Action(Op.CONFLICT, p, dst=conflict_name(p, now), local=lo, remote=r, reason=why)
+
+
+def _kinds(
+    p: str,
+    lo: LocalEntry,
+    r: RemoteEntry,
+    known: Mapping[str, Entry],
+    local: Mapping[str, LocalEntry],
+    remote: Mapping[str, RemoteEntry],
+    server_mtime: bool,
+    now: float,
+) -> Action:
+    """A file on one side, a folder on the other: the side that changed wins; both, a conflict."""
+    k = known.get(p)
+    if k is None:
+        lch = rch = True
+    elif k.is_dir == r.is_dir:  # the local kind is new
+        lch = True
+        if r.is_dir:
+            rch = _folder_changed_remotely(p, known, remote, server_mtime)
+        else:
+            rch = remote_changed(k, r, server_mtime=server_mtime)
+    else:  # the remote kind is new
+        rch = True
+        lch = _folder_changed_locally(p, known, local) if lo.is_dir else local_changed(lo, k)
+    here, there = ("folder", "file") if lo.is_dir else ("file", "folder")
+    if not rch:
+        op = Op.MKDIR_REMOTE if lo.is_dir else Op.UPLOAD
+        why = f"a {here} here replaced the {there}"
+        return Action(op, p, lo.is_dir, local=lo, remote=r, reason=why)
+    if not lch:
+        files = sum(1 for _, e in _below(local, p) if not e.is_dir) if lo.is_dir else 1
+        why = f"the {here} was replaced by a {there} on the remote; the {here} goes to the trash"
+        return Action(Op.REPLACE_LOCAL, p, r.is_dir, local=lo, remote=r, reason=why, files=files)
+    why = f"a {here} here, a {there} on the remote"
+    dst = conflict_name(p, now)
+    return Action(Op.CONFLICT, p, r.is_dir, dst=dst, local=lo, remote=r, reason=why)
+
+
+def _folder_changed_locally(
+    p: str, known: Mapping[str, Entry], local: Mapping[str, LocalEntry]
+) -> bool:
+    """Something below local folder ``p`` is new or edited since the last sync."""
+    return any(local_changed(e, known.get(q)) for q, e in _below(local, p))
+
+
+def _folder_changed_remotely(
+    p: str, known: Mapping[str, Entry], remote: Mapping[str, RemoteEntry], server_mtime: bool
+) -> bool:
+    """Something below remote folder ``p`` is new or changed since the last sync."""
+    for q, e in _below(remote, p):
+        k = known.get(q)
+        if k is None or _remote_changed(k, e, server_mtime):
+            return True
+    return False
 
 
 def resolve_compare(a: Action, same: bool, now: float) -> Action:
@@ -288,6 +371,38 @@ def resolve_compare(a: Action, same: bool, now: float) -> Action:
     if same:
         return replace(a, op=Op.RECORD, reason=f"{a.reason}, same content")
     return replace(a, op=Op.CONFLICT, dst=conflict_name(a.path, now), reason=a.reason)
+
+
+def copies_of_present(
+    plan: TwoWayPlan, known: Mapping[str, Entry], remote: Mapping[str, RemoteEntry]
+) -> set[str]:
+    """New remote files (DOWNLOADs) with the size and ETag of a synced file still listed as
+    it was, and new folders holding only such files: on a store without renames (S3) a
+    folder moved by copy-then-delete, seen before the deletes. Waiting one look turns them
+    into a rename once the sources are gone."""
+    present = {
+        (k.size, k.etag)
+        for p, k in known.items()
+        if not k.is_dir
+        and k.etag
+        and (r := remote.get(p)) is not None
+        and not r.is_dir
+        and r.etag == k.etag
+    }
+    copies = {
+        a.path
+        for a in plan.of(Op.DOWNLOAD)
+        if a.local is None
+        and a.path not in known
+        and a.remote is not None
+        and a.remote.etag
+        and (a.remote.size, a.remote.etag) in present
+    }
+    for a in plan.of(Op.MKDIR_LOCAL):
+        inside = [p for p, e in _below(remote, a.path) if not e.is_dir]
+        if a.path not in known and inside and all(p in copies for p in inside):
+            copies.add(a.path)
+    return copies
 
 
 def record_entry(a: Action, now: float) -> Entry:
@@ -403,7 +518,10 @@ def _folder_moved(
     k, lo, r = known.get(src), local.get(src), remote.get(dst)
     if k is None or not k.is_dir or lo is None or not lo.is_dir or r is None or not r.is_dir:
         return False
-    if src in remote or dst in known or dst in local or any(_under(p, dst) for p in local):
+    # (An emptied folder left at src, as an object store may list for a while, is no obstacle.)
+    if any(_under(p, src) for p in remote) or dst in known or dst in local:
+        return False
+    if any(_under(p, dst) for p in local):
         return False
     for p, e in _below(known, src):
         assert isinstance(e, Entry)
@@ -422,7 +540,7 @@ def _folder_moved(
     return True
 
 
-def _below(entries: Mapping[str, object], folder: str) -> Iterable[tuple[str, object]]:
+def _below(entries: Mapping[str, V], folder: str) -> list[tuple[str, V]]:
     lo = folder + "/"
     return [(p, e) for p, e in entries.items() if p.startswith(lo)]
 

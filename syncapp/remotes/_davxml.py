@@ -108,12 +108,10 @@ class Multistatus:
             etag = normalize_etag(raw_etag) or etag
         if is_dir is None:
             is_dir = href.rstrip().endswith("/")
+        # A collection's ETag is kept: where it changes with everything below it (Nextcloud,
+        # ownCloud, SabreDAV) a poll can skip unchanged subtrees (engine/remotepoll.py).
         return RemoteEntry(
-            path=rel,
-            is_dir=is_dir,
-            size=0 if is_dir else size,
-            mtime_ns=mtime_ns,
-            etag=None if is_dir else etag,
+            path=rel, is_dir=is_dir, size=0 if is_dir else size, mtime_ns=mtime_ns, etag=etag
         )
 
 

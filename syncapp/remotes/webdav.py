@@ -14,8 +14,11 @@ PROPFIND right before the MOVE (rename mode) or the PUT (server mode, which also
 ``If-Match`` for servers that honour it). A writer that slips in between those two requests is not
 detected; the window is one round trip.
 
-After an upload the ETag is read back with a PROPFIND: WsgiDAV and rclone both answer the PUT with
-an ETag computed *before* they apply ``X-OC-Mtime``, and the MOVE answers none.
+WsgiDAV and rclone both answer a PUT with an ETag computed *before* they apply ``X-OC-Mtime``,
+and the MOVE answers none: ``put`` then reports no ETag (only the mtime sent, or the server's
+``Date``) rather than a wrong one, without a request more; a conditional upload reads it back
+with a PROPFIND. A two-way folder records what its next listing shows for the file
+(engine/remoteside.py ``_confirm_uploads``).
 
 Server quirks handled here (measured on WsgiDAV 4.4 and rclone 1.75):
 

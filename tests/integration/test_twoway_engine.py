@@ -6,166 +6,45 @@ Every wait is on a condition (with a generous bound for a hung test), never slee
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
-import pytest
-from send2trash import plat_other  # type: ignore[attr-defined]
-
-from syncapp.config import Config, parse_config
 from syncapp.engine import (
     ConflictKept,
-    Event,
     FileDownloaded,
     FileTrashed,
     FolderState,
     GuardTripped,
-    JobStarted,
-    Op,
     RenamedLocally,
     SyncEngine,
 )
 from syncapp.remotes import open_remote
 from syncapp.remotes.base import join
 from tests.helpers import syncapp, tree, wait_for, write_tree
-from tests.integration.backends import BackendContext
-from tests.servers.dav_httpd import apache_dav_server
+from tests.integration import twoway_machines
+from tests.integration.twoway_machines import Machine, Shared, config, machines, text, until
 from tests.servers.faultproxy import FaultProxy
-from tests.servers.s3 import seaweedfs_server
 from tests.servers.webdav import rclone_webdav_server
 
-POLL = 0.5
-
-
-@pytest.fixture(autouse=True)
-def own_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """This test's own freedesktop trash (send2trash reads XDG_DATA_HOME once, at import)."""
-    data = tmp_path / "xdg-data"
-    data.mkdir()
-    monkeypatch.setenv("XDG_DATA_HOME", str(data))
-    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data))
-    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data / "Trash"))
-    monkeypatch.setattr(plat_other, "HOMETRASH", str(data / "Trash"))
-    return data / "Trash"
-
-
-@dataclass
-class Shared:
-    """One remote both machines sync into."""
-
-    name: str
-    remote_toml: str
-
-
-@pytest.fixture(params=["local", "rclone", "apache", "seaweedfs"])
-def shared(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    backend_context: BackendContext,
-) -> Iterator[Shared]:
-    if request.param == "seaweedfs":
-        # One server for the session (it is slow to start); a fresh key prefix per test.
-        s3 = backend_context.server("seaweedfs", seaweedfs_server)
-        for k, v in s3.env().items():
-            monkeypatch.setenv(k, v)
-        prefix = backend_context.fresh_name("tw")
-        yield Shared(
-            "seaweedfs",
-            f'[remotes.r]\ntype = "s3"\nendpoint = "{s3.endpoint}"\nbucket = "{s3.bucket}"\n'
-            f'prefix = "{prefix}"\n',
-        )
-    elif request.param == "local":
-        store = tmp_path / "store"
-        store.mkdir()
-        yield Shared("local", f'[remotes.r]\ntype = "local"\npath = "{store}"\n')
-    elif request.param == "rclone":
-        with rclone_webdav_server(tmp_path / "rclone") as server:
-            yield Shared("rclone", f'[remotes.r]\ntype = "webdav"\nurl = "{server.url}"\n')
-    else:
-        with apache_dav_server(tmp_path / "apache") as server:
-            auth = ""
-            if server.auth is not None:
-                auth = f'username = "{server.auth[0]}"\npassword = "{server.auth[1]}"\n'
-            yield Shared("apache", f'[remotes.r]\ntype = "webdav"\nurl = "{server.url}"\n{auth}')
-
-
-def config(tmp_path: Path, shared: Shared, machine: str, extra: str = "") -> Config:
-    folder = tmp_path / machine / "docs"
-    folder.mkdir(parents=True, exist_ok=True)
-    text = shared.remote_toml + (
-        f'\n[folders.docs]\npath = "{folder}"\nremote = "r"\nremote_path = "Docs"\n'
-        f'direction = "both"\nremote_poll = {POLL}\n{extra}'
-    )
-    path = tmp_path / machine / "config.toml"
-    path.write_text(text, encoding="utf-8")
-    return parse_config(text, path)
-
-
-class Machine:
-    def __init__(self, engine: SyncEngine, folder: Path) -> None:
-        self.engine = engine
-        self.folder = folder
-        self.events: list[Event] = []
-        engine.subscribe(self.events.append)
-
-    def count(self, kind: type[Event], cond: Callable[[Event], bool] = lambda e: True) -> int:
-        return sum(1 for e in self.events if isinstance(e, kind) and cond(e))
-
-    def uploads(self) -> int:
-        return self.count(JobStarted, lambda e: isinstance(e, JobStarted) and e.op is Op.UPLOAD)
-
-    def files(self) -> dict[str, str]:
-        return {p: h for p, h in tree(self.folder, synced_only=True).items() if h != "<dir>"}
-
-    def state(self) -> FolderState:
-        return self.engine.status()["docs"].state
-
-
-@asynccontextmanager
-async def machines(
-    tmp_path: Path, shared: Shared, *names: str, extra: str = ""
-) -> AsyncIterator[list[Machine]]:
-    async with AsyncExitStack() as stack:
-        out = []
-        for name in names:
-            cfg = config(tmp_path, shared, name, extra)
-            engine = await stack.enter_async_context(
-                SyncEngine(cfg, tmp_path / name / "state" / "state.db", live=True)
-            )
-            out.append(Machine(engine, cfg.folders["docs"].path))
-        yield out
-
-
-async def until(cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    async def poll() -> None:
-        while not cond():
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), timeout)
-
-
-def text(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None
+# The fixtures (pytest finds them as this module's names).
+own_trash = twoway_machines.own_trash
+shared = twoway_machines.shared
 
 
 async def test_two_machines_converge(tmp_path: Path, shared: Shared, own_trash: Path) -> None:
     async with machines(tmp_path, shared, "a", "b") as (a, b):
-        write_tree(a.folder, {f"d{i}/f{j}.txt": f"a {i}/{j}\n" for i in range(4) for j in range(5)})
-        await until(lambda: b.files() == a.files() and len(b.files()) == 20)
+        write_tree(
+            a.folder, {f"d{i}/f{j}.txt": f"a {i}/{j}\n" for i in range(10) for j in range(20)}
+        )
+        await until(lambda: b.files() == a.files() and len(b.files()) == 200)
         # What B downloaded was never uploaded again (the watcher's echo is nothing to do).
-        await until(lambda: b.count(FileDownloaded) == 20)
+        await until(lambda: b.count(FileDownloaded) == 200)
         assert b.uploads() == 0
 
         # An edit on B arrives on A (once A has seen its own uploads on the remote: an upload
@@ -187,7 +66,7 @@ async def test_two_machines_converge(tmp_path: Path, shared: Shared, own_trash: 
         assert Path(trashed[0].where).read_text() == "a 0/0\n"
         assert Path(trashed[0].where).parent == own_trash / "files"
         assert a.files() == b.files()
-        assert b.uploads() == 1 and a.uploads() == 20
+        assert b.uploads() == 1 and a.uploads() == 200
 
 
 async def test_a_remote_rename_of_a_folder_is_one_local_rename(

@@ -5,11 +5,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Literal
 
 import pytest
 
+from syncapp.engine.learned import (
+    TREE_ETAGS_MAX_AGE,
+    kept_tree_etags,
+    learn_tree_etags,
+    tree_etags_key,
+)
 from syncapp.engine.remotepoll import RemotePoller, probe_tree_etags, unsafe_reason
+from syncapp.engine.state import StateDB
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes.base import PutResult, Remote, RemoteEntry
 
@@ -160,6 +168,25 @@ async def test_tree_etags_no_change_poll_is_one_stat() -> None:
     assert again.entries == first.entries
 
 
+async def test_tree_etags_still_walk_everything_now_and_then() -> None:
+    """A server that stopped changing folder ETags with their contents is noticed."""
+    now = [0.0]
+    r = await open_remote(tree(), "nextcloud")
+    poller = RemotePoller(r, "root", tree_etags=True, full_every=600, clock=lambda: now[0])
+    await poller.poll()
+    now[0] = 599.0
+    r.calls.clear()
+    await poller.poll()
+    assert r.calls == [("stat", "root")]
+    now[0] = 600.0
+    r.calls.clear()
+    again = await poller.poll()
+    assert len([c for c in r.calls if c[0] == "list"]) == 1 + 5 + 5 and again.reused == 0
+    r.calls.clear()
+    await poller.poll()
+    assert r.calls == [("stat", "root")]
+
+
 async def test_tree_etags_walk_only_the_changed_subtree() -> None:
     r = await open_remote(tree(), "nextcloud")
     poller = RemotePoller(r, "root", tree_etags=True)
@@ -271,3 +298,47 @@ async def test_tree_walk_skips_hostile_folders_too() -> None:
     snap = await RemotePoller(r, "root", tree_etags=True).poll()
     assert sorted(snap.entries) == ["ok", "ok/x.txt"]
     assert "leave the folder" in snap.skipped["../up"]
+
+
+@pytest.mark.parametrize("file_first", [True, False])
+async def test_a_file_and_a_folder_of_one_name_on_a_store_without_folders(
+    file_first: bool,
+) -> None:
+    """S3 can hold a key ``x`` and keys ``x/…`` at once: the file keeps the name, the folder's
+    files are reported as a clash (the remote side moves them to a conflict name)."""
+    r = await open_remote({"root/keep.txt": b"k"}, "none")
+    clash = [
+        RemoteEntry("root/x", True),
+        RemoteEntry("root/x/a.txt", False, 1),
+        RemoteEntry("root/x/sub", True),
+        RemoteEntry("root/x/sub/b.txt", False, 2),
+    ]
+    file = RemoteEntry("root/x", False, 5, 1, "e")
+    r.raw = [file, *clash] if file_first else [*clash, file]
+    snap = await RemotePoller(r, "root").poll()
+    assert sorted(snap.entries) == ["keep.txt", "x"]
+    assert not snap.entries["x"].is_dir and snap.entries["x"].size == 5
+    assert sorted(e.path for e in snap.clashes["x"]) == ["x/a.txt", "x/sub/b.txt"]
+    assert snap.skipped == {}
+
+
+async def test_what_was_learned_of_folder_etags_is_kept_and_asked_again_later(
+    tmp_path: Path,
+) -> None:
+    state = StateDB(tmp_path / "state.db")
+    try:
+        r = await open_remote({"root/a.txt": b"a"}, "nextcloud")
+        assert await learn_tree_etags(r, state, "root", now=1000.0) is True
+        r.style = "apache"  # the server changed; the kept answer holds until it is too old
+        r.calls.clear()
+        assert await learn_tree_etags(r, state, "root", now=1000.0 + 3600) is True
+        assert r.calls == []
+        later = 1000.0 + TREE_ETAGS_MAX_AGE
+        assert kept_tree_etags(state, r, later) is None
+        assert await learn_tree_etags(r, state, "root", now=later) is False
+        # The dry run never probes: nothing kept means no tree ETags.
+        state.set_meta(tree_etags_key(r), "")
+        r.style = "nextcloud"
+        assert await learn_tree_etags(r, state, "root", probe=False, now=later) is False
+    finally:
+        state.close()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from syncapp.engine.scanner import LocalEntry
 from syncapp.engine.state import Entry
-from syncapp.engine.twoway import Action, Op, TwoWayPlan, plan_twoway, record_entry, resolve_compare
+from syncapp.engine.twoway import (
+    Action,
+    Op,
+    TwoWayPlan,
+    copies_of_present,
+    plan_twoway,
+    record_entry,
+    resolve_compare,
+)
 from syncapp.ignore import IgnoreRules
 from syncapp.remotes.base import RemoteEntry
 
@@ -131,7 +139,72 @@ def test_new_on_one_side() -> None:
 def test_file_here_folder_there_is_a_conflict_and_nothing_below_is_planned() -> None:
     p = plan([], [L("x")], [R("x", d=True), R("x/inner.txt")])
     a = one(p)
-    assert a.op is Op.CONFLICT and a.is_dir and a.dst and "conflict" in a.dst
+    assert a.op is Op.CONFLICT and a.is_dir and a.dst and a.dst.startswith("x.conflict-")
+    assert a.local == L("x") and a.remote == R("x", d=True)
+    assert p.local_deletes == 0
+
+
+def test_folder_here_file_there_is_a_conflict_and_nothing_below_is_planned() -> None:
+    p = plan([], [L("x", d=True), L("x/mine.txt")], [R("x")])
+    a = one(p)
+    assert a.op is Op.CONFLICT and not a.is_dir and a.dst and a.dst.startswith("x.conflict-")
+    assert p.local_deletes == 0
+
+
+# A file and a folder that became one since the last sync: the side that changed wins.
+
+SYNCED_FOLDER = [K("x", d=True), K("x/a.txt"), K("x/b.txt")]
+
+
+def test_remote_made_a_synced_file_a_folder_it_comes_down_and_the_file_goes_to_the_trash() -> None:
+    p = plan([K("x")], [L("x")], [R("x", d=True), R("x/new.txt")])
+    assert ops(p) == [("replace-local", "x"), ("download", "x/new.txt")]
+    a = p.actions[0]
+    assert a.is_dir and a.files == 1 and a.local == L("x")
+    assert p.local_deletes == 1  # the guard counts what goes to the trash
+
+
+def test_remote_made_a_synced_folder_a_file_the_folder_goes_to_the_trash() -> None:
+    p = plan(SYNCED_FOLDER, [L("x", d=True), L("x/a.txt"), L("x/b.txt")], [R("x")])
+    a = one(p)
+    assert a.op is Op.REPLACE_LOCAL and not a.is_dir and a.files == 2
+    assert p.local_deletes == 2
+
+
+def test_remote_made_a_folder_a_file_while_something_inside_changed_here_is_a_conflict() -> None:
+    local = [L("x", d=True), L("x/a.txt", 11), L("x/b.txt")]
+    a = one(plan(SYNCED_FOLDER, local, [R("x")]))
+    assert a.op is Op.CONFLICT and not a.is_dir
+    # A file new inside counts as a change too.
+    local = [L("x", d=True), L("x/a.txt"), L("x/b.txt"), L("x/c.txt")]
+    assert one(plan(SYNCED_FOLDER, local, [R("x")])).op is Op.CONFLICT
+
+
+def test_remote_made_a_file_a_folder_while_it_was_edited_here_is_a_conflict() -> None:
+    a = one(plan([K("x")], [L("x", 99)], [R("x", d=True), R("x/new.txt")]))
+    assert a.op is Op.CONFLICT and a.is_dir
+
+
+def test_a_file_here_replaced_a_synced_folder_it_uploads_over_it() -> None:
+    remote = [R("x", d=True), R("x/a.txt"), R("x/b.txt")]
+    a = one(plan(SYNCED_FOLDER, [L("x")], remote))
+    # The upload side removes the remote folder (keeping versions) and uploads the file.
+    assert a.op is Op.UPLOAD and not a.is_dir
+
+
+def test_a_file_here_replaced_a_folder_changed_on_the_remote_is_a_conflict() -> None:
+    remote = [R("x", d=True), R("x/a.txt", etag="edited"), R("x/b.txt")]
+    a = one(plan(SYNCED_FOLDER, [L("x")], remote))
+    assert a.op is Op.CONFLICT and a.is_dir
+    remote = [R("x", d=True), R("x/a.txt"), R("x/b.txt"), R("x/c.txt")]
+    assert one(plan(SYNCED_FOLDER, [L("x")], remote)).op is Op.CONFLICT
+
+
+def test_a_folder_here_replaced_a_synced_file_it_goes_up_with_its_files() -> None:
+    p = plan([K("x")], [L("x", d=True), L("x/mine.txt")], [R("x")])
+    assert ops(p) == [("mkdir-remote", "x"), ("upload", "x/mine.txt")]
+    a = plan([K("x")], [L("x", d=True)], [R("x", etag="edited")]).actions
+    assert [(b.op, b.is_dir) for b in a] == [(Op.CONFLICT, False)]
 
 
 # -- first run: a union -------------------------------------------------------------------------
@@ -218,6 +291,18 @@ def test_a_folder_of_50_files_renamed_on_the_remote_is_one_rename() -> None:
     assert p.local_deletes == 0
 
 
+def test_a_folder_renamed_by_copy_is_one_rename_though_its_emptied_folder_is_listed() -> None:
+    """An object store may list the emptied source folder for a while after the move."""
+    known, local = folder("big", 5, side="K"), folder("big", 5, side="L")
+    remote: list[object] = [R("big", d=True), *folder("moved", 5, side="R")]
+    p = plan(known, local, remote)  # type: ignore[arg-type]
+    assert ops(p) == [("rename-local", "big")] and p.actions[0].dst == "moved"
+    # Something still inside it on the remote: not the folder as a whole (its subfolder is).
+    p = plan(known, local, [*remote, R("big/late.txt", 3, etag="late")])  # type: ignore[arg-type, list-item]
+    renamed = sorted(p.paths(Op.RENAME_LOCAL))
+    assert renamed == ["big/f0.txt", "big/f2.txt", "big/f4.txt", "big/sub"]
+
+
 def test_folder_rename_with_a_new_remote_file_inside_renames_then_downloads() -> None:
     known, local = folder("a", 6, side="K"), folder("a", 6, side="L")
     remote = [*folder("b", 6, side="R"), R("b/extra.txt", 7, etag="X")]
@@ -296,3 +381,28 @@ def test_syncapp_names_are_never_planned() -> None:
     remote = [R(".syncapp-trash", d=True), R(".syncapp-trash/x"), R(".syncapp-tmp-dl-1")]
     local = [L(".syncapp-versions", d=True), L("a.swp")]
     assert len(plan([], local, remote, rules=rules)) == 0
+
+
+def test_new_remote_copies_of_files_still_there_wait_a_look() -> None:
+    """A folder moved by copy-then-delete (S3), seen before the deletes: the copies are held
+    one look (then the sources are gone and it is one rename); a copy of a file that was
+    edited, or with another ETag, is not."""
+    known = [K("big/a.txt"), K("big/b.txt", 11), K("other.txt", 12)]
+    local = [L("big/a.txt"), L("big/b.txt", 11), L("other.txt", 12)]
+    remote = [
+        R("big/a.txt"),
+        R("big/b.txt", 11),
+        R("other.txt", 12, etag="edited"),
+        R("moved/a.txt", etag="e-big/a.txt"),
+        R("moved/b.txt", 11, etag="e-big/b.txt"),
+        R("elsewhere/o.txt", 12, etag="e-other.txt"),  # its source changed: no copy of it
+        R("new.txt", 10, etag="fresh"),
+    ]
+    p = plan(known, local, remote)
+    held = copies_of_present(p, {e.path: e for e in known}, {e.path: e for e in remote})
+    assert held == {"moved/a.txt", "moved/b.txt"}
+    # The new folder of those copies waits too (made now, it would stop the folder rename).
+    remote += [R("moved", d=True)]
+    p = plan(known, local, remote)
+    held = copies_of_present(p, {e.path: e for e in known}, {e.path: e for e in remote})
+    assert held == {"moved", "moved/a.txt", "moved/b.txt"}
