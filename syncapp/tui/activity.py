@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping
 
@@ -30,12 +29,11 @@ from syncapp.engine import (
     ScanFinished,
 )
 from syncapp.tui.format import clock_time, hide_staging, human_size, short_error
+from syncapp.tui.logview import LogView
 
 #: Lines the dashboard's log keeps, and lines the full log keeps.
 RECENT_LINES = 200
-HISTORY_LINES = 5000
-#: Lines the full log shows when it opens (newest); more arrive as they happen.
-LOG_OPENS_WITH = 500
+HISTORY_LINES = 20_000
 
 
 #: Tone → Rich colour; the app builds it from the theme so lines read well in light and dark.
@@ -188,17 +186,33 @@ class History:
 
     def __init__(self, maxlen: int = HISTORY_LINES) -> None:
         self.lines: deque[Text] = deque(maxlen=maxlen)
+        #: Each line's width in cells (the full log folds lines by it without rendering them).
+        self.cells: deque[int] = deque(maxlen=maxlen)
+        #: Lines ever added; those past ``maxlen`` fell out of ``lines``.
+        self.added = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.added - len(self.lines)
+
+    def _keep(self, lines: list[Text]) -> None:
+        for i, line in enumerate(lines):
+            if "\n" in line.plain:  # one line, one row index entry: an error may hold newlines
+                lines[i] = Text(" ").join(line.split("\n", allow_blank=True))
+        self.lines.extend(lines)
+        self.cells.extend(line.cell_len for line in lines)
+        self.added += len(lines)
 
     def add(self, events: Iterable[Event], palette: Palette = DARK) -> list[Text]:
         new = [line for ev in events if (line := format_event(ev, palette)) is not None]
-        self.lines.extend(new)
+        self._keep(new)
         return new
 
     def note(self, message: str, at: float, palette: Palette = DARK) -> Text:
         """A line from the UI itself (config saved, folder added)."""
         text = Text(f"{clock_time(at)} ", style="dim")
         text.append(message, style=palette.get("note", ""))
-        self.lines.append(text)
+        self._keep([text])
         return text
 
 
@@ -274,41 +288,43 @@ class LogScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,l", "app.pop_screen", "Back"),
         Binding("end", "scroll_end", "Newest", show=False),
+        Binding("home", "scroll_home", "Oldest", show=False),
     ]
 
     def __init__(self, history: History) -> None:
         super().__init__()
         self.history = history
 
+    @property
+    def view(self) -> LogView:
+        return self.query_one("#full-log", LogView)
+
     def compose(self) -> ComposeResult:
         yield Header()
-        log = RichLog(id="full-log", max_lines=HISTORY_LINES, wrap=True, markup=False)
-        log.border_title = "Full log"
-        yield log
+        view = LogView(self.history, id="full-log")
+        view.border_title = "Full log"
+        yield view
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        log = self.query_one("#full-log", RichLog)
-        lines = self.history.lines
-        # RichLog wraps and renders every line it is given at once: 5,000 lines held the UI
-        # for seconds. The newest screenfuls open at once; the engine's log keeps all.
-        older = max(0, len(lines) - LOG_OPENS_WITH)
-        if older:
-            log.write(
-                Text(
-                    f"… {older:,} older lines (the background engine's engine.log, in the "
-                    "state dir, keeps every one)",
-                    style="dim",
-                )
+        self._say_dropped()
+        self.view.focus()
+
+    def _say_dropped(self) -> None:
+        dropped = self.history.dropped
+        if dropped:
+            self.view.border_subtitle = (
+                f"{dropped:,} older lines not kept here (the background engine's engine.log, "
+                "in the state dir, keeps every one)"
             )
-        if lines:
-            log.write(Text("\n").join(itertools.islice(lines, older, None)))
-        log.focus()
 
     def add_lines(self, lines: Iterable[Text]) -> None:
-        batch = list(lines)
-        if batch:
-            self.query_one("#full-log", RichLog).write(Text("\n").join(batch))
+        """New lines are in the History already: the view takes them from there."""
+        self.view.sync()
+        self._say_dropped()
 
     def action_scroll_end(self) -> None:
-        self.query_one("#full-log", RichLog).scroll_end(animate=False)
+        self.view.scroll_end(animate=False)
+
+    def action_scroll_home(self) -> None:
+        self.view.scroll_home(animate=False)

@@ -30,8 +30,8 @@ and ``_display`` skips turning the update into terminal bytes, so the bench's wr
 part too (``update.render_segments`` on a truecolor console, the same call a real terminal's
 frame goes through) and takes the time after it. A sample is the time from just before the key
 is sent to the first frame of the new screen (the one the key leads to, as ``app.screen``) that
-shows its content: the full log's lines (the log screen's first frame can still be empty while
-its ``RichLog`` waits for its size), the folder list for the dashboard, and for the details the
+shows its content: the full log's lines (a frame of the log screen before its view has
+indexed them would not count), the folder list for the dashboard, and for the details the
 first frame after the list of pending paths came back from the engine (``list filled``,
 reported apart; the key's figure is the details screen's first frame). Only writing the bytes
 to a terminal and the terminal drawing them are left out. A key whose screen is not painted
@@ -83,7 +83,6 @@ import psutil  # type: ignore[import-untyped]
 from rich.console import Console
 from textual import events
 from textual.screen import Screen
-from textual.widgets import RichLog
 
 from syncapp.config import load_config
 from syncapp.engine import FolderState
@@ -222,7 +221,7 @@ class PaintProbe:
 
         def has_content(screen: Screen[Any]) -> bool:
             if isinstance(screen, LogScreen):
-                return bool(screen.query_one("#full-log", RichLog).lines) or not history.lines
+                return bool(screen.view.line_count) or not history.lines
             if isinstance(screen, FolderDetailScreen):
                 return screen._loaded_at >= exp.t0
             return True

@@ -147,25 +147,3 @@ async def test_a_panel_not_composed_yet_is_left_alone(tmp_path: Path) -> None:
         early = FolderPanel(view, Clock())
         early.refresh_view()  # before compose: no labels to update
         assert not early.query(".state")
-
-
-async def test_full_log_opens_with_the_newest_lines_and_says_where_the_rest_are(
-    tmp_path: Path,
-) -> None:
-    from textual.widgets import RichLog
-
-    from syncapp.tui.activity import LOG_OPENS_WITH, LogScreen
-
-    app = SyncApp(config(tmp_path, "docs"), engine=False, clock=Clock())
-    async with app.run_test(size=(100, 30)) as pilot:
-        for i in range(LOG_OPENS_WITH + 250):
-            app.history.note(f"line {i}", T0 + i)
-        await pilot.press("l")
-        assert isinstance(app.screen, LogScreen)
-        log = app.screen.query_one("#full-log", RichLog)
-        await pilot.pause()
-        text = "\n".join(line.text for line in log.lines)
-        assert "250 older lines" in text and "engine.log" in text
-        assert f"line {LOG_OPENS_WITH + 249}" in text and "line 250\n" in text + "\n"
-        assert "line 249\n" not in text + "\n"
-        await pilot.press("escape")
