@@ -29,7 +29,7 @@ from syncapp.engine.configcalls import folder_body, remote_body
 from syncapp.engine.control import socket_path
 from syncapp.engine.events import Event, EventBus
 from syncapp.engine.lock import running_pid
-from syncapp.engine.state import Pending
+from syncapp.engine.pathpage import PathPage, PathQuery, page_from_dict
 from syncapp.engine.versions import Version
 from syncapp.errors import ConfigConflict, ConfigError, SyncappError, UnknownName
 
@@ -235,11 +235,16 @@ class EngineClient(EngineAPI):
         reply = await self._call("POST", self._folder(name, "guard"), {"choice": choice.value})
         return int(reply.get("restored", 0))
 
-    async def paths(self, name: str, everything: bool = False) -> list[Pending]:
-        rows = await self._call(
-            "GET", self._folder(name, "pending"), everything="1" if everything else "0"
-        )
-        return [Pending(**r) for r in rows]
+    async def path_page(self, name: str, query: PathQuery) -> PathPage:
+        params = {"everything": "1" if query.everything else "0"}
+        if query.needle:
+            params["filter"] = query.needle
+        if query.offset:
+            params["offset"] = str(query.offset)
+        if query.limit is not None:
+            params["limit"] = str(query.limit)
+        reply = await self._call("GET", self._folder(name, "pending"), None, **params)
+        return page_from_dict(reply)
 
     async def list_versions(self, name: str, rel: str) -> list[Version]:
         rows = await self._call("GET", self._folder(name, "versions"), path=rel)
