@@ -34,7 +34,7 @@ from syncapp.tui.actions import FolderActions
 from syncapp.tui.activity import DARK, History, LogScreen, Palette
 from syncapp.tui.commands import SyncCommands
 from syncapp.tui.dashboard import DashboardScreen
-from syncapp.tui.detail import FolderDetailScreen, VersionsScreen
+from syncapp.tui.detail import FolderDetailScreen
 from syncapp.tui.dialogs import ConfirmDialog
 from syncapp.tui.messages import (
     DashboardMounted,
@@ -45,6 +45,7 @@ from syncapp.tui.messages import (
 )
 from syncapp.tui.relay import EventRelay
 from syncapp.tui.theme import readable_themes
+from syncapp.tui.versions import VersionsScreen
 from syncapp.tui.welcome import WelcomeScreen
 
 log = logging.getLogger(__name__)
