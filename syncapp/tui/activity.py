@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, RichLog
+from textual.widgets import Header, RichLog
 
 from syncapp.engine import (
     ConflictKept,
@@ -28,6 +28,7 @@ from syncapp.engine import (
     RenamedLocally,
     ScanFinished,
 )
+from syncapp.tui.footer import Footer
 from syncapp.tui.format import clock_time, hide_staging, human_size, short_error
 from syncapp.tui.logview import LogView
 
@@ -309,6 +310,12 @@ class LogScreen(Screen[None]):
     def on_mount(self) -> None:
         self._say_dropped()
         self.view.focus()
+
+    def on_screen_resume(self) -> None:
+        # Opened again (the app keeps this screen): what came meanwhile, newest at the bottom.
+        self.view.sync()
+        self._say_dropped()
+        self.view.scroll_end(animate=False, immediate=True)
 
     def _say_dropped(self) -> None:
         dropped = self.history.dropped

@@ -394,7 +394,10 @@ class SyncApp(FolderActions, App[None]):
     # -- other screens ----------------------------------------------------------------------------
 
     def action_log(self) -> None:
-        self.push_screen(LogScreen(self.history))
+        # One log screen, kept (installed): opening it again composes and mounts nothing.
+        if not self.is_screen_installed("log"):
+            self.install_screen(LogScreen(self.history), "log")
+        self.push_screen("log")
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

@@ -3,12 +3,13 @@ retry for failed ones; enter opens a file's versions (``syncapp.tui.versions``).
 
 The list is what the engine records in its state database (``FolderSync.pending``, what
 ``syncapp why`` reads). The screen asks the engine for a page (``EngineAPI.path_page``): the
-first ``MAX_ROWS`` rows it shows and the counts of every status, so a folder with 20,000 paths
-waiting costs what one with 50 does, over the control socket too. The screen shows at once and
-its list fills in when the answer comes. While the whole list fits in a page, the filter works
-on the rows at hand as one types; past that, the engine filters. The list is read again when
-the folder's events say something changed, at most twice a second, and every two seconds
-regardless (retry countdowns move on by themselves); a read that takes long is made less often.
+rows it shows (``PAGE_ROWS``, a page more as the cursor nears the end) and the counts of every
+status, so a folder with 20,000 paths waiting costs what one with 50 does, over the control
+socket too. The screen is drawn first; its list fills in when the answer comes. While the whole
+list fits in a page, the filter works on the rows at hand as one types; past that, the engine
+filters. The list is read again when the folder's events say something changed, at most twice
+a second, and every two seconds regardless (retry countdowns move on by themselves); a read
+that takes long is made less often.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label
+from textual.widgets import DataTable, Header, Input, Label
 from textual.worker import Worker
 
 from syncapp.engine import Event, FolderState, JobProgressed
 from syncapp.engine.pathpage import IN_SYNC, PathPage, PathQuery, page_of
 from syncapp.engine.state import PENDING_ORDER, Pending, pending_rank
+from syncapp.tui.footer import Footer
 from syncapp.tui.format import date_time, hide_staging, human_size, plural, route
 from syncapp.tui.forms import show, tone
 from syncapp.tui.versions import VersionsScreen
@@ -43,8 +45,10 @@ Loader = Callable[[PathQuery], Awaitable[PathPage]]
 STATUS_TONE = {"failed": "error", "guard": "error", "retrying": "warning", "in sync": "success"}
 STATUS_WIDTH = max(len(s) for s in PENDING_ORDER)
 SUMMARY_WORDS = {"guard": "held by the guard"}
-#: Rows drawn at most (and asked of the engine); the filter narrows the rest down.
-MAX_ROWS = 500
+#: Rows asked of the engine at first, and added each time the cursor comes within
+#: ``PAGE_AHEAD`` rows of the end: a table of a few hundred rows takes tens of ms to build.
+PAGE_ROWS = 100
+PAGE_AHEAD = 10
 #: Reload at most this often while events arrive, and at least this often when none do; a
 #: reload that took long (a huge folder) waits ten times as long before the next.
 RELOAD_MIN = 0.5
@@ -135,7 +139,8 @@ class FolderDetailScreen(Screen[None]):
         self.folder = name
         self._load = load
         self.show_all = False
-        #: The rows shown (at most ``MAX_ROWS``), and the engine's last answer (None: none yet).
+        #: The rows shown (at most ``_limit``), and the engine's last answer (None: none yet).
+        self._limit = PAGE_ROWS
         self.rows: list[Row] = []
         self.page: PathPage | None = None
         #: Every row of the folder, when the last unfiltered answer held them all: the filter
@@ -175,7 +180,8 @@ class FolderDetailScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).focus()
         self._show_head()
-        self.reload()
+        # The screen is drawn before the list is asked for (and built: tens of ms).
+        self.call_after_refresh(self.reload)
         self.set_interval(RELOAD_MIN, self._tick)
 
     # -- reading --------------------------------------------------------------------------------
@@ -197,7 +203,7 @@ class FolderDetailScreen(Screen[None]):
     def _query(self) -> PathQuery:
         # With every row at hand the filter works here: ask for them all, unfiltered.
         needle = "" if self._whole is not None else self.needle.lower()
-        return PathQuery(self.show_all, needle, 0, MAX_ROWS)
+        return PathQuery(self.show_all, needle, 0, self._limit)
 
     def reload(self) -> None:
         """Read the list again (in a worker: the engine may be in another process). A read
@@ -232,7 +238,7 @@ class FolderDetailScreen(Screen[None]):
             return
         page = self.page
         if self._whole is not None:
-            page = page_of(self._whole, PathQuery(self.show_all, self.needle, 0, MAX_ROWS))
+            page = page_of(self._whole, PathQuery(self.show_all, self.needle, 0, self._limit))
         view = _sync_app(self).dashboard.folders.views.get(self.folder)
         # Offline by its own finding or another folder's on the same remote: its paths go
         # when the server answers, whatever their own retry time says.
@@ -313,6 +319,9 @@ class FolderDetailScreen(Screen[None]):
         if self._shown is None or not 0 <= row < len(self._shown):
             show(label, "")
             return
+        if row >= len(self._shown) - PAGE_AHEAD and self._matching > len(self._shown):
+            self._limit = len(self._shown) + PAGE_ROWS  # near the end: the next page
+            self.reload()
         path, status, reason = self._shown[row]
         text = Text(path, style="bold")
         text.append(f"  {status}", style=self._status_style(status))
@@ -343,7 +352,7 @@ class FolderDetailScreen(Screen[None]):
             if needle:
                 text += f" — {matching:,} match{'' if matching == 1 else 'es'}"
             if matching > len(self.rows):
-                text += f", the first {len(self.rows):,} shown (type to narrow)"
+                text += f", the first {len(self.rows):,} shown (type to narrow, or go down)"
         self.query_one("#detail-summary", Label).update(text)
 
     def selected(self) -> str | None:
@@ -357,6 +366,7 @@ class FolderDetailScreen(Screen[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self) -> None:
+        self._limit = PAGE_ROWS
         if self._whole is not None:
             self._fill()  # every row at hand: filtered here, at once
         else:
@@ -386,6 +396,7 @@ class FolderDetailScreen(Screen[None]):
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all
         self._whole = None  # the rows at hand were of the other list
+        self._limit = PAGE_ROWS
         self.reload()
         self.notify(
             f"Showing every file of {self.folder}"

@@ -14,13 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label
+from textual.widgets import Button, DataTable, Header, Input, Label
 
 from syncapp.configedit import display_path
 from syncapp.engine import Event, JobFinished
 from syncapp.engine.versions import Version
 from syncapp.errors import SyncappError
 from syncapp.tui.dialogs import ConfirmDialog
+from syncapp.tui.footer import Footer
 from syncapp.tui.format import date_time, human_size, plural
 from syncapp.tui.forms import show, tone
 

@@ -23,11 +23,11 @@ from syncapp.engine.control import socket_path
 from syncapp.engine.pathpage import PathQuery, page_of, select
 from syncapp.engine.state import Pending, StateDB
 from syncapp.tui.app import SyncApp
-from syncapp.tui.detail import MAX_ROWS, FolderDetailScreen
+from syncapp.tui.detail import PAGE_AHEAD, PAGE_ROWS, FolderDetailScreen
 from tests.helpers import config_text, syncapp, write_tree
 from tests.tui.conftest import wait_for
 
-LINKS = MAX_ROWS + 150
+LINKS = 650
 FAILED = 2
 
 
@@ -102,13 +102,18 @@ async def test_details_of_a_big_folder_come_a_page_at_a_time_with_exact_counts(
         assert isinstance(screen, FolderDetailScreen)
         table = screen.table
         await wait_for(pilot, lambda: summary(app).startswith(want), "exact counts")
-        assert table.row_count == MAX_ROWS
-        assert f"the first {MAX_ROWS:,} shown" in summary(app)
+        assert table.row_count == PAGE_ROWS
+        assert f"the first {PAGE_ROWS:,} shown" in summary(app)
         assert [str(table.get_row_at(i)[1]) for i in range(FAILED + 1)] == [
             *["failed"] * FAILED,
             "skipped",
         ]
-        assert answered and max(answered) == MAX_ROWS  # never the whole list
+        assert answered == [PAGE_ROWS] * len(answered)  # never the whole list
+        # Down towards the end of the page: the next page comes.
+        await pilot.press(*["pagedown"] * ((PAGE_ROWS - PAGE_AHEAD) // 10))  # 10 rows each
+        await wait_for(pilot, lambda: table.row_count == 2 * PAGE_ROWS, "the next page")
+        assert table.cursor_row == PAGE_ROWS - PAGE_AHEAD
+        assert f"the first {2 * PAGE_ROWS:,} shown" in summary(app)
 
         # More rows than a page: the engine filters (exact counts stay).
         field = screen.query_one("#filter", Input)
@@ -118,7 +123,7 @@ async def test_details_of_a_big_folder_come_a_page_at_a_time_with_exact_counts(
         assert summary(app) == f"{want} — 10 matches"
         assert str(table.get_row_at(0)[0]) == "links/link-0120"
         await pilot.press("ctrl+u")
-        await wait_for(pilot, lambda: table.row_count == MAX_ROWS, "unfiltered again")
+        await wait_for(pilot, lambda: table.row_count == PAGE_ROWS, "unfiltered again")
 
         # Synced files too (ctrl+t): they come after every path not in sync.
         await pilot.press("ctrl+t")
@@ -126,7 +131,7 @@ async def test_details_of_a_big_folder_come_a_page_at_a_time_with_exact_counts(
         await pilot.press(*"b.txt")
         await wait_for(pilot, lambda: table.row_count == 1, "b.txt found")
         assert str(table.get_row_at(0)[1]) == "in sync"
-        assert max(answered) == MAX_ROWS
+        assert max(answered) == 2 * PAGE_ROWS
         await pilot.press("escape")
         await pilot.press("q")
 

@@ -59,8 +59,16 @@ async def test_full_log_shows_every_line_scrolls_and_follows_new_ones(tmp_path: 
         await pilot.press("end")
         await pilot.pause()
         assert shown(app)[-1].endswith("another line")
-        await pilot.press("escape")
+        await pilot.press("home", "escape")
         assert not isinstance(app.screen, LogScreen)
+
+        # Opened again (the same screen, kept): what came meanwhile is there, at the bottom.
+        app.note("while the log was closed")
+        await pilot.press("l")
+        await pilot.pause()
+        assert log_screen(app).view is view
+        assert shown(app)[-1].endswith("while the log was closed")
+        await pilot.press("escape")
 
 
 async def test_long_lines_fold_under_their_text_and_dropped_lines_are_said(
