@@ -30,7 +30,7 @@ from syncapp.engine import (
 )
 from syncapp.tui.footer import Footer
 from syncapp.tui.format import clock_time, hide_staging, human_size, short_error
-from syncapp.tui.logview import LogView
+from syncapp.tui.logview import Kept, LogView, keep_form, kept_text
 
 #: Lines the dashboard's log keeps, and lines the full log keeps.
 RECENT_LINES = 200
@@ -186,22 +186,23 @@ class History:
     """Everything the full log shows, kept while the dashboard runs."""
 
     def __init__(self, maxlen: int = HISTORY_LINES) -> None:
-        self.lines: deque[Text] = deque(maxlen=maxlen)
-        #: Each line's width in cells (the full log folds lines by it without rendering them).
-        self.cells: deque[int] = deque(maxlen=maxlen)
-        #: Lines ever added; those past ``maxlen`` fell out of ``lines``.
+        self.kept: deque[Kept] = deque(maxlen=maxlen)
+        #: Lines ever added; those past ``maxlen`` fell out of ``kept``.
         self.added = 0
+
+    def __len__(self) -> int:
+        return len(self.kept)
 
     @property
     def dropped(self) -> int:
-        return self.added - len(self.lines)
+        return self.added - len(self.kept)
+
+    def texts(self) -> list[Text]:
+        """Every line kept, as text (for tests and tools; the log view renders what it shows)."""
+        return [kept_text(k) for k in self.kept]
 
     def _keep(self, lines: list[Text]) -> None:
-        for i, line in enumerate(lines):
-            if "\n" in line.plain:  # one line, one row index entry: an error may hold newlines
-                lines[i] = Text(" ").join(line.split("\n", allow_blank=True))
-        self.lines.extend(lines)
-        self.cells.extend(line.cell_len for line in lines)
+        self.kept.extend(keep_form(line) for line in lines)
         self.added += len(lines)
 
     def add(self, events: Iterable[Event], palette: Palette = DARK) -> list[Text]:

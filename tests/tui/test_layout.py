@@ -44,7 +44,7 @@ async def test_activity_log_shows_the_grouped_line(tmp_path: Path) -> None:
         text = " ".join(line.text for line in app.dashboard.activity.lines)  # wrapped
         assert text.count("skipped") == 1 and f"skipped l0 … {TIMES}4" in text
         # The full log keeps every line.
-        assert sum("skipped l" in line.plain for line in app.history.lines) == 4
+        assert sum("skipped l" in line.plain for line in app.history.texts()) == 4
 
 
 async def test_repeats_across_batches_join_the_last_line(tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ async def test_repeats_across_batches_join_the_last_line(tmp_path: Path) -> None
         times = [x.split(" ", 1)[0] for x in texts()]
         assert times == sorted(times)
         # The full log keeps every line.
-        assert sum("skipped a/link" in line.plain for line in app.history.lines) == 5
+        assert sum("skipped a/link" in line.plain for line in app.history.texts()) == 5
 
 
 @pytest.mark.parametrize("columns", [80, 50])

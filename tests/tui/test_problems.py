@@ -107,7 +107,7 @@ async def test_errors_hide_staging_names_and_a_stale_error_clears_once_in_sync(
         lines = [line.text for line in app.dashboard.activity.lines]
         assert all(".syncapp-tmp-" not in x for x in lines)
         assert any("upload sub/report.pdf failed: HTTP 507" in x for x in lines)
-        assert all(".syncapp-tmp-" not in line.plain for line in app.history.lines)
+        assert all(".syncapp-tmp-" not in line.plain for line in app.history.texts())
         clock.now = T0 + 30
         app.apply_events([FolderStateChanged("docs", FolderState.UP_TO_DATE, at=T0 + 30)])
         await pilot.pause()
