@@ -449,8 +449,11 @@ class StateDB:
                 f"{select} LIMIT ? OFFSET ?", (folder, -1 if limit is None else limit, offset)
             )
             return [_pending(r) for r in page], int(total)
-        # SQLite's lower() folds ASCII only: match in Python, as the views do.
-        hits = [r for r in self._db.execute(select, (folder,)) if path_matches(r[0], r[2], needle)]
+        # SQLite's lower() folds ASCII only: match in Python, as the views do (then sort the
+        # few that match the same way: code point order is SQLite's for UTF-8 text).
+        rows = self._db.execute(select.partition(" ORDER BY ")[0], (folder,))
+        hits = [r for r in rows if path_matches(r[0], r[2], needle)]
+        hits.sort(key=lambda r: (pending_rank(r[1]), r[0]))
         end = None if limit is None else offset + limit
         return [_pending(r) for r in hits[offset:end]], len(hits)
 

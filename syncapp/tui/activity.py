@@ -96,6 +96,22 @@ def format_change(ev: Event, palette: Palette = DARK, *, short: bool = False) ->
     return None
 
 
+#: The events ``format_change`` has a line for: a batch's lines are counted by this, and only
+#: those that can be seen are formatted.
+CHANGES = (
+    JobFinished,
+    JobFailed,
+    GuardTripped,
+    ConflictKept,
+    FileDownloaded,
+    FileTrashed,
+    RenamedLocally,
+    PathSkipped,
+    RemoteOffline,
+    RemoteOnline,
+)
+
+
 def format_event(ev: Event, palette: Palette = DARK) -> Text | None:
     """A line for the full log: changes plus states and scans."""
     line = format_change(ev, palette)
@@ -235,7 +251,11 @@ class ActivityLog(RichLog):
         self._tail_rows = 0
 
     def apply(self, events: Iterable[Event], palette: Palette = DARK) -> None:
-        slots = [slot for slot in group_slots(events) if slot_line(slot, palette) is not None]
+        slots = [
+            slot
+            for slot in group_slots(events)
+            if isinstance(slot[0] if isinstance(slot, list) else slot, CHANGES)
+        ]
         if not slots:
             return
         tail = self._tail
@@ -249,13 +269,12 @@ class ActivityLog(RichLog):
                     break
         if not slots:
             return
-        last = slots[-1]
-        lines = [line for slot in slots[:-1] if (line := slot_line(slot, palette)) is not None]
-        # In a burst only the newest lines can be seen.
+        last, body = slots[-1], slots[:-1]
+        # In a burst only the newest lines can be seen: only those are formatted.
         room = max(self.BURST, self.scrollable_content_region.height)
-        if len(lines) + 1 > room:
-            skipped = len(lines) + 2 - room
-            lines = lines[skipped:]
+        skipped = max(0, len(body) + 2 - room) if len(body) + 1 > room else 0
+        lines = [line for slot in body[skipped:] if (line := slot_line(slot, palette)) is not None]
+        if skipped:
             lines.insert(0, Text(f"… {skipped:,} more changes (l shows them all)", style="dim"))
         if lines:
             # One write for the batch: each write measures, renders and scrolls on its own.

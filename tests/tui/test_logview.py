@@ -118,3 +118,44 @@ def test_folding_is_exact_for_wide_characters() -> None:
         assert all(0 < cell_len(p) <= width - INDENT for p in parts[1:])
         # Every row but the last is full (a wide character may leave one cell).
         assert all(cell_len(p) >= width - INDENT - 1 for p in parts[1:-1])
+
+
+def test_the_activity_logs_change_events_are_those_with_a_line() -> None:
+    """The dashboard's log counts a batch's lines by ``CHANGES`` and formats only those it
+    shows: every event kind has a line exactly when it is one of them."""
+    import dataclasses
+    import enum
+    import typing
+
+    from syncapp.engine import events as engine_events
+    from syncapp.tui.activity import CHANGES, format_change
+
+    def value(hint: object) -> object:
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            return next(iter(hint))
+        if typing.get_origin(hint) is tuple:
+            return ()
+        if hint is int or hint is float:
+            return 1
+        if hint is str:
+            return "x"
+        return None  # optional fields
+
+    kinds = [
+        cls
+        for cls in vars(engine_events).values()
+        if isinstance(cls, type)
+        and issubclass(cls, engine_events.Event)
+        and cls is not engine_events.Event
+    ]
+    assert len(kinds) > 15
+    for cls in kinds:
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: value(hints[f.name]) for f in dataclasses.fields(cls) if f.init}
+        fields.pop("at", None)
+        ops = list(engine_events.Op) if "op" in fields else [None]
+        for op in ops:
+            if op is not None:
+                fields["op"] = op
+            ev = cls(**fields)
+            assert (format_change(ev) is not None) == isinstance(ev, CHANGES), ev
