@@ -362,7 +362,21 @@ class FolderActions(_Base):
             self.open_details(name)
 
     def open_details(self, name: str) -> None:
-        self.push_screen(FolderDetailScreen(name, partial(self.folder_paths, name)))
+        # The last folder's details screen is kept (installed): opened again, it composes and
+        # mounts nothing and starts afresh.
+        kept = self.get_screen("details") if self.is_screen_installed("details") else None
+        if kept in self.screen_stack:  # open already, under its versions: a new one on top
+            self.push_screen(FolderDetailScreen(name, partial(self.folder_paths, name)))
+            return
+        if isinstance(kept, FolderDetailScreen) and kept.folder == name:
+            kept.start_afresh()
+        else:
+            if kept is not None:
+                self.uninstall_screen("details")
+                kept.remove()
+            fresh = FolderDetailScreen(name, partial(self.folder_paths, name))
+            self.install_screen(fresh, "details")
+        self.push_screen("details")
 
     async def folder_paths(self, name: str, query: PathQuery) -> PathPage:
         """A page of the folder's paths not in sync with their reasons (``query.everything``:

@@ -179,10 +179,28 @@ class FolderDetailScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).focus()
-        self._show_head()
-        # The screen is drawn before the list is asked for (and built: tens of ms).
-        self.call_after_refresh(self.reload)
         self.set_interval(RELOAD_MIN, self._tick)
+
+    def on_screen_resume(self) -> None:
+        # Opened, or back on top of the versions screen: the screen is drawn before the list is
+        # asked for (and built: tens of ms).
+        self._show_head()
+        self.call_after_refresh(self.reload)
+
+    def start_afresh(self) -> None:
+        """Opened again (the app keeps this screen): no filter, the paths not in sync, and
+        nothing shown until the engine answers."""
+        self.show_all = False
+        self._limit = PAGE_ROWS
+        self._whole = None
+        self.page = None
+        self.rows = []
+        self._matching = 0
+        self._dirty = False
+        with self.prevent(Input.Changed):
+            self.query_one("#filter", Input).value = ""
+        self._show_rows()
+        self.query_one("#filter", Input).focus()
 
     # -- reading --------------------------------------------------------------------------------
 

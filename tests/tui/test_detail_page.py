@@ -133,6 +133,14 @@ async def test_details_of_a_big_folder_come_a_page_at_a_time_with_exact_counts(
         assert str(table.get_row_at(0)[1]) == "in sync"
         assert max(answered) == 2 * PAGE_ROWS
         await pilot.press("escape")
+
+        # Opened again: the same screen (kept), as if new: no filter, the paths not in sync.
+        await pilot.press("enter")
+        assert app.screen is screen
+        assert field.value == "" and app.focused is field
+        await wait_for(pilot, lambda: summary(app).startswith(want), "counts again")
+        assert table.row_count == PAGE_ROWS and "in sync" not in summary(app)
+        await pilot.press("escape")
         await pilot.press("q")
 
     # Over the socket by hand: the limit, the offset (across into the synced files), the counts.
