@@ -239,8 +239,9 @@ class ActivityLog(RichLog):
     batches: while the last line is a run (skipped links, one error for many files), more of
     the same join it instead of adding lines."""
 
-    #: Lines written per batch at most (the full log, l, keeps them all).
-    BURST = 60
+    #: Lines written per batch at most, unless the log is taller (the full log, l, keeps them
+    #: all). A RichLog renders every line it is given: 60 a batch were a tenth of a busy UI.
+    BURST = 20
 
     def __init__(self) -> None:
         super().__init__(id="activity", max_lines=RECENT_LINES, wrap=True, markup=False)
