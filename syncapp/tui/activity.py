@@ -277,10 +277,19 @@ class ActivityLog(RichLog):
         lines = [line for slot in body[skipped:] if (line := slot_line(slot, palette)) is not None]
         if skipped:
             lines.insert(0, Text(f"… {skipped:,} more changes (l shows them all)", style="dim"))
+        run = last if isinstance(last, list) else [last]
+        if _repeat_key(run[0]) is None:
+            # A last line that no repeat can join goes in the same write: each write measures,
+            # renders and scrolls on its own.
+            lines.append(slot_line(run, palette) or Text(""))
+            run = []
         if lines:
-            # One write for the batch: each write measures, renders and scrolls on its own.
             self.write(Text("\n").join(lines))
-        self._write_tail(last if isinstance(last, list) else [last], palette)
+        if run:
+            self._write_tail(run, palette)
+        else:
+            self._tail = None
+            self._tail_rows = 0
 
     def _write_tail(self, run: list[Event], palette: Palette) -> None:
         line = slot_line(run, palette)
