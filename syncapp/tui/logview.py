@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rich.cells import get_character_cell_size
 from rich.segment import Segment
 from rich.text import Span, Text
-from textual.cache import LRUCache
+from textual.cache import FIFOCache
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -43,6 +43,8 @@ def kept_text(kept: Kept) -> Text:
     return Text(plain, style=style, spans=[Span(*span) for span in spans])
 
 
+#: Rendered rows kept (a few screenfuls).
+STRIPS_KEPT = 256
 #: Continuation rows start this far in: under the text, past the time ("12:03:04 ").
 INDENT = 9
 
@@ -100,7 +102,9 @@ class LogView(ScrollView, can_focus=True):
         self._base = 0
         #: ``History.added`` when the index was last brought up to date.
         self._added = 0
-        self._strips: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
+        # A dict underneath, not LRUCache's ring of links: a ring cleared is cyclic garbage
+        # (with every strip in it) that only a full collection frees.
+        self._strips: FIFOCache[tuple[int, int, int], Strip] = FIFOCache(STRIPS_KEPT)
 
     @property
     def line_count(self) -> int:
