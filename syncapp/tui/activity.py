@@ -96,8 +96,8 @@ def format_change(ev: Event, palette: Palette = DARK, *, short: bool = False) ->
     return None
 
 
-#: The events ``format_change`` has a line for: a batch's lines are counted by this, and only
-#: those that can be seen are formatted.
+#: The events ``format_change`` has a line for (``shows_change``): a batch's lines are counted
+#: by it, and only those that can be seen are formatted.
 CHANGES = (
     JobFinished,
     JobFailed,
@@ -110,6 +110,13 @@ CHANGES = (
     RemoteOffline,
     RemoteOnline,
 )
+
+
+def shows_change(ev: Event) -> bool:
+    """Whether ``format_change`` has a line for ``ev``, without making it."""
+    if isinstance(ev, JobFinished):
+        return ev.op is not Op.DOWNLOAD  # FileDownloaded (or ConflictKept) says it
+    return isinstance(ev, CHANGES)
 
 
 def format_event(ev: Event, palette: Palette = DARK) -> Text | None:
@@ -255,7 +262,7 @@ class ActivityLog(RichLog):
         slots = [
             slot
             for slot in group_slots(events)
-            if isinstance(slot[0] if isinstance(slot, list) else slot, CHANGES)
+            if shows_change(slot[0] if isinstance(slot, list) else slot)
         ]
         if not slots:
             return
@@ -281,7 +288,9 @@ class ActivityLog(RichLog):
         if _repeat_key(run[0]) is None:
             # A last line that no repeat can join goes in the same write: each write measures,
             # renders and scrolls on its own.
-            lines.append(slot_line(run, palette) or Text(""))
+            line = slot_line(run, palette)
+            if line is not None:
+                lines.append(line)
             run = []
         if lines:
             self.write(Text("\n").join(lines))

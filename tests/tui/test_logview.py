@@ -121,14 +121,14 @@ def test_folding_is_exact_for_wide_characters() -> None:
 
 
 def test_the_activity_logs_change_events_are_those_with_a_line() -> None:
-    """The dashboard's log counts a batch's lines by ``CHANGES`` and formats only those it
+    """The dashboard's log counts a batch's lines by ``shows_change`` and formats only those it
     shows: every event kind has a line exactly when it is one of them."""
     import dataclasses
     import enum
     import typing
 
     from syncapp.engine import events as engine_events
-    from syncapp.tui.activity import CHANGES, format_change
+    from syncapp.tui.activity import format_change, shows_change
 
     def value(hint: object) -> object:
         if isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -158,4 +158,4 @@ def test_the_activity_logs_change_events_are_those_with_a_line() -> None:
             if op is not None:
                 fields["op"] = op
             ev = cls(**fields)
-            assert (format_change(ev) is not None) == isinstance(ev, CHANGES), ev
+            assert (format_change(ev) is not None) == shows_change(ev), ev
