@@ -9,7 +9,8 @@ answer the same calls:
 - ``syncapp.engine.client.EngineClient`` talks to an engine in another process over the control
   API's Unix socket (``syncapp.engine.control``, which serves a ``LocalEngine``).
 
-Answers are plain dataclasses (``FolderInfo``, ``Pending``, ``Version``) that travel as JSON.
+Answers are plain dataclasses (``FolderInfo``, ``PathPage`` of ``Pending``, ``Version``) that
+travel as JSON.
 
 Folders and remotes are added, changed and removed by the engine itself: it reads the config
 file again (a hand edit since is kept), applies the form's draft with the round-trip editor,
@@ -35,13 +36,24 @@ from syncapp.engine.core import SyncEngine
 from syncapp.engine.events import Event
 from syncapp.engine.folder import FolderStatus
 from syncapp.engine.live import Figures, LiveMeters, PathNow, figures_from_dict, path_now
+from syncapp.engine.pathpage import PathPage, PathQuery
+from syncapp.engine.pathpage import select as select_page
 from syncapp.engine.state import Pending
 from syncapp.engine.versions import Version
 from syncapp.errors import SyncappError
 
 T = TypeVar("T")
 
-__all__ = ["EngineAPI", "FolderInfo", "GuardChoice", "LocalEngine", "Pending", "Version"]
+__all__ = [
+    "EngineAPI",
+    "FolderInfo",
+    "GuardChoice",
+    "LocalEngine",
+    "PathPage",
+    "PathQuery",
+    "Pending",
+    "Version",
+]
 
 
 class GuardChoice(enum.StrEnum):
@@ -150,8 +162,13 @@ class EngineAPI(ABC):
         """Act on held deletes; for ``RESTORE`` returns the files downloaded back."""
 
     @abstractmethod
+    async def path_page(self, name: str, query: PathQuery) -> PathPage:
+        """The folder's paths not in sync with their reasons (with ``query.everything``
+        synced files too), the rows the query asks for and the counts of all."""
+
     async def paths(self, name: str, everything: bool = False) -> list[Pending]:
-        """Paths not in sync with their reasons; with ``everything`` synced files too."""
+        """Every path not in sync with its reason; with ``everything`` synced files too."""
+        return (await self.path_page(name, PathQuery(everything))).rows
 
     @abstractmethod
     async def path_now(self, name: str, rel: str) -> PathNow:
@@ -352,17 +369,9 @@ class LocalEngine(EngineAPI):
             return restored
         return 0
 
-    async def paths(self, name: str, everything: bool = False) -> list[Pending]:
+    async def path_page(self, name: str, query: PathQuery) -> PathPage:
         folder = self.sync.folder(name)
-        rows = folder.pending()
-        if everything:
-            listed = {p.path for p in rows}
-            rows += [
-                Pending(path, "in sync", "", updated=e.synced_at or 0.0, size=e.size)
-                for path, e in folder.entries.items()
-                if not e.is_dir and path not in listed
-            ]
-        return rows
+        return select_page(folder.state, folder.name, folder.entries, query)
 
     async def path_now(self, name: str, rel: str) -> PathNow:
         return path_now(self.sync.folder(name), rel, self.meters)

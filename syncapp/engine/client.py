@@ -30,7 +30,7 @@ from syncapp.engine.control import socket_path
 from syncapp.engine.events import Event, EventBus
 from syncapp.engine.live import PathNow
 from syncapp.engine.lock import running_pid
-from syncapp.engine.state import Pending
+from syncapp.engine.pathpage import PathPage, PathQuery, page_from_dict
 from syncapp.engine.versions import Version
 from syncapp.errors import ConfigConflict, ConfigError, SyncappError, UnknownName
 
@@ -236,11 +236,16 @@ class EngineClient(EngineAPI):
         reply = await self._call("POST", self._folder(name, "guard"), {"choice": choice.value})
         return int(reply.get("restored", 0))
 
-    async def paths(self, name: str, everything: bool = False) -> list[Pending]:
-        rows = await self._call(
-            "GET", self._folder(name, "pending"), everything="1" if everything else "0"
-        )
-        return [Pending(**r) for r in rows]
+    async def path_page(self, name: str, query: PathQuery) -> PathPage:
+        params = {"everything": "1" if query.everything else "0"}
+        if query.needle:
+            params["filter"] = query.needle
+        if query.offset:
+            params["offset"] = str(query.offset)
+        if query.limit is not None:
+            params["limit"] = str(query.limit)
+        reply = await self._call("GET", self._folder(name, "pending"), None, **params)
+        return page_from_dict(reply)
 
     async def path_now(self, name: str, rel: str) -> PathNow:
         return PathNow(**await self._call("GET", self._folder(name, "why"), path=rel))

@@ -11,8 +11,10 @@ end. Calls (JSON in and out)::
 
     GET  /v1/status                       pid, state database, every open folder's status
     GET  /v1/folders                      every configured folder: status, limit, open error
-    GET  /v1/folders/NAME/pending         paths not in sync with their reasons (?everything=1:
-                                          synced files too)
+    GET  /v1/folders/NAME/pending         paths not in sync with their reasons, and how many of
+                                          each status: {"rows", "counts", "matching"}
+                                          (?everything=1: synced files too; ?filter=TEXT,
+                                          ?offset=N, ?limit=N: the rows a view shows)
     POST /v1/folders/NAME/pause|resume|rescan|retry
     POST /v1/folders/NAME/guard           {"choice": "delete"|"restore"|"keep"}: held deletes
     GET  /v1/folders/NAME/versions?path=P a file's remote copy and kept versions
@@ -47,6 +49,7 @@ import platformdirs
 from syncapp.engine.api import GuardChoice, LocalEngine, info_to_dict
 from syncapp.engine.configcalls import ConfigRoutes
 from syncapp.engine.events import Event, FolderState, FolderStateChanged, RemoteOnline
+from syncapp.engine.pathpage import PathQuery, page_to_dict
 from syncapp.engine.versions import Version
 from syncapp.errors import ConfigConflict, ConfigError, SyncappError, UnknownName
 
@@ -257,9 +260,15 @@ class ControlServer:
         return self._json([info_to_dict(i) for i in infos.values()])
 
     async def _pending(self, request: web.Request) -> web.Response:
-        everything = request.query.get("everything", "") in ("1", "true", "yes")
-        rows = await self.api.paths(request.match_info["name"], everything)
-        return self._json([dataclasses.asdict(p) for p in rows])
+        q = request.query
+        query = PathQuery(
+            everything=q.get("everything", "") in ("1", "true", "yes"),
+            needle=q.get("filter", ""),
+            offset=int(q.get("offset", 0)),
+            limit=int(q["limit"]) if "limit" in q else None,
+        )
+        page = await self.api.path_page(request.match_info["name"], query)
+        return self._json(page_to_dict(page))
 
     async def _versions(self, request: web.Request) -> web.Response:
         rel = request.query["path"]

@@ -88,6 +88,39 @@ class PendingStatus(enum.StrEnum):
     IN_SYNC = "in sync"
 
 
+#: The order views list paths in (then by path): what needs the user first, then what waits by
+#: itself; a word this version does not know goes with "uploading".
+PENDING_ORDER: tuple[str, ...] = tuple(
+    s.value
+    for s in (
+        PendingStatus.FAILED,
+        PendingStatus.GUARD,
+        PendingStatus.RETRYING,
+        PendingStatus.SKIPPED,
+        PendingStatus.SETTLING,
+        PendingStatus.UPLOADING,
+        PendingStatus.QUEUED,
+        PendingStatus.IN_SYNC,
+    )
+)
+_RANK = {s: i for i, s in enumerate(PENDING_ORDER)}
+_UNKNOWN_RANK = _RANK[PendingStatus.UPLOADING.value]
+_ORDER_SQL = (
+    "CASE status "
+    + " ".join(f"WHEN '{s}' THEN {i}" for s, i in _RANK.items())
+    + f" ELSE {_UNKNOWN_RANK} END, path"
+)
+
+
+def pending_rank(status: str) -> int:
+    return _RANK.get(status, _UNKNOWN_RANK)
+
+
+def path_matches(path: str, reason: str, needle: str) -> bool:
+    """``needle`` (lower case) is in the path or the reason, in any case."""
+    return not needle or needle in path.lower() or needle in reason.lower()
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     path: str
@@ -397,6 +430,36 @@ class StateDB:
             (folder, path),
         ).fetchone()
         return None if r is None else _pending(r)
+
+    def pending_page(
+        self, folder: str, needle: str = "", offset: int = 0, limit: int | None = None
+    ) -> tuple[list[Pending], int]:
+        """The folder's paths not in sync that match ``needle`` (``path_matches``), in the
+        order views list them (``PENDING_ORDER``, then by path), from ``offset``, at most
+        ``limit``; and how many match in all. Only the rows asked for become ``Pending``."""
+        select = (
+            "SELECT path, status, reason, attempts, retry_at, updated FROM pending"
+            f" WHERE folder = ? ORDER BY {_ORDER_SQL}"
+        )
+        if not needle:
+            (total,) = self._db.execute(
+                "SELECT count(*) FROM pending WHERE folder = ?", (folder,)
+            ).fetchone()
+            page = self._db.execute(
+                f"{select} LIMIT ? OFFSET ?", (folder, -1 if limit is None else limit, offset)
+            )
+            return [_pending(r) for r in page], int(total)
+        # SQLite's lower() folds ASCII only: match in Python, as the views do (then sort the
+        # few that match the same way: code point order is SQLite's for UTF-8 text).
+        rows = self._db.execute(select.partition(" ORDER BY ")[0], (folder,))
+        hits = [r for r in rows if path_matches(r[0], r[2], needle)]
+        hits.sort(key=lambda r: (pending_rank(r[1]), r[0]))
+        end = None if limit is None else offset + limit
+        return [_pending(r) for r in hits[offset:end]], len(hits)
+
+    def pending_paths(self, folder: str) -> set[str]:
+        rows = self._db.execute("SELECT path FROM pending WHERE folder = ?", (folder,))
+        return {r[0] for r in rows}
 
     def pending_counts(self, folder: str) -> dict[str, int]:
         rows = self._db.execute(

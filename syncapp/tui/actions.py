@@ -16,13 +16,12 @@ from syncapp import configedit, configfile
 from syncapp.config import Config, FolderConfig, load_config
 from syncapp.configedit import FolderDraft, RemoteDraft
 from syncapp.engine import FolderState, GuardTripped
-from syncapp.engine.api import EngineAPI, GuardChoice
-from syncapp.engine.state import Pending
+from syncapp.engine.api import EngineAPI, GuardChoice, PathPage, PathQuery
 from syncapp.engine.versions import Version
 from syncapp.errors import ConfigError, SyncappError
 from syncapp.tui.detail import FolderDetailScreen
 from syncapp.tui.dialogs import ConfirmDialog, DemoDialog, GuardDialog
-from syncapp.tui.format import date_time, human_size, plural
+from syncapp.tui.format import plural
 from syncapp.tui.forms import FolderForm
 from syncapp.tui.remotes import RemoteForm, RemotesScreen
 
@@ -363,23 +362,31 @@ class FolderActions(_Base):
             self.open_details(name)
 
     def open_details(self, name: str) -> None:
-        self.push_screen(FolderDetailScreen(name, partial(self.folder_paths, name)))
+        # The last folder's details screen is kept (installed): opened again, it composes and
+        # mounts nothing and starts afresh.
+        kept = self.get_screen("details") if self.is_screen_installed("details") else None
+        if kept in self.screen_stack:  # open already, under its versions: a new one on top
+            self.push_screen(FolderDetailScreen(name, partial(self.folder_paths, name)))
+            return
+        if isinstance(kept, FolderDetailScreen) and kept.folder == name:
+            kept.start_afresh()
+        else:
+            if kept is not None:
+                self.uninstall_screen("details")
+                kept.remove()
+            fresh = FolderDetailScreen(name, partial(self.folder_paths, name))
+            self.install_screen(fresh, "details")
+        self.push_screen("details")
 
-    async def folder_paths(self, name: str, everything: bool = False) -> list[Pending]:
-        """The folder's paths not in sync with their reasons; with ``everything`` its synced
-        files too (status ``in sync``). Empty while the folder is not running."""
+    async def folder_paths(self, name: str, query: PathQuery) -> PathPage:
+        """A page of the folder's paths not in sync with their reasons (``query.everything``:
+        its synced files too), and the counts of all. Empty while the folder is not running."""
         if not self.folder_running(name):
-            return []
+            return PathPage([], {}, 0)
         try:
-            rows = await self.api().paths(name, everything)
+            return await self.api().path_page(name, query)
         except SyncappError:
-            return []
-        return [
-            Pending(p.path, p.status, f"{human_size(p.size)}, synced {date_time(p.updated)}")
-            if p.status == "in sync" and not p.reason
-            else p
-            for p in rows
-        ]
+            return PathPage([], {}, 0)
 
     def retry_failed(self, name: str) -> None:
         view = self.dashboard.folders.views.get(name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping
 
@@ -10,7 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, RichLog
+from textual.widgets import Header, RichLog
 
 from syncapp.engine import (
     ConflictKept,
@@ -29,13 +28,13 @@ from syncapp.engine import (
     RenamedLocally,
     ScanFinished,
 )
+from syncapp.tui.footer import Footer
 from syncapp.tui.format import clock_time, hide_staging, human_size, short_error
+from syncapp.tui.logview import Kept, LogView, keep_form, kept_text
 
 #: Lines the dashboard's log keeps, and lines the full log keeps.
 RECENT_LINES = 200
-HISTORY_LINES = 5000
-#: Lines the full log shows when it opens (newest); more arrive as they happen.
-LOG_OPENS_WITH = 500
+HISTORY_LINES = 20_000
 
 
 #: Tone → Rich colour; the app builds it from the theme so lines read well in light and dark.
@@ -95,6 +94,29 @@ def format_change(ev: Event, palette: Palette = DARK, *, short: bool = False) ->
     if isinstance(ev, RemoteOnline):
         return _line(ev, "remote back online", "success", palette)
     return None
+
+
+#: The events ``format_change`` has a line for (``shows_change``): a batch's lines are counted
+#: by it, and only those that can be seen are formatted.
+CHANGES = (
+    JobFinished,
+    JobFailed,
+    GuardTripped,
+    ConflictKept,
+    FileDownloaded,
+    FileTrashed,
+    RenamedLocally,
+    PathSkipped,
+    RemoteOffline,
+    RemoteOnline,
+)
+
+
+def shows_change(ev: Event) -> bool:
+    """Whether ``format_change`` has a line for ``ev``, without making it."""
+    if isinstance(ev, JobFinished):
+        return ev.op is not Op.DOWNLOAD  # FileDownloaded (or ConflictKept) says it
+    return isinstance(ev, CHANGES)
 
 
 def format_event(ev: Event, palette: Palette = DARK) -> Text | None:
@@ -187,18 +209,35 @@ class History:
     """Everything the full log shows, kept while the dashboard runs."""
 
     def __init__(self, maxlen: int = HISTORY_LINES) -> None:
-        self.lines: deque[Text] = deque(maxlen=maxlen)
+        self.kept: deque[Kept] = deque(maxlen=maxlen)
+        #: Lines ever added; those past ``maxlen`` fell out of ``kept``.
+        self.added = 0
+
+    def __len__(self) -> int:
+        return len(self.kept)
+
+    @property
+    def dropped(self) -> int:
+        return self.added - len(self.kept)
+
+    def texts(self) -> list[Text]:
+        """Every line kept, as text (for tests and tools; the log view renders what it shows)."""
+        return [kept_text(k) for k in self.kept]
+
+    def _keep(self, lines: list[Text]) -> None:
+        self.kept.extend(keep_form(line) for line in lines)
+        self.added += len(lines)
 
     def add(self, events: Iterable[Event], palette: Palette = DARK) -> list[Text]:
         new = [line for ev in events if (line := format_event(ev, palette)) is not None]
-        self.lines.extend(new)
+        self._keep(new)
         return new
 
     def note(self, message: str, at: float, palette: Palette = DARK) -> Text:
         """A line from the UI itself (config saved, folder added)."""
         text = Text(f"{clock_time(at)} ", style="dim")
         text.append(message, style=palette.get("note", ""))
-        self.lines.append(text)
+        self._keep([text])
         return text
 
 
@@ -207,8 +246,9 @@ class ActivityLog(RichLog):
     batches: while the last line is a run (skipped links, one error for many files), more of
     the same join it instead of adding lines."""
 
-    #: Lines written per batch at most (the full log, l, keeps them all).
-    BURST = 60
+    #: Lines written per batch at most, unless the log is taller (the full log, l, keeps them
+    #: all). A RichLog renders every line it is given: 60 a batch were a tenth of a busy UI.
+    BURST = 20
 
     def __init__(self) -> None:
         super().__init__(id="activity", max_lines=RECENT_LINES, wrap=True, markup=False)
@@ -219,7 +259,11 @@ class ActivityLog(RichLog):
         self._tail_rows = 0
 
     def apply(self, events: Iterable[Event], palette: Palette = DARK) -> None:
-        slots = [slot for slot in group_slots(events) if slot_line(slot, palette) is not None]
+        slots = [
+            slot
+            for slot in group_slots(events)
+            if shows_change(slot[0] if isinstance(slot, list) else slot)
+        ]
         if not slots:
             return
         tail = self._tail
@@ -233,18 +277,28 @@ class ActivityLog(RichLog):
                     break
         if not slots:
             return
-        last = slots[-1]
-        lines = [line for slot in slots[:-1] if (line := slot_line(slot, palette)) is not None]
-        # In a burst only the newest lines can be seen.
+        last, body = slots[-1], slots[:-1]
+        # In a burst only the newest lines can be seen: only those are formatted.
         room = max(self.BURST, self.scrollable_content_region.height)
-        if len(lines) + 1 > room:
-            skipped = len(lines) + 2 - room
-            lines = lines[skipped:]
+        skipped = max(0, len(body) + 2 - room) if len(body) + 1 > room else 0
+        lines = [line for slot in body[skipped:] if (line := slot_line(slot, palette)) is not None]
+        if skipped:
             lines.insert(0, Text(f"… {skipped:,} more changes (l shows them all)", style="dim"))
+        run = last if isinstance(last, list) else [last]
+        if _repeat_key(run[0]) is None:
+            # A last line that no repeat can join goes in the same write: each write measures,
+            # renders and scrolls on its own.
+            line = slot_line(run, palette)
+            if line is not None:
+                lines.append(line)
+            run = []
         if lines:
-            # One write for the batch: each write measures, renders and scrolls on its own.
             self.write(Text("\n").join(lines))
-        self._write_tail(last if isinstance(last, list) else [last], palette)
+        if run:
+            self._write_tail(run, palette)
+        else:
+            self._tail = None
+            self._tail_rows = 0
 
     def _write_tail(self, run: list[Event], palette: Palette) -> None:
         line = slot_line(run, palette)
@@ -274,41 +328,49 @@ class LogScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,l", "app.pop_screen", "Back"),
         Binding("end", "scroll_end", "Newest", show=False),
+        Binding("home", "scroll_home", "Oldest", show=False),
     ]
 
     def __init__(self, history: History) -> None:
         super().__init__()
         self.history = history
 
+    @property
+    def view(self) -> LogView:
+        return self.query_one("#full-log", LogView)
+
     def compose(self) -> ComposeResult:
         yield Header()
-        log = RichLog(id="full-log", max_lines=HISTORY_LINES, wrap=True, markup=False)
-        log.border_title = "Full log"
-        yield log
+        view = LogView(self.history, id="full-log")
+        view.border_title = "Full log"
+        yield view
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        log = self.query_one("#full-log", RichLog)
-        lines = self.history.lines
-        # RichLog wraps and renders every line it is given at once: 5,000 lines held the UI
-        # for seconds. The newest screenfuls open at once; the engine's log keeps all.
-        older = max(0, len(lines) - LOG_OPENS_WITH)
-        if older:
-            log.write(
-                Text(
-                    f"… {older:,} older lines (the background engine's engine.log, in the "
-                    "state dir, keeps every one)",
-                    style="dim",
-                )
+        self._say_dropped()
+        self.view.focus()
+
+    def on_screen_resume(self) -> None:
+        # Opened again (the app keeps this screen): what came meanwhile, newest at the bottom.
+        self.view.sync()
+        self._say_dropped()
+        self.view.scroll_end(animate=False, immediate=True)
+
+    def _say_dropped(self) -> None:
+        dropped = self.history.dropped
+        if dropped:
+            self.view.border_subtitle = (
+                f"{dropped:,} older lines not kept here (the background engine's engine.log, "
+                "in the state dir, keeps every one)"
             )
-        if lines:
-            log.write(Text("\n").join(itertools.islice(lines, older, None)))
-        log.focus()
 
     def add_lines(self, lines: Iterable[Text]) -> None:
-        batch = list(lines)
-        if batch:
-            self.query_one("#full-log", RichLog).write(Text("\n").join(batch))
+        """New lines are in the History already: the view takes them from there."""
+        self.view.sync()
+        self._say_dropped()
 
     def action_scroll_end(self) -> None:
-        self.query_one("#full-log", RichLog).scroll_end(animate=False)
+        self.view.scroll_end(animate=False)
+
+    def action_scroll_home(self) -> None:
+        self.view.scroll_home(animate=False)

@@ -8,11 +8,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from syncapp.engine import Event, FolderState
 from syncapp.tui.activity import ActivityLog, Palette
 from syncapp.tui.folders import FolderList
+from syncapp.tui.footer import Footer
 from syncapp.tui.messages import DashboardMounted
 from syncapp.tui.progress import TotalProgress
 from syncapp.tui.transfers import TransfersTable

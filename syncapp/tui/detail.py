@@ -1,19 +1,21 @@
 """A folder's detail (enter on a folder panel): every path not in sync and why, filterable, with
-retry for failed ones; and a file's versions on the remote, restored in place or elsewhere.
+retry for failed ones; enter opens a file's versions (``syncapp.tui.versions``).
 
 The list is what the engine records in its state database (``FolderSync.pending``, what
-``syncapp why`` reads). It is read again when the folder's events say something changed, at most
-twice a second, and every two seconds regardless (retry countdowns move on by themselves); a
-folder so big that reading it takes long is read less often, so the UI stays responsive.
+``syncapp why`` reads). The screen asks the engine for a page (``EngineAPI.path_page``): the
+rows it shows (``PAGE_ROWS``, a page more as the cursor nears the end) and the counts of every
+status, so a folder with 20,000 paths waiting costs what one with 50 does, over the control
+socket too. The screen is drawn first; its list fills in when the answer comes. While the whole
+list fits in a page, the filter works on the rows at hand as one types; past that, the engine
+filters. The list is read again when the folder's events say something changed, at most twice
+a second, and every two seconds regardless (retry countdowns move on by themselves); a read
+that takes long is made less often.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
@@ -22,41 +24,31 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label
+from textual.screen import Screen
+from textual.widgets import DataTable, Header, Input, Label
 from textual.worker import Worker
 
-from syncapp.configedit import display_path
-from syncapp.engine import Event, FolderState, JobFinished, JobProgressed
-from syncapp.engine.state import Pending
-from syncapp.engine.versions import Version
-from syncapp.errors import SyncappError
-from syncapp.tui.dialogs import ConfirmDialog
+from syncapp.engine import Event, FolderState, JobProgressed
+from syncapp.engine.pathpage import IN_SYNC, PathPage, PathQuery, page_of
+from syncapp.engine.state import PENDING_ORDER, Pending, pending_rank
+from syncapp.tui.footer import Footer
 from syncapp.tui.format import date_time, hide_staging, human_size, plural, route
 from syncapp.tui.forms import show, tone
+from syncapp.tui.versions import VersionsScreen
 
 if TYPE_CHECKING:
     from syncapp.tui.app import SyncApp
 
-#: Reads the folder's paths: those not in sync, or (True) every known path.
-Loader = Callable[[bool], Awaitable[list[Pending]]]
+#: Reads a page of the folder's paths (``EngineAPI.path_page``, through the app).
+Loader = Callable[[PathQuery], Awaitable[PathPage]]
 
-#: Problems first: what needs the user, then what waits by itself.
-STATUS_ORDER = {
-    "failed": 0,
-    "guard": 1,
-    "retrying": 2,
-    "skipped": 3,
-    "settling": 4,
-    "uploading": 5,
-    "queued": 6,
-    "in sync": 7,
-}
 STATUS_TONE = {"failed": "error", "guard": "error", "retrying": "warning", "in sync": "success"}
-STATUS_WIDTH = max(len(s) for s in STATUS_ORDER)
+STATUS_WIDTH = max(len(s) for s in PENDING_ORDER)
 SUMMARY_WORDS = {"guard": "held by the guard"}
-#: Rows drawn at most; the filter narrows the rest down.
-MAX_ROWS = 500
+#: Rows asked of the engine at first, and added each time the cursor comes within
+#: ``PAGE_AHEAD`` rows of the end: a table of a few hundred rows takes tens of ms to build.
+PAGE_ROWS = 100
+PAGE_AHEAD = 10
 #: Reload at most this often while events arrive, and at least this often when none do; a
 #: reload that took long (a huge folder) waits ten times as long before the next.
 RELOAD_MIN = 0.5
@@ -90,13 +82,8 @@ def elide_left(path: str, width: int) -> str:
     return "…" + path[-(width - 1) :] if width > 1 else "…"
 
 
-#: (path, status, reason): a plain tuple, as a big folder makes 100,000 of them per reload.
+#: (path, status, reason): a plain tuple.
 Row = tuple[str, str, str]
-
-
-def matches(row: Row, needle: str) -> bool:
-    """``needle`` (lower case) is in the path or the reason."""
-    return not needle or needle in row[0].lower() or needle in row[2].lower()
 
 
 def retry_note(p: Pending, now: float, server_check: float | None) -> str:
@@ -109,6 +96,14 @@ def retry_note(p: Pending, now: float, server_check: float | None) -> str:
     return f"next try {until(p.retry_at, now)}"
 
 
+def _reason(p: Pending, now: float, check: float | None, offline: bool) -> str:
+    if p.status == "retrying" and (p.retry_at is not None or offline):
+        return f"{hide_staging(p.reason)} ({retry_note(p, now, check)}, attempt {p.attempts + 1})"
+    if p.status == IN_SYNC and not p.reason:
+        return f"{human_size(p.size)}, synced {date_time(p.updated)}"
+    return hide_staging(p.reason)
+
+
 def make_rows(
     pending: Iterable[Pending],
     now: float,
@@ -116,21 +111,11 @@ def make_rows(
     offline: bool = False,
     server_check: float | None = None,
 ) -> list[Row]:
-    """``offline``: the folder's remote is down; ``server_check`` the time of its next check."""
+    """``offline``: the folder's remote is down; ``server_check`` the time of its next check.
+    Problems first, then by path (the engine's order, kept for rows from elsewhere)."""
     check = (server_check if server_check is not None else now) if offline else None
-    rows = [
-        (
-            p.path,
-            p.status,
-            f"{hide_staging(p.reason)} ({retry_note(p, now, check)}, attempt {p.attempts + 1})"
-            if p.status == "retrying" and (p.retry_at is not None or offline)
-            else hide_staging(p.reason),
-        )
-        for p in pending
-    ]
-    # Two stable sorts on plain keys: by path, then problems first.
-    rows.sort(key=itemgetter(0))
-    rows.sort(key=lambda r: STATUS_ORDER.get(r[1], 5))
+    rows = [(p.path, p.status, _reason(p, now, check, offline)) for p in pending]
+    rows.sort(key=lambda r: (pending_rank(r[1]), r[0]))
     return rows
 
 
@@ -154,8 +139,16 @@ class FolderDetailScreen(Screen[None]):
         self.folder = name
         self._load = load
         self.show_all = False
+        #: The rows shown (at most ``_limit``), and the engine's last answer (None: none yet).
+        self._limit = PAGE_ROWS
         self.rows: list[Row] = []
-        self._counts: Counter[str] = Counter()
+        self.page: PathPage | None = None
+        #: Every row of the folder, when the last unfiltered answer held them all: the filter
+        #: then works here as one types.
+        self._whole: list[Pending] | None = None
+        #: Rows the shown filter matches in all, and the filter the engine's answer is for.
+        self._matching = 0
+        self._asked_needle = ""
         self._shown: tuple[Row, ...] | None = None
         self._dirty = False
         self._loaded_at = -RELOAD_MAX
@@ -173,7 +166,7 @@ class FolderDetailScreen(Screen[None]):
             yield Input(placeholder="type to filter by path or reason", id="filter", compact=True)
             yield DataTable(id="paths", cursor_type="row")
             yield Label("", id="detail-why", markup=False)
-            yield Label("", id="detail-summary", markup=False)
+            yield Label(f"Reading the paths of {self.folder}…", id="detail-summary", markup=False)
         yield Footer(compact=True)
 
     @property
@@ -186,8 +179,28 @@ class FolderDetailScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).focus()
-        self.reload()
         self.set_interval(RELOAD_MIN, self._tick)
+
+    def on_screen_resume(self) -> None:
+        # Opened, or back on top of the versions screen: the screen is drawn before the list is
+        # asked for (and built: tens of ms).
+        self._show_head()
+        self.call_after_refresh(self.reload)
+
+    def start_afresh(self) -> None:
+        """Opened again (the app keeps this screen): no filter, the paths not in sync, and
+        nothing shown until the engine answers."""
+        self.show_all = False
+        self._limit = PAGE_ROWS
+        self._whole = None
+        self.page = None
+        self.rows = []
+        self._matching = 0
+        self._dirty = False
+        with self.prevent(Input.Changed):
+            self.query_one("#filter", Input).value = ""
+        self._show_rows()
+        self.query_one("#filter", Input).focus()
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -205,6 +218,11 @@ class FolderDetailScreen(Screen[None]):
         if (self._dirty and age >= max(RELOAD_MIN, spent)) or age >= max(RELOAD_MAX, 2 * spent):
             self.reload()
 
+    def _query(self) -> PathQuery:
+        # With every row at hand the filter works here: ask for them all, unfiltered.
+        needle = "" if self._whole is not None else self.needle.lower()
+        return PathQuery(self.show_all, needle, 0, self._limit)
+
     def reload(self) -> None:
         """Read the list again (in a worker: the engine may be in another process). A read
         under way is let finish: restarting it on every tick would never show a slow list."""
@@ -217,22 +235,40 @@ class FolderDetailScreen(Screen[None]):
     @work(group="detail-load", exit_on_error=False)
     async def _reload(self) -> None:
         started = time.monotonic()
-        pending = await self._load(self.show_all)
+        while True:
+            query = self._query()
+            page = await self._load(query)
+            if not query.needle:
+                self._whole = page.rows if page.matching == len(page.rows) else None
+            # Typed on, toggled, or the list outgrew a page meanwhile: ask for that instead.
+            if query == self._query():
+                break
+        self.page = page
+        self._asked_needle = query.needle
+        self._show_head()
+        self._fill()
+        self._loaded_at = time.monotonic()
+        self._load_cost = self._loaded_at - started
+
+    def _fill(self) -> None:
+        """The rows to show, from the engine's answer or (every row at hand) filtered here."""
+        if self.page is None:
+            return
+        page = self.page
+        if self._whole is not None:
+            page = page_of(self._whole, PathQuery(self.show_all, self.needle, 0, self._limit))
         view = _sync_app(self).dashboard.folders.views.get(self.folder)
         # Offline by its own finding or another folder's on the same remote: its paths go
         # when the server answers, whatever their own retry time says.
         offline = view is not None and view.shown_state is FolderState.OFFLINE
         self.rows = make_rows(
-            pending,
+            page.rows,
             _sync_app(self).clock(),
             offline=offline,
             server_check=view.next_check if view is not None else None,
         )
-        self._counts = Counter(r[1] for r in self.rows)
-        self._show_head()
+        self._matching = page.matching
         self._show_rows()
-        self._loaded_at = time.monotonic()
-        self._load_cost = self._loaded_at - started
 
     def _show_head(self) -> None:
         view = _sync_app(self).dashboard.folders.views.get(self.folder)
@@ -263,10 +299,8 @@ class FolderDetailScreen(Screen[None]):
         return path, max(8, room - path)
 
     def _show_rows(self) -> None:
-        needle = self.needle.lower()
-        matching = [r for r in self.rows if matches(r, needle)] if needle else self.rows
-        shown = tuple(matching[:MAX_ROWS])
-        self._show_summary(len(matching))
+        shown = tuple(self.rows)
+        self._show_summary()
         if shown == self._shown:
             return
         self._shown = shown
@@ -303,31 +337,40 @@ class FolderDetailScreen(Screen[None]):
         if self._shown is None or not 0 <= row < len(self._shown):
             show(label, "")
             return
+        if row >= len(self._shown) - PAGE_AHEAD and self._matching > len(self._shown):
+            self._limit = len(self._shown) + PAGE_ROWS  # near the end: the next page
+            self.reload()
         path, status, reason = self._shown[row]
         text = Text(path, style="bold")
         text.append(f"  {status}", style=self._status_style(status))
         text.append(f": {reason}")
         show(label, text)
 
-    def _show_summary(self, matching: int) -> None:
-        counts = self._counts
+    def _show_summary(self) -> None:
         needle = self.needle
-        if not self.rows:
+        matching = self._matching
+        page = self.page
+        if page is None:
+            text = f"Reading the paths of {self.folder}…"
+        elif not sum(page.counts.values()):
             if _sync_app(self).folder_running(self.folder):
                 text = f"Everything in {self.folder} is in sync."
             else:
                 text = f"{self.folder} is not running: nothing is known about its paths."
             if needle:
                 text += f' Enter shows the versions of "{needle}".'
+        elif self._whole is None and self._asked_needle != needle.lower():
+            text = f'Looking for "{needle}" among {plural(sum(page.counts.values()), "path")}…'
         elif needle and not matching:
             text = f'Nothing matches "{needle}"; enter shows the versions of "{needle}".'
         else:
-            statuses = sorted(counts, key=lambda s: STATUS_ORDER.get(s, 5))
+            counts = page.counts
+            statuses = sorted((s for s in counts if counts[s]), key=pending_rank)
             text = " · ".join(f"{counts[s]:,} {SUMMARY_WORDS.get(s, s)}" for s in statuses)
             if needle:
-                text += f" — {plural(matching, 'match')}"
-            if matching > MAX_ROWS:
-                text += f", the first {MAX_ROWS:,} shown (type to narrow)"
+                text += f" — {matching:,} match{'' if matching == 1 else 'es'}"
+            if matching > len(self.rows):
+                text += f", the first {len(self.rows):,} shown (type to narrow, or go down)"
         self.query_one("#detail-summary", Label).update(text)
 
     def selected(self) -> str | None:
@@ -341,7 +384,12 @@ class FolderDetailScreen(Screen[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self) -> None:
-        self._show_rows()
+        self._limit = PAGE_ROWS
+        if self._whole is not None:
+            self._fill()  # every row at hand: filtered here, at once
+        else:
+            self.reload()  # the engine filters; a read under way asks again when it ends
+            self._show_summary()
         if self.table.row_count:
             self.table.move_cursor(row=0, animate=False)
 
@@ -365,6 +413,8 @@ class FolderDetailScreen(Screen[None]):
 
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all
+        self._whole = None  # the rows at hand were of the other list
+        self._limit = PAGE_ROWS
         self.reload()
         self.notify(
             f"Showing every file of {self.folder}"
@@ -378,218 +428,3 @@ class FolderDetailScreen(Screen[None]):
             self.notify("Select a file (or type its path) to see its versions.")
             return
         self.app.push_screen(VersionsScreen(self.folder, path))
-
-
-class VersionsScreen(Screen[None]):
-    """A file's copies on the remote: the current one and the kept versions, newest first."""
-
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("enter,r", "restore", "Restore"),
-        Binding("t", "restore_to", "Restore to…"),
-    ]
-
-    def __init__(self, folder: str, path: str) -> None:
-        super().__init__(classes="versions-screen")
-        self.folder = folder
-        self.path = path
-        self.versions: list[Version] = []
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(id="versions"):
-            yield Label(
-                f"Versions of {self.path} in {self.folder}", id="versions-title", markup=False
-            )
-            table: DataTable[Text] = DataTable(id="versions-table", cursor_type="row")
-            table.add_column("Version", key="version")
-            table.add_column("Size", key="size")
-            yield table
-            yield Label("", id="versions-status")
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.table.focus()
-        self.load()
-
-    @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#versions-table", DataTable)
-
-    def _status(self, text: str, tone_name: str = "") -> None:
-        style = tone(self, tone_name) if tone_name else ""
-        show(self.query_one("#versions-status", Label), Text(text, style=style))
-
-    @work(exclusive=True, group="versions", exit_on_error=False)
-    async def load(self) -> None:
-        self._status(f"Asking the remote for the versions of {self.path}…")
-        try:
-            versions = await _sync_app(self).list_versions(self.folder, self.path)
-        except (SyncappError, OSError) as e:
-            self._status(f"Cannot list the versions: {e}", "error")
-            return
-        self.versions = versions
-        table = self.table
-        table.clear()
-        for v in versions:
-            label = (
-                f"current copy on the remote (modified {date_time(v.at)})"
-                if v.current
-                else f"replaced {date_time(v.at)}"
-            )
-            table.add_row(Text(label), Text(human_size(v.size)))
-        kept = sum(1 for v in versions if not v.current)
-        if not versions:
-            self._status(f"No copy of {self.path} is on the remote, and no version is kept.")
-        else:
-            self._status(
-                f"{plural(kept, 'version')} kept. enter restores the selected one into the "
-                "folder, t writes it elsewhere."
-            )
-
-    def events_arrived(self, batch: Iterable[Event]) -> None:
-        """The file was uploaded again (a restore syncs like any edit): list afresh, as what
-        the remote held is a version now."""
-        if any(
-            isinstance(ev, JobFinished) and ev.folder == self.folder and ev.path == self.path
-            for ev in batch
-        ):
-            self.load()
-
-    def selected(self) -> Version | None:
-        table = self.table
-        if not table.row_count or not 0 <= table.cursor_row < len(self.versions):
-            return None
-        return self.versions[table.cursor_row]
-
-    def _describe(self, v: Version) -> str:
-        what = "the current remote copy" if v.current else f"the version replaced {date_time(v.at)}"
-        return f"{what} ({human_size(v.size)})"
-
-    @on(DataTable.RowSelected, "#versions-table")
-    def _row_chosen(self) -> None:
-        self.action_restore()
-
-    def action_restore(self) -> None:
-        v = self.selected()
-        if v is None:
-            self.notify("No version selected.", severity="warning")
-            return
-        app = _sync_app(self)
-        cfg = app.config.folders.get(self.folder)
-        if cfg is None:
-            return
-        local = cfg.path / v.path
-        verb = "over" if local.exists() else "to"
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._restore(v, None)
-
-        app.push_screen(
-            ConfirmDialog(
-                f"Restore {v.path}",
-                f"Write {self._describe(v)} {verb} {display_path(local)}?\n"
-                "It then syncs like any edit; what the remote holds now is kept as a version.",
-                "Restore",
-                default="confirm",  # the user chose this version to restore it
-            ),
-            answered,
-        )
-
-    def action_restore_to(self) -> None:
-        v = self.selected()
-        if v is None:
-            self.notify("No version selected.", severity="warning")
-            return
-        cfg = _sync_app(self).config.folders.get(self.folder)
-        if cfg is None:
-            return
-
-        def chosen(dest: str | None) -> None:
-            if dest:
-                self._restore(v, dest)
-
-        self.app.push_screen(RestoreToDialog(str(cfg.path), v, self._describe(v)), chosen)
-
-    @work(group="restore", exit_on_error=False)
-    async def _restore(self, v: Version, dest: str | None) -> None:
-        app = _sync_app(self)
-        self._status(f"Restoring {self._describe(v)}…")
-        try:
-            target = await app.restore_version(self.folder, v, dest)
-        except (SyncappError, OSError) as e:
-            self._status(f"Restore failed: {e}", "error")
-            return
-        message = f"Restored {self._describe(v)} to {display_path(target)}"
-        self.notify(message, title=self.folder)
-        # The remote now keeps what it held as a version: show the list as it is now.
-        await self.load().wait()
-        self._status(message, "success")
-
-
-class RestoreToDialog(ModalScreen[str | None]):
-    """Where to write a version instead of over the file: a path, checked as it is typed."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, root: str, version: Version, what: str) -> None:
-        super().__init__(classes="dialog-screen")
-        self.root = root
-        self.version = version
-        self.what = what
-
-    def suggestion(self) -> str:
-        stem, dot, ext = self.version.path.rpartition(".")
-        if not dot or "/" in ext:
-            stem, dot, ext = self.version.path, "", ""
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.version.at))
-        return display_path(os.path.join(self.root, f"{stem}.restored-{stamp}{dot}{ext}"))
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog form", id="restore-to"):
-            yield Label(f"Restore {self.version.path} to…", classes="title", markup=False)
-            yield Label(f"Write {self.what} to this file:", classes="message", markup=False)
-            yield Input(self.suggestion(), id="dest", compact=True)
-            yield Label("", id="dest-error", classes="field-error")
-            with Horizontal(classes="buttons"):
-                yield Button("Restore  enter", id="restore", variant="primary")
-                yield Button("Cancel  esc", id="cancel")
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#dest", Input).focus()
-
-    def target(self) -> str:
-        text = os.path.expanduser(self.query_one("#dest", Input).value.strip())
-        return os.path.normpath(os.path.join(self.root, text)) if text else ""
-
-    def problem(self) -> str:
-        target = self.target()
-        if not target:
-            return "type where to write it"
-        if os.path.isdir(target):
-            return "is a folder; type a file name"
-        if os.path.lexists(target):
-            return "exists already; choose another name (nothing is overwritten here)"
-        if not os.path.isdir(os.path.dirname(target)):
-            return f"no such folder: {display_path(os.path.dirname(target))}"
-        return ""
-
-    @on(Input.Changed, "#dest")
-    def _changed(self) -> None:
-        error = self.query_one("#dest-error", Label)
-        show(error, self.problem())
-
-    @on(Input.Submitted, "#dest")
-    @on(Button.Pressed, "#restore")
-    def _chosen(self) -> None:
-        problem = self.problem()
-        if problem:
-            show(self.query_one("#dest-error", Label), problem)
-            return
-        self.dismiss(self.target())
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

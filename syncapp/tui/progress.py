@@ -94,5 +94,7 @@ class TotalProgress(Static):
         if summed is not None and speed(summed) != human_rate(summed.bytes):
             text += f" · {human_rate(summed.bytes)}"
         if str(self.content) != text:
-            self.update(text)
+            # One row, the screen's width: a new text never moves anything (a layout of the
+            # whole dashboard per batch of events was most of a busy UI's frame time).
+            self.update(text, layout=False)
         self.display = True

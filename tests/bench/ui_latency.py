@@ -30,8 +30,8 @@ and ``_display`` skips turning the update into terminal bytes, so the bench's wr
 part too (``update.render_segments`` on a truecolor console, the same call a real terminal's
 frame goes through) and takes the time after it. A sample is the time from just before the key
 is sent to the first frame of the new screen (the one the key leads to, as ``app.screen``) that
-shows its content: the full log's lines (the log screen's first frame can still be empty while
-its ``RichLog`` waits for its size), the folder list for the dashboard, and for the details the
+shows its content: the full log's lines (a frame of the log screen before its view has
+indexed them would not count), the folder list for the dashboard, and for the details the
 first frame after the list of pending paths came back from the engine (``list filled``,
 reported apart; the key's figure is the details screen's first frame). Only writing the bytes
 to a terminal and the terminal drawing them are left out. A key whose screen is not painted
@@ -43,8 +43,9 @@ Busy sampling runs from the moment the UI is up (the engine is scanning or uploa
 the sync to end, and after 3 quiet seconds samples ``--idle-samples`` keys.
 
 Also reported: the sync's progress as the UI showed it when sampling began and ended, the
-engine's and the UI process's CPU during the busy sampling, and the event loop's lag (how late
-a 10 ms sleep wakes up) as a hint of where the time goes. ``--profile DIR`` runs cProfile over
+engine's and the UI process's CPU during the busy sampling, the event loop's lag (how late a
+10 ms sleep wakes up) and the UI process's full garbage collections (how many, the longest, in
+all) as hints of where the time goes. ``--profile DIR`` runs cProfile over
 the UI process during each sampling (``DIR/MODE-ROUND-busy.prof``, ``…-idle.prof``).
 ``--rounds N`` repeats each mode's first sync (a fresh HOME and remote folder each time) and
 pools the samples; ``--report-from`` prints the report of earlier ``--json-out`` files, pooled.
@@ -60,6 +61,7 @@ import asyncio
 import compileall
 import cProfile
 import dataclasses
+import gc
 import io
 import json
 import os
@@ -83,7 +85,6 @@ import psutil  # type: ignore[import-untyped]
 from rich.console import Console
 from textual import events
 from textual.screen import Screen
-from textual.widgets import RichLog
 
 from syncapp.config import load_config
 from syncapp.engine import FolderState
@@ -222,7 +223,7 @@ class PaintProbe:
 
         def has_content(screen: Screen[Any]) -> bool:
             if isinstance(screen, LogScreen):
-                return bool(screen.query_one("#full-log", RichLog).lines) or not history.lines
+                return bool(screen.view.line_count) or not len(history)
             if isinstance(screen, FolderDetailScreen):
                 return screen._loaded_at >= exp.t0
             return True
@@ -240,6 +241,31 @@ class PaintProbe:
                 await asyncio.wait_for(exp.done.wait(), content_wait)
         self.expect = None
         return exp.first, exp.full
+
+
+class GcPauses:
+    """How long the garbage collector's full (generation 2) collections held the process."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._t0 = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._t0)
+
+    def start(self) -> None:
+        self.pauses = []
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> list[float]:
+        with suppress(ValueError):
+            gc.callbacks.remove(self._callback)
+        return self.pauses
 
 
 class LoopLag:
@@ -275,6 +301,8 @@ class Phase:
     ui_cpu: float = 0.0
     engine_cpu: float | None = None
     lags: list[float] = field(default_factory=list)
+    #: Full garbage collections in the UI process: seconds each.
+    gc_pauses: list[float] = field(default_factory=list)
     load_start: str = ""
     load_end: str = ""
 
@@ -460,6 +488,8 @@ class Mode:
         profiler = cProfile.Profile() if self.profile is not None else None
         lag = LoopLag()
         lag.start()
+        gcs = GcPauses()
+        gcs.start()
         phase.load_start = load()
         cpu0, eng0, start = cpu_self(), engine_cpu(self.engine_pid), time.monotonic()
         if profiler is not None:
@@ -515,6 +545,7 @@ class Mode:
             eng1 = engine_cpu(self.engine_pid)
             phase.engine_cpu = eng1 - eng0 if eng0 is not None and eng1 is not None else None
             phase.lags = lag.stop()
+            phase.gc_pauses = gcs.stop()
             phase.load_end = load()
         done = [s for s in phase.samples if s.full is not None]
         if done:
@@ -548,6 +579,12 @@ def figures(values: Sequence[float]) -> str:
     if not values:
         return "—"
     return f"{ms(pct(values, 50))} / {ms(pct(values, 95))} / {ms(max(values))} ms"
+
+
+def gc_words(pauses: Sequence[float]) -> str:
+    if not pauses:
+        return "0"
+    return f"{len(pauses)}, {ms(max(pauses))} ms, {ms(sum(pauses))} ms"
 
 
 def progress_words(phase: Phase, files: int) -> str:
@@ -613,8 +650,8 @@ def render(results: list[ModeResult], machine: dict[str, str], args: argparse.Na
     lines += [
         "",
         "| mode | phase | the sync while sampling | UI CPU | engine CPU |"
-        " loop lag p50 / p95 / max | load start → end |",
-        "|---|---|---|--:|--:|--:|---|",
+        " loop lag p50 / p95 / max | full GCs: n, max, total | load start → end |",
+        "|---|---|---|--:|--:|--:|--:|---|",
     ]
     for r in results:
         for name, phase in (("busy", r.busy), ("idle", r.idle)):
@@ -628,7 +665,8 @@ def render(results: list[ModeResult], machine: dict[str, str], args: argparse.Na
             lines.append(
                 f"| {r.mode} #{r.round} | {name} | {progress_words(phase, args.files)} |"
                 f" {phase.ui_cpu:.1f} s ({phase.ui_cpu / phase.seconds:.0%}) | {eng} |"
-                f" {figures(phase.lags)} | {phase.load_start} → {phase.load_end} |"
+                f" {figures(phase.lags)} | {gc_words(phase.gc_pauses)} |"
+                f" {phase.load_start} → {phase.load_end} |"
             )
     lines.append("")
     for r in results:

@@ -16,8 +16,9 @@ from syncapp.engine.api import LocalEngine
 from syncapp.errors import SyncappError
 from syncapp.tui.activity import format_change
 from syncapp.tui.app import SyncApp
-from syncapp.tui.detail import FolderDetailScreen, RestoreToDialog, VersionsScreen
+from syncapp.tui.detail import FolderDetailScreen
 from syncapp.tui.dialogs import ConfirmDialog
+from syncapp.tui.versions import RestoreToDialog, VersionsScreen
 from tests.helpers import Setup
 from tests.tui.conftest import wait_for
 from tests.tui.test_dashboard import on_dashboard, state, type_text, up_to_date

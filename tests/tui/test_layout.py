@@ -44,7 +44,7 @@ async def test_activity_log_shows_the_grouped_line(tmp_path: Path) -> None:
         text = " ".join(line.text for line in app.dashboard.activity.lines)  # wrapped
         assert text.count("skipped") == 1 and f"skipped l0 … {TIMES}4" in text
         # The full log keeps every line.
-        assert sum("skipped l" in line.plain for line in app.history.lines) == 4
+        assert sum("skipped l" in line.plain for line in app.history.texts()) == 4
 
 
 async def test_repeats_across_batches_join_the_last_line(tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ async def test_repeats_across_batches_join_the_last_line(tmp_path: Path) -> None
         times = [x.split(" ", 1)[0] for x in texts()]
         assert times == sorted(times)
         # The full log keeps every line.
-        assert sum("skipped a/link" in line.plain for line in app.history.lines) == 5
+        assert sum("skipped a/link" in line.plain for line in app.history.texts()) == 5
 
 
 @pytest.mark.parametrize("columns", [80, 50])
@@ -147,25 +147,3 @@ async def test_a_panel_not_composed_yet_is_left_alone(tmp_path: Path) -> None:
         early = FolderPanel(view, Clock())
         early.refresh_view()  # before compose: no labels to update
         assert not early.query(".state")
-
-
-async def test_full_log_opens_with_the_newest_lines_and_says_where_the_rest_are(
-    tmp_path: Path,
-) -> None:
-    from textual.widgets import RichLog
-
-    from syncapp.tui.activity import LOG_OPENS_WITH, LogScreen
-
-    app = SyncApp(config(tmp_path, "docs"), engine=False, clock=Clock())
-    async with app.run_test(size=(100, 30)) as pilot:
-        for i in range(LOG_OPENS_WITH + 250):
-            app.history.note(f"line {i}", T0 + i)
-        await pilot.press("l")
-        assert isinstance(app.screen, LogScreen)
-        log = app.screen.query_one("#full-log", RichLog)
-        await pilot.pause()
-        text = "\n".join(line.text for line in log.lines)
-        assert "250 older lines" in text and "engine.log" in text
-        assert f"line {LOG_OPENS_WITH + 249}" in text and "line 250\n" in text + "\n"
-        assert "line 249\n" not in text + "\n"
-        await pilot.press("escape")

@@ -15,6 +15,7 @@ from syncapp.engine import (
     RemoteOnline,
     RemoteStillOffline,
 )
+from syncapp.engine.pathpage import PathPage, PathQuery, page_of
 from syncapp.engine.state import Pending
 from syncapp.tui.app import SyncApp
 from syncapp.tui.detail import FolderDetailScreen, make_rows
@@ -61,8 +62,8 @@ async def test_offline_says_when_it_retries_in_a_short_line(tmp_path: Path) -> N
         # The detail view: the full text, and no "next try now" while the server is down.
         pending = [Pending("a.txt", "retrying", f"waiting to retry after: {REFUSED}", 2, T0 - 5)]
 
-        async def load(everything: bool) -> list[Pending]:
-            return pending
+        async def load(query: PathQuery) -> PathPage:
+            return page_of(pending, query)
 
         await app.push_screen(FolderDetailScreen("docs", load))
         await wait_for(pilot, lambda: app.screen.query_one("#paths", DataTable).row_count, "rows")
@@ -106,7 +107,7 @@ async def test_errors_hide_staging_names_and_a_stale_error_clears_once_in_sync(
         lines = [line.text for line in app.dashboard.activity.lines]
         assert all(".syncapp-tmp-" not in x for x in lines)
         assert any("upload sub/report.pdf failed: HTTP 507" in x for x in lines)
-        assert all(".syncapp-tmp-" not in line.plain for line in app.history.lines)
+        assert all(".syncapp-tmp-" not in line.plain for line in app.history.texts())
         clock.now = T0 + 30
         app.apply_events([FolderStateChanged("docs", FolderState.UP_TO_DATE, at=T0 + 30)])
         await pilot.pause()
@@ -172,8 +173,8 @@ async def test_other_folders_on_the_same_remote_show_offline_too(tmp_path: Path)
         # "next try now" for a retry time that has passed while the server is down.
         others = [Pending("b.txt", "retrying", f"waiting to retry after: {REFUSED}", 1, T0 - 5)]
 
-        async def load_others(everything: bool) -> list[Pending]:
-            return others
+        async def load_others(query: PathQuery) -> PathPage:
+            return page_of(others, query)
 
         await app.push_screen(FolderDetailScreen("photos", load_others))
         await wait_for(pilot, lambda: app.screen.query_one("#paths", DataTable).row_count, "rows")

@@ -85,3 +85,25 @@ async def test_timer_delivers_and_close_stops() -> None:
     relay(FolderStateChanged("f", FolderState.SYNCING))
     relay.flush()
     assert len(batches) == 1
+
+
+async def test_after_a_big_batch_the_next_waits_longer() -> None:
+    batches: list[list[Event]] = []
+    relay = EventRelay(batches.append, interval=0.0, busy_interval=3600, busy_batch=3)
+    relay(FolderStateChanged("f", FolderState.SCANNING))
+    relay.flush()
+    relay.ack()
+    relay(FolderStateChanged("f", FolderState.SYNCING))
+    while len(batches) < 2:  # a small batch: the next follows at once
+        await asyncio.sleep(0)
+    for i in range(3):
+        relay(JobFinished("f", Op.UPLOAD, f"p{i}", i))
+    relay.ack()
+    while len(batches) < 3:
+        await asyncio.sleep(0)
+    relay.ack()
+    relay(FolderStateChanged("f", FolderState.UP_TO_DATE))
+    for _ in range(20):  # after a big one, the next waits (an hour here)
+        await asyncio.sleep(0)
+    assert len(batches) == 3 and relay.pending == 1
+    relay.close()

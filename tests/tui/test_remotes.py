@@ -168,7 +168,7 @@ async def test_s3_keys_typed_in_the_form_are_kept_like_a_password(
         assert stat.S_IMODE(setup.config_path.stat().st_mode) == 0o600
         # Never logged: not in the config's repr, not in the session's log.
         assert "wJalrXUtnFEMI-secret" not in repr(cfg)
-        assert all("wJalrXUtnFEMI-secret" not in line.plain for line in app.history.lines)
+        assert all("wJalrXUtnFEMI-secret" not in line.plain for line in app.history.texts())
         # The kept keys stand in for unset variables (the variables win when set).
         monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
         monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)

@@ -35,6 +35,7 @@ from syncapp.engine import (
     ScanStarted,
     SyncProgress,
 )
+from syncapp.engine.pathpage import PathPage, PathQuery, page_of
 from syncapp.engine.state import Pending
 from syncapp.tui.app import SyncApp
 from syncapp.tui.detail import FolderDetailScreen
@@ -282,8 +283,8 @@ def test_folder_detail(snap_compare: SnapCompare) -> None:
         ]
         await feed(events)(pilot)
 
-        async def load(everything: bool) -> list[Pending]:
-            return PENDING
+        async def load(query: PathQuery) -> PathPage:
+            return page_of(PENDING, query)
 
         await pilot.app.push_screen(FolderDetailScreen("docs", load))
         await pilot.pause()

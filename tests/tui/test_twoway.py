@@ -159,7 +159,7 @@ async def test_a_conflict_is_said_in_the_activity_log(setup: Setup) -> None:
 
 def log(app: SyncApp) -> list[str]:
     """The app's log lines (the full log's: unwrapped), oldest first."""
-    return [line.plain for line in app.history.lines]
+    return [line.plain for line in app.history.texts()]
 
 
 def dialog_words(app: SyncApp) -> tuple[str, list[str]]:
