@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tests.helpers import syncapp, write_tree
-from tests.integration.test_twoway_engine import Shared, config
+from tests.integration.twoway_machines import Shared, config
 
 
 def test_run_once_moves_a_remote_delete_to_the_trash(tmp_path: Path) -> None:

@@ -11,15 +11,12 @@ from pathlib import Path
 
 from syncapp.engine.restamp import looks_unchanged, next_mtime_ns, wait_for_server_clock
 from syncapp.remotes.base import PutResult, RemoteEntry
-from tests.integration.test_twoway_engine import (  # noqa: F401  (fixtures)
-    Machine,
-    Shared,
-    machines,
-    own_trash,
-    shared,
-    text,
-    until,
-)
+from tests.integration import twoway_machines
+from tests.integration.twoway_machines import Shared, machines, text, until
+
+# The fixtures (pytest finds them as this module's names).
+own_trash = twoway_machines.own_trash
+shared = twoway_machines.shared
 
 S = 1_000_000_000
 
@@ -46,7 +43,7 @@ def test_a_stamp_like_the_old_one_is_seen_as_unchanged() -> None:
 
 async def test_a_same_size_edit_within_the_second_reaches_the_other_machine(
     tmp_path: Path,
-    shared: Shared,  # noqa: F811
+    shared: Shared,
 ) -> None:
     async with machines(tmp_path, shared, "a", "b") as (a, b):
         a_notes, b_notes = a.folder / "notes.txt", b.folder / "notes.txt"
