@@ -49,7 +49,7 @@ async def list_remotes(config: Config, *, probe: bool, as_json: bool, out: TextI
                 async with remote:
                     await _make_dirs(remote, where)
                     await learn_remote(remote, db, where)
-                    if remote.capabilities.directories:
+                    if remote.kind == "webdav":
                         tree = await learn_tree_etags(remote, db, where)
             elif db is not None:
                 await remote.learn(where, kept=kept_facts(db, remote), probe=False)

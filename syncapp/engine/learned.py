@@ -73,14 +73,14 @@ async def learn_tree_etags(
 ) -> bool:
     """Whether ``remote``'s folder ETags change with everything below them (then a poll that
     finds nothing changed is one request): as kept, else tried inside ``where`` with probe
-    names (``remotepoll.probe_tree_etags``) and kept. Only servers with folders are tried;
+    names (``remotepoll.probe_tree_etags``) and kept. Only WebDAV servers are tried;
     ``probe=False`` (the dry run) never writes and answers False when nothing is kept."""
     when = time.time() if now is None else now
     kept = kept_tree_etags(state, remote, when)
     if kept is not None:
         return kept
-    if not probe or not remote.capabilities.directories:
-        return False
+    if not probe or remote.kind != "webdav":
+        return False  # collection ETags are WebDAV's (S3, HTTP and local folders have none)
     answer = await probe_tree_etags(remote, where)
     state.set_meta(tree_etags_key(remote), json.dumps({"tree_etags": answer, "learned_at": when}))
     return answer

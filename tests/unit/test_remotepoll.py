@@ -328,6 +328,8 @@ async def test_what_was_learned_of_folder_etags_is_kept_and_asked_again_later(
     state = StateDB(tmp_path / "state.db")
     try:
         r = await open_remote({"root/a.txt": b"a"}, "nextcloud")
+        assert await learn_tree_etags(r, state, "root", now=1000.0) is False  # not WebDAV
+        r.kind = "webdav"  # only WebDAV servers have collection ETags to try
         assert await learn_tree_etags(r, state, "root", now=1000.0) is True
         r.style = "apache"  # the server changed; the kept answer holds until it is too old
         r.calls.clear()
