@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import pytest
+
 from syncapp.engine import (
     ConflictKept,
     FileDownloaded,
@@ -109,11 +111,29 @@ async def test_both_edit_one_file_keeps_both_contents_on_both_machines(
             await until(lambda: both_kept(a) and both_kept(b) and a.files() == b.files())
         except TimeoutError:
             seen = {n: {p: text(m.folder / p) for p in m.files()} for n, m in (("a", a), ("b", b))}
+            remote = a.engine.folder("docs").remote
+            if not remote.capabilities.conditional_put and await _kept_as_version(a, seen):
+                # README, Known limits: without a conditional PUT the check and the overwrite
+                # are two requests; an edit landing between them is kept as a remote version.
+                pytest.xfail(f"the edit landed between check and overwrite: {seen}")
             raise AssertionError(f"not both kept on both machines: {seen}") from None
         names = sorted(a.files())
         assert len(names) == 3 and names[0].startswith("notes.conflict-") and "other.txt" in names
         assert a.count(ConflictKept) + b.count(ConflictKept) >= 1
         assert text(a.folder / "other.txt") == text(b.folder / "other.txt") == "other\n"
+
+
+async def _kept_as_version(m: Machine, seen: dict[str, dict[str, str | None]]) -> bool:
+    """Whether the edit missing from both folders is under the remote's ``.syncapp-versions/``."""
+    edits = {"edited on a\n", "edited on b, not the same\n"}
+    missing = edits - {c for files in seen.values() for c in files.values()}
+    remote = m.engine.folder("docs").remote
+    kept: set[str] = set()
+    async for e in remote.list(join("Docs", ".syncapp-versions")):
+        if not e.is_dir:
+            async with remote.get(e.path) as chunks:
+                kept.add(b"".join([c async for c in chunks]).decode(errors="replace"))
+    return bool(missing) and missing <= kept
 
 
 async def test_a_remote_wipe_pauses_both_machines_and_deletes_nothing(
