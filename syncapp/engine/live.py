@@ -91,6 +91,11 @@ class _Folder:
         if sizes is not None and done > sizes[0]:
             self.received.append((at, done - sizes[0]))
             sizes[0] = done
+        self.forget_before(at - DOWN_WINDOW)
+
+    def forget_before(self, start: float) -> None:
+        while self.received and self.received[0][0] < start:
+            self.received.popleft()
 
 
 class LiveMeters:
@@ -144,8 +149,7 @@ class LiveMeters:
             eta = live.meter.eta(totals, now)
         down = None
         if folder.remote_side is not None:
-            while live.received and live.received[0][0] < now - DOWN_WINDOW:
-                live.received.popleft()
+            live.forget_before(now - DOWN_WINDOW)
             # Over the time since the oldest bytes still in the window (a burst that began a
             # second ago is not spread over the whole window).
             span = max(1.0, now - live.received[0][0]) if live.received else DOWN_WINDOW

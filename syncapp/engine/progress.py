@@ -162,6 +162,9 @@ class RateMeter:
         if self._round_start is None:
             self._round_start = at
         self._samples.append((at, files_done, bytes_done))
+        # Pruned here too: in the engine nobody may ask for rates for hours, and the samples
+        # of a long round must not pile up meanwhile.
+        self._prune(at)
 
     def span(self, now: float) -> float:
         """The window in use: the later half of the round so far (a start-up that was slower or

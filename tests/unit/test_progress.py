@@ -96,3 +96,13 @@ def test_no_eta_before_a_share_of_the_work_is_done() -> None:
     feed_steady(m, 0.0, 5, files_per_s=10, size=1)
     assert m.eta(Totals(50, 5000, 50, 5000), 5.0) is None  # 1 % done: too early to say
     assert m.eta(Totals(300, 5000, 300, 5000), 5.0) is not None
+
+
+def test_samples_nobody_reads_do_not_pile_up() -> None:
+    """The engine samples every progress event of a long round; rates may never be asked."""
+    meter = RateMeter(window=20.0)
+    for i in range(36_000):  # an hour at ten samples a second
+        meter.sample(i / 10, i, i * 1000)
+    assert len(meter._samples) <= 20 * 10 + 2
+    rates = meter.rates(3600.0)
+    assert rates is not None and abs(rates.files - 10.0) < 0.1
