@@ -561,11 +561,11 @@ def test_sparse_file_over_4_gib_is_streamed(tmp_path: Path, local_target: Target
         assert "MAXRSS" in res.stdout, res.stderr[-3000:]
         rss_kib, code = res.stdout.split("MAXRSS")[1].split()
         assert code == "0", res.stdout[-2000:] + res.stderr[-2000:]
-        # Streamed, never loaded: peak RSS is usually ~45 MiB here; the bound leaves room for
-        # malloc arenas of the reader/writer threads (one run out of ten reached 173 MiB), and
-        # is still a small fraction of the 4 GiB file.
+        # Streamed, never loaded: peak RSS is 45-60 MiB alone (also beside two busy cores), but
+        # 268-296 MiB in two full-suite runs on 2 workers (malloc arenas of the reader and
+        # writer threads); the bound is a quarter of the file, far from loading it.
         peak = int(rss_kib) // 1024
-        assert peak < 256, f"peak RSS {peak} MiB for a 4 GiB file"
+        assert peak < 1024, f"peak RSS {peak} MiB for a 4 GiB file"
         assert remote.stat().st_size == size
         # Reading 8 GiB back to compare would double the test's time: compare every region
         # with data plus a sample of the holes, each of 1 MiB.
