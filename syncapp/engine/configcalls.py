@@ -202,7 +202,7 @@ class ConfigRoutes:
         return dict(self.api.sync.open_errors)
 
     async def _add_folder(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         config = await self._on_disk()
         draft = folder_draft(body, _name(body, "", config.path), None, config.path)
         new = await self.api.save_folder(draft, None)
@@ -210,7 +210,7 @@ class ConfigRoutes:
 
     async def _change_folder(self, request: web.Request) -> web.Response:
         editing = request.match_info["name"]
-        body = await _body(request)
+        body = await json_body(request)
         config = await self._on_disk()
         cfg = config.folders.get(editing)
         base = FolderDraft.from_config(cfg) if cfg is not None else None
@@ -224,7 +224,7 @@ class ConfigRoutes:
         return _json(_answer(new, self._errors(), removed=name))
 
     async def _add_remote(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         config = await self._on_disk()
         draft = remote_draft(body, _name(body, "", config.path), None, config.path)
         new = await self.api.save_remote(draft, None)
@@ -232,7 +232,7 @@ class ConfigRoutes:
 
     async def _change_remote(self, request: web.Request) -> web.Response:
         editing = request.match_info["name"]
-        body = await _body(request)
+        body = await json_body(request)
         config = await self._on_disk()
         cfg = config.remotes.get(editing)
         base = RemoteDraft.from_config(cfg) if cfg is not None else None
@@ -265,7 +265,8 @@ def _json(data: object, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a ValueError saying what is wrong with it."""
     try:
         data = await request.json()
     except ValueError as e:

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from syncapp.engine.api import GuardChoice, LocalEngine, info_to_dict
-from syncapp.engine.configcalls import ConfigRoutes
+from syncapp.engine.configcalls import ConfigRoutes, json_body
 from syncapp.engine.events import Event, FolderState, FolderStateChanged, RemoteOnline
 from syncapp.engine.pathpage import PathQuery, page_to_dict
 from syncapp.engine.versions import Version
@@ -232,16 +232,6 @@ class ControlServer:
         for queue in self._streams:
             queue.put_nowait(ev.to_dict())
 
-    @staticmethod
-    async def _body(request: web.Request) -> dict[str, Any]:
-        try:
-            data = await request.json()
-        except ValueError as e:
-            raise ValueError(f"the body is not JSON ({e})") from None
-        if not isinstance(data, dict):
-            raise ValueError("the body must be a JSON object")
-        return data
-
     # -- calls --------------------------------------------------------------------------------
 
     async def _status(self, request: web.Request) -> web.Response:
@@ -280,14 +270,14 @@ class ControlServer:
         return self._json(dataclasses.asdict(now))
 
     async def _restore(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await json_body(request)
         version = Version(**body["version"])
         dest = body.get("dest")
         await self.api.restore_version(request.match_info["name"], version, dest)
         return self._json({"restored": version.path, "dest": dest})
 
     async def _guard(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await json_body(request)
         choice = GuardChoice(body["choice"])
         restored = await self.api.decide_guard(request.match_info["name"], choice)
         return self._json({"choice": choice.value, "restored": restored})
