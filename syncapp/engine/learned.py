@@ -82,5 +82,7 @@ async def learn_tree_etags(
     if not probe or remote.kind != "webdav":
         return False  # collection ETags are WebDAV's (S3, HTTP and local folders have none)
     answer = await probe_tree_etags(remote, where)
+    if answer is None:
+        return False  # not learned: the next hour's look asks again
     state.set_meta(tree_etags_key(remote), json.dumps({"tree_etags": answer, "learned_at": when}))
     return answer

@@ -293,11 +293,12 @@ def _carry_over(last: Snapshot, snap: Snapshot, rel_dir: str) -> int:
     return n
 
 
-async def probe_tree_etags(remote: Remote, where: str) -> bool:
+async def probe_tree_etags(remote: Remote, where: str) -> bool | None:
     """Whether ``where``'s collection ETag changes when a file two levels below it changes
     (Nextcloud's behaviour), tried with a probe folder inside ``where`` that is removed again.
-    False when the server shows no collection ETags, or refuses the probe (no write access
-    there); a server that is down raises, like any request (nothing is learned then)."""
+    False when the server shows no collection ETags; None when it refuses the probe (no write
+    access there, a conflict with another writer); a server that is down raises, like any
+    request (nothing is learned then)."""
     probe = staging_name(join(where, "x"), f"probe-tree-{secrets.token_hex(4)}")
     inner = join(probe, "a")
     try:
@@ -306,12 +307,13 @@ async def probe_tree_etags(remote: Remote, where: str) -> bool:
         before = await remote.stat(probe)
         await remote.put(join(inner, "f"), _body(b"1"), size=1)
         after_add = await remote.stat(probe)
-        await remote.put(join(inner, "f"), _body(b"2"), size=1)
+        # Another size: a server stamping by whole-second mtime and size sees the edit too.
+        await remote.put(join(inner, "f"), _body(b"22"), size=2)
         after_edit = await remote.stat(probe)
     except RemoteError as e:
         if e.retryable:
             raise
-        return False
+        return None  # refused (a busy folder, no write access): asked again later
     finally:
         # Best effort: a staging name left behind is swept at the next start.
         with contextlib.suppress(Exception):

@@ -232,6 +232,7 @@ async def test_a_remote_wipe_asks_in_its_own_words_and_each_choice_does_it(
         assert trashed == names
         assert (setup.docs / "a.txt").exists() and (setup.docs / "sub/b.txt").exists()
         await up_to_date(pilot, app)
-        lines = log(app)
-        assert any("docs: deleted on the remote: f03.txt moved to the trash" in x for x in lines)
+        said = "docs: deleted on the remote: f03.txt moved to the trash"
+        # (Events reach the log in paced batches: wait for it, not just for the files.)
+        await wait_for(pilot, lambda: any(said in x for x in log(app)), "the trash logged")
         await pilot.press("q")
