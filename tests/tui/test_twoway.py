@@ -8,8 +8,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
-from send2trash import plat_other  # type: ignore[attr-defined]
 from textual.widgets import Button, Input, Label, OptionList, Select
 
 from syncapp.engine import FolderState, Op
@@ -17,6 +15,7 @@ from syncapp.tui.app import SyncApp
 from syncapp.tui.dialogs import GuardDialog
 from syncapp.tui.forms import FolderForm
 from tests.helpers import Setup
+from tests.integration import twoway_machines
 from tests.tui.conftest import wait_for
 from tests.tui.test_dashboard import on_dashboard, state, up_to_date
 from tests.tui.test_guard import guard_shown
@@ -25,16 +24,8 @@ from tests.tui.test_guard import guard_shown
 N = 12
 
 
-@pytest.fixture(autouse=True)
-def own_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """This test's own freedesktop trash (send2trash reads XDG_DATA_HOME once, at import)."""
-    data = tmp_path / "xdg-data"
-    data.mkdir()
-    monkeypatch.setenv("XDG_DATA_HOME", str(data))
-    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data))
-    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data / "Trash"))
-    monkeypatch.setattr(plat_other, "HOMETRASH", str(data / "Trash"))
-    return data / "Trash"
+# This test's own freedesktop trash: the two-machine harness's fixture (autouse).
+own_trash = twoway_machines.own_trash
 
 
 def two_way(setup: Setup, bwlimit: str = "") -> None:
