@@ -238,6 +238,7 @@ class FolderSync:
                 idle=self._idle_now,
                 stopped=lambda: bool(self.flags.paused or self.flags.error or self.flags.offline),
                 held_back=self.held_back,
+                sent=self.ops.sent,
             )  # fmt: skip
 
     # -- the flags views read ---------------------------------------------------------------------

@@ -37,6 +37,7 @@ from syncapp.engine.events import (
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.kinds import changed_remotely
 from syncapp.engine.notes import note
+from syncapp.engine.ownwrites import digesting, new_digest
 from syncapp.engine.progress import RoundTally
 from syncapp.engine.ratelimit import RateLimit, limited
 from syncapp.engine.restamp import restamp
@@ -121,6 +122,8 @@ class Operations:
         self.uploads_in_flight: dict[str, str] = {}  # upload_id -> remote path
         self.stale_uploads: dict[str, str] = {}  # failed attempts whose staging may remain
         self.discarding = False
+        #: Two-way: the digest of what the last upload of a path sent (``digesting``).
+        self.sent: dict[str, bytes] = {}
 
     @property
     def entries(self) -> EntryMap:
@@ -363,6 +366,11 @@ class Operations:
     ) -> PutResult:
         """One PUT of the file, tracked in ``uploads_in_flight`` while it runs."""
         body = self._read_file(path, le.size, started)
+        # Two-way where a stamp cannot prove the remote holds ours: what was sent (ownwrites).
+        digest = None
+        if self.cfg.direction == "both" and not self.remote.capabilities.distinct_stamps:
+            digest = new_digest()
+            body = digesting(body, digest)
         if self.limits:
             body = limited(body, self.limits)
         mtime = le.mtime_ns if mtime_ns is None else mtime_ns
@@ -375,6 +383,8 @@ class Operations:
             self._upload_failed(upload_id)
             raise
         self.uploads_in_flight.pop(upload_id, None)
+        if digest is not None:
+            self.sent[path] = digest.digest()
         return result
 
     async def _read_file(self, path: str, size: int, started: float) -> AsyncIterator[bytes]:

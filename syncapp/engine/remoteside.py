@@ -72,7 +72,7 @@ from syncapp.engine.heldback import HeldBack
 from syncapp.engine.jobqueue import Job, JobKind
 from syncapp.engine.learned import learn_tree_etags
 from syncapp.engine.notes import note
-from syncapp.engine.ownwrites import confirm_own_writes
+from syncapp.engine.ownwrites import OwnWrites
 from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.remotepoll import RemotePoller, Snapshot
 from syncapp.engine.scanner import LocalEntry, ScanResult, entry_from_stat, parents
@@ -84,6 +84,8 @@ from syncapp.engine.twoway import (
     Action,
     Op,
     TwoWayPlan,
+    kept_both,
+    overruled,
     plan_twoway,
     record_entry,
     resolve_compare,
@@ -131,6 +133,7 @@ class RemoteSide:
         stopped: Callable[[], bool],
         clock: Callable[[], float] = time.time,
         held_back: HeldBack | None = None,
+        sent: dict[str, bytes] | None = None,
     ) -> None:
         #: The dry run's record: a look is planned and recorded there, never applied.
         self.held_back = held_back
@@ -158,14 +161,12 @@ class RemoteSide:
         self._allow_once = False
         #: What waits for a second look (deletes, renames, copies): see ``secondlook``.
         self.second = SecondLook()
-        #: Two machines can overwrite each other's upload unseen (no conditional PUT, or a
-        #: server that says it honours If-Match and does not: rclone serve webdav): paths we
-        #: uploaded whose ETag no look has shown yet. Overwritten before it was seen, the local
-        #: content is kept as a conflict rather than replaced.
-        self.unconfirmed: set[str] = set()
-        self._doubted: set[str] = set()
-        #: Paths our moves put in place (their listing may differ from what was recorded).
-        self.moved: set[str] = set()
+        #: Our own uploads and moves until a listing settles them (``ownwrites``).
+        self.own = OwnWrites(remote, self.prefix, sent if sent is not None else {})
+        #: Paths we uploaded that are not settled yet. Overwritten before that (no conditional
+        #: PUT, or a server that says it honours If-Match and does not: rclone serve webdav),
+        #: the local content is kept as a conflict, not replaced.
+        self.unconfirmed = self.own.unconfirmed
         #: When the server's folder ETags were last looked up (learned.learn_tree_etags).
         self._tree_checked: float | None = None
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(self._on_event)
@@ -174,9 +175,9 @@ class RemoteSide:
         if not isinstance(ev, JobFinished) or ev.folder != self.name:
             return
         if ev.op is EventOp.UPLOAD:
-            self.unconfirmed.add(ev.path)
+            self.own.uploaded(ev.path, ev.seconds)
         elif ev.op is EventOp.MOVE and ev.dest:
-            self.moved.update([ev.dest, *self.folder.entries.below(ev.dest)])
+            self.own.moved.update([ev.dest, *self.folder.entries.below(ev.dest)])
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -239,8 +240,11 @@ class RemoteSide:
             self.looked.set()
             if not live:
                 return
+            # Uploads settle at the first look after their time: take it then, so a later
+            # edit by a machine that saw them is not taken for an unseen overwrite.
+            wait = min(self.cfg.remote_poll, self.own.next_settle(time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.cfg.remote_poll)
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
 
     async def _wait_for_idle(self) -> None:
@@ -283,7 +287,7 @@ class RemoteSide:
             await kindside.resolve_clashes(self, snap)
         result = await self._scan()
         local = result.entries
-        self._confirm_uploads(known, snap)
+        overwritten = await self._confirm_uploads(known, snap)
         now = self.clock()
         plan = plan_twoway(
             known,
@@ -293,6 +297,8 @@ class RemoteSide:
             now=now,
             rules=self.rules,
         )
+        if overwritten:
+            plan = overruled(plan, [kept_both(p, local, snap.entries, now) for p in overwritten])
         if self.held_back is not None:
             self._hold_back(plan, known)
             return plan
@@ -309,17 +315,19 @@ class RemoteSide:
         await self._apply(plan, known, snap)
         return plan
 
-    def _confirm_uploads(self, known: dict[str, Entry], snap: Snapshot) -> None:
-        """Record what the listing shows for our own uploads and moves (``ownwrites``)."""
-        for seen in confirm_own_writes(
-            self.unconfirmed,
-            self.moved,
-            known,
-            snap.entries,
-            server_mtime=self.remote.capabilities.server_mtime,
-        ):
-            known[seen.path] = seen
-            self.folder._put_entry(seen)
+    async def _confirm_uploads(self, known: dict[str, Entry], snap: Snapshot) -> list[str]:
+        """Record what the listing shows for our own uploads and moves, and settle the uploads
+        that are due; returns those written over by a machine that never saw ours."""
+        seen, overwritten = await self.own.settle(
+            known, snap.entries, server_mtime=self.remote.capabilities.server_mtime
+        )
+        for e in seen:
+            known[e.path] = e
+            self.folder._put_entry(e)
+        for p in overwritten:
+            log.warning("%s: %s was written over on the remote with a stamp like ours; "
+                        "both contents are kept", self.name, p)  # fmt: skip
+        return overwritten
 
     def _hold_back(self, plan: TwoWayPlan, known: dict[str, Entry]) -> None:
         """Dry run: what this look would do here, and whether the guard would stop it."""
@@ -402,14 +410,11 @@ class RemoteSide:
             a = resolve_compare(a, same, self.clock())
             op = a.op
         if op is Op.DOWNLOAD and a.local is not None and a.path in self.unconfirmed:
-            # Our upload was overwritten before any look showed it. The writer kept it as a
-            # conflict copy (its upload saw ours): download. Else keep ours as a conflict. The
-            # writer's copy may still be on its way: decided at the next look.
-            if a.path not in self._doubted:
-                self._doubted.add(a.path)
+            # Our upload was overwritten before it settled. The writer kept it as a conflict
+            # copy (its upload saw ours): download. Else keep ours as a conflict. The writer's
+            # copy may still be on its way: decided at the next look.
+            if not self.own.doubt(a.path):
                 return
-            self._doubted.discard(a.path)
-            self.unconfirmed.discard(a.path)
             known = self.folder.entries.get(a.path)
             if known is None or not await self._kept_as_conflict(a.path, snap):
                 why = "overwritten on the remote before this machine saw its own upload there"

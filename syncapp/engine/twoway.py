@@ -236,6 +236,27 @@ def plan_twoway(
     return TwoWayPlan(ordered)
 
 
+def overruled(plan: TwoWayPlan, actions: list[Action | None]) -> TwoWayPlan:
+    """``plan`` with ``actions`` instead of whatever it planned for their paths."""
+    mine = {a.path: a for a in actions if a is not None}
+    rest = [a for a in plan.actions if a.path not in mine and a.dst not in mine]
+    return TwoWayPlan(sorted([*rest, *mine.values()], key=_sort_key))
+
+
+def kept_both(
+    p: str, local: Mapping[str, LocalEntry], remote: Mapping[str, RemoteEntry], now: float
+) -> Action | None:
+    """For a file whose remote content was written over by a machine that never saw ours
+    (the stamps alike, the contents not): keep both, as for an edit on both sides."""
+    lo, r = local.get(p), remote.get(p)
+    if r is None or r.is_dir or (lo is not None and lo.is_dir):
+        return None  # the plan has seen what became of it
+    why = "written over on the remote by a machine that had not seen this one's upload"
+    if lo is None:  # deleted here since: the other machine's edit beats the delete
+        return Action(Op.DOWNLOAD, p, remote=r, reason=why)
+    return Action(Op.CONFLICT, p, dst=conflict_name(p, now), local=lo, remote=r, reason=why)
+
+
 def _sort_key(a: Action) -> tuple[int, int, str]:
     rank = _ORDER[a.op]
     depth = _depth(a.path)

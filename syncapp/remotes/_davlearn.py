@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from syncapp.errors import RemoteError
 from syncapp.remotes._davdest import warn_mangled
 from syncapp.remotes._http import quietly
-from syncapp.remotes.base import STAGING_PREFIX, join
+from syncapp.remotes.base import STAGING_PREFIX, RemoteEntry, join
 
 if TYPE_CHECKING:
     from syncapp.remotes.webdav import WebDAVRemote
@@ -31,6 +31,7 @@ FACTS_MAX_AGE = 30 * 86400
 _PROBE_MTIME = 1_000_000_000  # 2001-09-09: no server's clock says that by accident
 _PROBE_BODY = b"syncapp checks what this server does; this file is removed at once\n"
 _PROBE_HALF = b"\0" * (256 * 1024)
+_SECOND = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,9 @@ class DAVFacts:
     destination_ok: bool
     #: A listing shows names starting with a dot (nginx's dav-ext leaves them out).
     lists_dot_names: bool
+    #: Two writes of one size within one second get different ETags (Apache's has the mtime
+    #: in microseconds, Nextcloud's is new each write); rclone's and WsgiDAV's do not.
+    distinct_stamps: bool
     #: The server's Server header, for humans.
     server: str
     where: str
@@ -64,6 +68,7 @@ class DAVFacts:
             facts.partial_visible,
             facts.destination_ok,
             facts.lists_dot_names,
+            facts.distinct_stamps,
         )
         if (
             not all(isinstance(b, bool) for b in bools)
@@ -80,10 +85,11 @@ class DAVFacts:
 async def probe(remote: WebDAVRemote, where: str) -> DAVFacts | None:
     """Try the server inside ``where`` with staging names (never synced), then clean up.
 
-    Four questions: does it keep an X-OC-Mtime (header ``X-OC-MTime: accepted``, or the
-    mtime read back); does a listing show names starting with a dot (nginx's dav-ext
-    hides them); does a MOVE to a name with ``?`` and ``;`` land there; is a PUT body
-    visible under its name before it is complete. Everything happens in a collection of
+    Five questions: does it keep an X-OC-Mtime (header ``X-OC-MTime: accepted``, or the
+    mtime read back); do two writes of one size within a second get different ETags; does a
+    listing show names starting with a dot (nginx's dav-ext hides them); does a MOVE to a
+    name with ``?`` and ``;`` land there; is a PUT body visible under its name before it is
+    complete. Everything happens in a collection of
     its own, removed at the end. A server that refuses a probe (no write permission here)
     leaves everything at the safe defaults and is asked again next time; a server that is
     down raises, like any other request.
@@ -104,7 +110,8 @@ async def probe(remote: WebDAVRemote, where: str) -> DAVFacts | None:
         rtt = time.monotonic() - sent
         entry = await remote.stat(first)
         accepted = answer.headers.get("X-OC-MTime", "").lower() == "accepted"
-        keeps = accepted or (entry is not None and entry.mtime_ns == _PROBE_MTIME * 1_000_000_000)
+        keeps = accepted or (entry is not None and entry.mtime_ns == _PROBE_MTIME * _SECOND)
+        distinct = await stamps_differ(remote, first, entry)
         dots = any([e.path == first async for e in remote._children(box)])
         await remote._send_move(first, odd)
         dest_ok = await remote.stat(odd) is not None
@@ -131,10 +138,35 @@ async def probe(remote: WebDAVRemote, where: str) -> DAVFacts | None:
         partial_visible=visible,
         destination_ok=dest_ok,
         lists_dot_names=dots,
+        distinct_stamps=distinct,
         server=answer.headers.get("Server", "")[:100],
         where=where,
         learned_at=time.time(),
     )
+
+
+async def stamps_differ(remote: WebDAVRemote, path: str, before: RemoteEntry | None) -> bool:
+    """Whether writing other bytes of the same size within the same second changes the stamp
+    a listing shows for ``path`` (``before``). A server that stamps with its own clock may
+    pass a second between the two writes, which tells nothing: tried again (three times)."""
+    bodies = [_PROBE_BODY.swapcase(), _PROBE_BODY, _PROBE_BODY.swapcase()]
+    for body in bodies:
+        if before is None or before.etag is None or before.mtime_ns is None:
+            return False  # size and a whole-second mtime: alike
+        await remote._request(
+            "PUT",
+            path,
+            ok=(200, 201, 204),
+            content=body,
+            headers={"Content-Length": str(len(body)), "X-OC-Mtime": str(_PROBE_MTIME)},
+        )
+        after = await remote.stat(path)
+        if after is None or after.mtime_ns is None:
+            return False
+        if after.mtime_ns // _SECOND == before.mtime_ns // _SECOND:
+            return after.etag != before.etag
+        before = after
+    return False
 
 
 async def partial_put_visible(remote: WebDAVRemote, path: str, rtt: float) -> bool:
@@ -215,6 +247,10 @@ def describe(remote: WebDAVRemote) -> list[str]:
         )
     if f is not None:
         lines.append("gives ETags for files: " + ("yes" if f.file_etags else "no"))
+        lines.append(
+            "tells two writes of one size within a second apart: "
+            + ("yes" if f.distinct_stamps else "no; two-way sync reads its uploads back once")
+        )
     staged = how("atomic_upload", remote._cfg.atomic_upload != "auto")
     if remote._direct_put:
         lines.append(f"hides an upload until it is complete: yes, {staged}; one PUT a file")

@@ -88,6 +88,10 @@ class Capabilities:
     server_mtime: bool = False
     #: ``put`` honours ``if_match`` (412 when the remote's ETag differs).
     conditional_put: bool = False
+    #: Two writes of different content get different stamps (ETag, or size and mtime) even
+    #: within one second: a content hash, an inode or a fine clock in the ETag. Where not,
+    #: two-way sync checks the content of its own uploads (``engine/ownwrites``).
+    distinct_stamps: bool = False
     #: The remote has real directories (``mkdir`` is needed before putting files into them).
     directories: bool = True
 

@@ -144,6 +144,7 @@ class LocalRemote(Remote):
         server_copy=True,
         server_mtime=True,
         conditional_put=True,
+        distinct_stamps=True,  # a new inode and the mtime in nanoseconds
         directories=True,
     )
 

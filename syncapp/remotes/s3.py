@@ -98,6 +98,7 @@ class S3Remote(Remote):
         server_copy=True,
         server_mtime=False,
         conditional_put=False,
+        distinct_stamps=True,  # the ETag is the content's MD5 (of its parts' MD5s if multipart)
         directories=False,
     )
 

@@ -483,6 +483,7 @@ class WebDAVRemote(Remote):
             server_mtime=keeps,
             # If-Match needs ETags (nginx gives none); unknown until seen.
             conditional_put=facts.file_etags if facts is not None else True,
+            distinct_stamps=facts is not None and facts.distinct_stamps,
         )
 
     async def learn(

@@ -23,6 +23,7 @@ from syncapp.errors import (
 from syncapp.remotes import Remote, RemoteEntry
 from syncapp.remotes.base import STAGING_PREFIX, PutResult, staging_name
 from tests.integration.backends import Backend
+from tests.servers.dav_httpd import EXPECTED
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -438,6 +439,29 @@ async def test_mtime_is_kept(remote_backend: Backend) -> None:
         assert mtime_ns - entry.mtime_ns < 10**9
         listed = (await listing(r))["old.txt"]
         assert listed.mtime_ns == entry.mtime_ns
+
+
+async def test_distinct_stamps(remote_backend: Backend) -> None:
+    """Two writes of one size within one second, with the same mtime sent: a backend that
+    declares (or, for WebDAV, learned) distinct stamps shows them apart; a WebDAV server
+    learns what its table of facts says."""
+    second = 10**9
+    async with remote_backend.remote() as r:
+        await r.learn("")
+        if remote_backend.name.startswith("webdav-"):
+            kind = remote_backend.name.removeprefix("webdav-")
+            assert r.capabilities.distinct_stamps is EXPECTED[kind].distinct_stamps
+        needs(r, "distinct_stamps")
+        for _ in range(3):  # a server on its own clock may pass a second between the writes
+            await put_bytes(r, "s", b"one", mtime_ns=1_600_000_000 * second)
+            one = await r.stat("s")
+            await put_bytes(r, "s", b"two", mtime_ns=1_600_000_000 * second)
+            two = await r.stat("s")
+            assert one is not None and two is not None and one.mtime_ns and two.mtime_ns
+            if one.mtime_ns // second == two.mtime_ns // second:
+                break
+        assert one is not None and two is not None
+        assert (one.etag, one.mtime_ns) != (two.etag, two.mtime_ns)
 
 
 async def test_if_match(remote_backend: Backend) -> None:

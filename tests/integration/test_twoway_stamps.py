@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from syncapp.engine.restamp import looks_unchanged, next_mtime_ns, wait_for_server_clock
@@ -70,3 +71,53 @@ async def test_a_same_size_edit_within_the_second_reaches_the_other_machine(
         except TimeoutError:
             seen = {n: {p: text(m.folder / p) for p in m.files()} for n, m in (("a", a), ("b", b))}
             raise AssertionError(f"the machines did not converge: {seen}") from None
+
+
+async def test_an_overwrite_stamped_like_our_upload_keeps_both_contents(
+    tmp_path: Path,
+    shared: Shared,
+) -> None:
+    """Another machine that never saw our upload writes the same size in the same second: on
+    servers whose stamps cannot tell the two apart the listing shows "our" stamp, so the
+    upload is read back before it counts as settled (engine/ownwrites.py)."""
+    async with machines(tmp_path, shared, "a") as (a,):
+        notes = a.folder / "notes.txt"
+        notes.write_text("first one\n")
+        side = a.engine.folder("docs").remote_side
+        assert side is not None
+        await until(lambda: a.uploads() == 1 and not side.unconfirmed)
+        second = int(time.time()) - 30
+        notes.write_text("A version\n")
+        os.utime(notes, (second + 0.1, second + 0.1))
+        await until(lambda: a.uploads() == 2 and not a.engine.status()["docs"].in_flight)
+        assert "notes.txt" in side.unconfirmed  # not settled yet: no look has taken it for ours
+        remote = a.engine.folder("docs").remote
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"B version\n"
+
+        # As another machine's engine writes it: same size, its mtime in the same second.
+        await remote.put("Docs/notes.txt", body(), size=10, mtime_ns=(second * S) + S // 2)
+
+        def both_kept() -> bool:
+            here = {p: text(a.folder / p) for p in a.files()}
+            return (
+                here.get("notes.txt") == "A version\n"
+                and sorted(map(str, here.values())) == ["A version\n", "B version\n"]
+                and not side.unconfirmed
+                and not a.engine.status()["docs"].in_flight
+            )
+
+        try:
+            await until(both_kept)
+        except TimeoutError:
+            seen = {p: text(a.folder / p) for p in a.files()}
+            raise AssertionError(f"not both kept: {seen}") from None
+        # And the remote holds both too (the conflict copy uploads like any new file).
+        listed = [e async for e in remote.list("Docs")]
+        names = {e.path for e in listed if not e.is_dir and "/.syncapp-" not in e.path}
+        contents = set()
+        for p in names:
+            async with remote.get(p) as chunks:
+                contents.add(b"".join([c async for c in chunks]))
+        assert contents == {b"A version\n", b"B version\n"}, names

@@ -471,6 +471,10 @@ class Facts:
     #: about it (ETag, getlastmodified) unchanged: a test changing a file behind syncapp's back
     #: waits longer than that after syncapp's upload.
     change_resolution: float
+    #: Two writes of one size within one second (the same X-OC-Mtime sent) get different
+    #: ETags: Apache's has the mtime in microseconds; rclone's is (the mtime kept, in whole
+    #: seconds, and the size), WsgiDAV's (path, whole-second mtime, size); nginx gives none.
+    distinct_stamps: bool
 
 
 EXPECTED: dict[str, Facts] = {
@@ -479,20 +483,20 @@ EXPECTED: dict[str, Facts] = {
     "wsgidav": Facts(
         keeps_mtime=True, depth_infinity=True, file_etags=True, if_match=True,
         move_collection_without_slash=201, stages_put=False, lists_dot_names=True,
-        destination_intact=False, change_resolution=1.0,
+        destination_intact=False, change_resolution=1.0, distinct_stamps=False,
     ),
     # Writes the body straight into the file (visible once past its buffer).
     "rclone": Facts(
         keeps_mtime=True, depth_infinity=True, file_etags=True, if_match=False,
         move_collection_without_slash=201, stages_put=False, lists_dot_names=True,
-        destination_intact=True, change_resolution=0.0,
+        destination_intact=True, change_resolution=0.0, distinct_stamps=False,
     ),
     # mod_dav_fs writes .davfs.tmpXXXX and renames it; ETag size-mtime in microseconds;
     # mod_dir answers a collection URL without its slash with 301 to the slashed URL.
     "apache": Facts(
         keeps_mtime=False, depth_infinity=False, file_etags=True, if_match=True,
         move_collection_without_slash=301, stages_put=True, lists_dot_names=True,
-        destination_intact=True, change_resolution=0.0,
+        destination_intact=True, change_resolution=0.0, distinct_stamps=True,
     ),
     # Stages the body in client_body_temp and renames it; no ETags in PROPFIND (dav-ext), only
     # getlastmodified in whole seconds; 400 "is collection" to MOVE without the slash; dot names
@@ -500,7 +504,7 @@ EXPECTED: dict[str, Facts] = {
     "nginx": Facts(
         keeps_mtime=False, depth_infinity=False, file_etags=False, if_match=False,
         move_collection_without_slash=400, stages_put=True, lists_dot_names=False,
-        destination_intact=True, change_resolution=1.0,
+        destination_intact=True, change_resolution=1.0, distinct_stamps=False,
     ),
 }
 

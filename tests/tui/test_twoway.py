@@ -11,6 +11,7 @@ from pathlib import Path
 from textual.widgets import Button, Input, Label, OptionList, Select
 
 from syncapp.engine import FolderState, Op
+from syncapp.engine.api import LocalEngine
 from syncapp.tui.app import SyncApp
 from syncapp.tui.dialogs import GuardDialog
 from syncapp.tui.forms import FolderForm
@@ -95,6 +96,12 @@ async def test_a_remote_edit_shows_a_download_and_the_down_rate(setup: Setup) ->
         rate = panel.query_one(".rate", Label)
         assert re.fullmatch(r"↑ \S+ \S+ ↓ \S+ \S+", str(rate.content)), rate.content
 
+        # (Our uploads settled: an overwrite right after one is a machine that never saw it.)
+        engine = app.engine
+        assert isinstance(engine, LocalEngine)
+        side = engine.sync.folder("docs").remote_side
+        assert side is not None
+        await wait_for(pilot, lambda: not side.unconfirmed, "the uploads settled")
         data = os.urandom(1536 * 1024)
         (remote / "a.txt").write_bytes(data)  # edited on the remote (another machine, say)
         table = app.dashboard.transfers

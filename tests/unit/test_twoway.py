@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from syncapp.engine.ownwrites import SETTLE_SECONDS, Upload, confirm_own_writes
 from syncapp.engine.scanner import LocalEntry
 from syncapp.engine.state import Entry
 from syncapp.engine.twoway import (
@@ -9,6 +10,8 @@ from syncapp.engine.twoway import (
     Op,
     TwoWayPlan,
     copies_of_present,
+    kept_both,
+    overruled,
     plan_twoway,
     record_entry,
     resolve_compare,
@@ -406,3 +409,39 @@ def test_new_remote_copies_of_files_still_there_wait_a_look() -> None:
     p = plan(known, local, remote)
     held = copies_of_present(p, {e.path: e for e in known}, {e.path: e for e in remote})
     assert held == {"moved", "moved/a.txt", "moved/b.txt"}
+
+
+
+def test_an_overwrite_stamped_like_ours_is_overruled_into_keeping_both() -> None:
+    lo = LocalEntry("a.txt", False, 10, 5, 1)
+    r = RemoteEntry("a.txt", False, 10, 5, "e")
+    plan = TwoWayPlan(
+        [Action(Op.UPLOAD, "a.txt", local=lo), Action(Op.DOWNLOAD, "b.txt", remote=r)]
+    )
+    both = overruled(plan, [kept_both("a.txt", {"a.txt": lo}, {"a.txt": r}, 0.0)])
+    ops = [(a.op, a.path) for a in both.actions]
+    assert ops == [(Op.DOWNLOAD, "b.txt"), (Op.CONFLICT, "a.txt")]
+    # Deleted here since: the other machine's content comes down.
+    gone_here = kept_both("a.txt", {}, {"a.txt": r}, 0.0)
+    assert gone_here is not None and gone_here.op is Op.DOWNLOAD
+    # Gone there: nothing to keep, the plan decides.
+    assert kept_both("a.txt", {"a.txt": lo}, {}, 0.0) is None
+
+
+def test_an_upload_settles_after_two_seconds_or_twice_its_duration() -> None:
+    k = Entry("a.txt", False, 10, 5, 1, "e1", 0.0, 7)
+    up = Upload.finished(100.0, 0.1, None)
+    assert up.settles == 100.0 + SETTLE_SECONDS
+    assert Upload.finished(100.0, 30.0, None).settles == 160.0
+    unconfirmed = {"a.txt": up}
+
+    def due(etag: str, now: float) -> list[str]:
+        listed = {"a.txt": RemoteEntry("a.txt", False, 10, 7, etag)}
+        return confirm_own_writes(
+            unconfirmed, set(), {"a.txt": k}, listed, server_mtime=True, now=now
+        )[1]
+
+    assert due("e1", 101.0) == [] and list(unconfirmed) == ["a.txt"]  # ours, not settled yet
+    assert due("e1", 102.5) == ["a.txt"]
+    # Another ETag: not ours, never due (the look plans it as a remote edit).
+    assert due("e2", 103.0) == []
