@@ -539,9 +539,15 @@ class Operations:
                 await self.remote.move(self.rpath(src), self.rpath(dst))
             else:
                 await self._move_by_copy(src, dst, known.is_dir)
-        except (RemoteNotFound, RemoteConflict, NotImplementedError):
+        except RemoteNotFound:  # the source is gone there: upload what is here
             await self.folder._resync(dst)
             self.folder._forget(src, job.is_dir)
+            return
+        except (RemoteConflict, NotImplementedError):
+            # The server would not (a name it mangles, a taken name): upload what is at the
+            # destination, and the source goes as an ordinary delete.
+            await self.folder._resync(dst)
+            self.folder._hold_deletes([(src, known.is_dir)])
             return
         self.entries.move(src, dst)
         self.state.move_entries(self.name, src, dst)

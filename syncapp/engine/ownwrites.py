@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
@@ -28,6 +29,8 @@ from syncapp.engine.adopt import remote_changed, same_mtime
 from syncapp.engine.state import Entry
 from syncapp.errors import RemoteError
 from syncapp.remotes.base import Remote, RemoteEntry, join
+
+log = logging.getLogger(__name__)
 
 #: An upload is settled no sooner than this after it finished, and no sooner than twice its
 #: own duration (a same-size upload racing ours takes about as long).
@@ -71,13 +74,15 @@ async def remote_digest(remote: Remote, path: str) -> bytes:
 
 async def holds_what_was_sent(remote: Remote, path: str, sent: bytes) -> bool | None:
     """Whether the remote file is what our upload sent; None when it could not be read now
-    (a retryable error: ask again at the next look)."""
+    (a retryable error: ask again at the next look). A file gone or refused counts as ours:
+    the stamp decides, and the next listing tells what became of it."""
     try:
         return await remote_digest(remote, path) == sent
     except RemoteError as e:
         if e.retryable:
             return None
-        return False  # gone or refused: the listing tells the next look what happened
+        log.info("%s: not read back (%s); its stamp says it is ours", path, e)
+        return True
 
 
 def confirm_own_writes(

@@ -15,6 +15,7 @@ from syncapp.errors import (
     RemoteNotFound,
     RemotePreconditionFailed,
     RemoteUnavailable,
+    RemoteUnsupported,
 )
 from syncapp.remotes import _davdest
 from syncapp.remotes._http import (
@@ -174,7 +175,7 @@ async def check_etag(r: WebDAVRemote, path: str, if_match: str) -> None:
 async def move_or_copy_by_hand(r: WebDAVRemote, method: str, src: RemoteEntry, dst: str) -> None:
     """MOVE/COPY of a file through this client, for destinations the server would mangle."""
     if src.is_dir:
-        raise RemoteError(
+        raise RemoteUnsupported(
             f"{method} {src.path} -> {dst}: this server cannot {method.lower()} directories "
             "to names containing '?' or ';'",
             path=dst,
