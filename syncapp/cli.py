@@ -135,7 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("SYNCAPP_LOGLEVEL", "WARNING"))
+    # Like the engine's own lines (time first); the logger's name only at debug level.
+    level = os.environ.get("SYNCAPP_LOGLEVEL", "WARNING")
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if level == "DEBUG" else None
+    logging.basicConfig(
+        level=level,
+        format=fmt or "%(asctime)s %(levelname)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     try:
         if args.command == "run":
             return cmd_run(args)

@@ -337,6 +337,15 @@ class Operations:
                     break
         if top is None:
             return
+        if top and self.cfg.direction == "both":
+            # Two-way: what went with the folder is for the next look to judge (renamed there:
+            # it comes down as a rename; deleted: to the trash). Only this file's folders again.
+            for d in parents(path):
+                if d == top or d.startswith(top + "/"):
+                    self.entries.pop(d, None)
+                    self.state.delete_entry(self.name, d)
+            await self.ensure_dir(path.rsplit("/", 1)[0])
+            return
         if top:
             gone = [k for k in (top, *self.entries.below(top)) if k in self.entries]
         else:

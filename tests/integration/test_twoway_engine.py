@@ -6,6 +6,7 @@ Every wait is on a condition (with a generous bound for a hung test), never slee
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -87,6 +88,42 @@ async def test_a_remote_rename_of_a_folder_is_one_local_rename(
         assert {p.name: p.stat().st_ino for p in (b.folder / "moved").iterdir()} == inodes
         await until(lambda: a.files() == b.files())
         assert b.uploads() == 0
+
+
+async def test_an_edit_inside_a_folder_renamed_elsewhere_meanwhile_is_kept_alone(
+    tmp_path: Path, shared: Shared
+) -> None:
+    """B edits a file of a folder that A renames before B could see it: B's upload finds the
+    folder gone and makes it again for that file only; the rest arrives as A's rename (never a
+    second copy of the whole folder)."""
+    async with machines(tmp_path, shared, "a", "b") as (a, b):
+        write_tree(a.folder, {f"docs/d{j}.txt": f"doc {j}\n" for j in range(8)})
+        await until(lambda: len(b.files()) == 8)
+        b.engine.pause("docs")
+        (b.folder / "docs" / "d3.txt").write_text("edited on b, longer\n")
+        (a.folder / "docs").rename(a.folder / "papers")
+        remote = a.engine.folder("docs").remote
+        await until(lambda: a.engine.status()["docs"].state is FolderState.UP_TO_DATE)
+
+        async def moved() -> bool:
+            return await remote.stat("Docs/papers/d7.txt") is not None
+
+        for _ in range(200):
+            if await moved() and await remote.stat("Docs/docs/d7.txt") is None:
+                break
+            await asyncio.sleep(0.05)
+        b.engine.resume("docs")
+
+        def settled(m: Machine) -> bool:
+            names = set(m.files())
+            return names == {"docs/d3.txt", *(f"papers/d{j}.txt" for j in range(8))}
+
+        try:
+            await until(lambda: settled(a) and settled(b) and a.files() == b.files())
+        except TimeoutError:
+            raise AssertionError(f"a: {sorted(a.files())}\nb: {sorted(b.files())}") from None
+        assert text(a.folder / "docs" / "d3.txt") == "edited on b, longer\n"
+        assert text(b.folder / "papers" / "d0.txt") == "doc 0\n"
 
 
 async def test_both_edit_one_file_keeps_both_contents_on_both_machines(
