@@ -42,11 +42,25 @@ def _when(ts: float | None) -> str:
 
 def explain(folder: FolderConfig, path: str, db: StateDB | None) -> dict[str, Any]:
     out = _explain(folder, path, db)
+    if not db or out["status"] == "outside":
+        return out
     # Two-way (and conflicts on upload): what last came from the remote for this path.
-    found = read_note(db, folder.name, out["path"]) if db and out["status"] != "outside" else None
-    if found is not None:
-        when, what = found
-        out["twoway"] = {"at": when, "what": what}
+    found = read_note(db, folder.name, out["path"])
+    if out["status"] == "unknown":
+        # Gone here: a folder around it that went to the trash since says where it is.
+        for anc in parents(out["path"]):
+            around = read_note(db, folder.name, anc)
+            if around and "trash" in around[1] and (found is None or around[0] >= found[0]):
+                inside = out["path"][len(anc) + 1 :]
+                found = (around[0], f"its folder {anc}: {around[1]} (with {inside} in it)")
+                break
+    if found is None:
+        return out
+    when, what = found
+    out["twoway"] = {"at": when, "what": what}
+    if out["status"] == "unknown":  # "never synced" is not so: say what became of it
+        out["answer"] = f"not here; last from the remote: {what} ({_when(when)})"
+    else:
         out["answer"] += f"; last from the remote: {what} ({_when(when)})"
     return out
 

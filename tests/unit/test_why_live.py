@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from syncapp.config import FolderConfig
 from syncapp.engine.live import PathNow
+from syncapp.engine.notes import note
+from syncapp.engine.state import open_state
 from syncapp.livestatus import live_lines
-from syncapp.why import with_live
+from syncapp.why import explain, with_live
 
 KEYS = {"path", "status", "answer", "source", "live", "rules_changed"}
 
@@ -78,3 +82,21 @@ def test_status_lines_name_rates_progress_and_files_in_flight() -> None:
             "down_rate": None, "eta": None, "transfers": [],
             "progress": dict.fromkeys(live["progress"], 0)}  # fmt: skip
     assert live_lines(idle) == ["  now: up to date; 0 in flight, 0 queued"]
+
+
+def test_a_file_gone_with_its_trashed_folder_says_where_it_went(tmp_path: Path) -> None:
+    folder = FolderConfig(name="docs", path=tmp_path / "docs", remote="r")
+    folder.path.mkdir()
+    db = open_state(tmp_path / "state.db")
+    try:
+        note(db, "docs", "sub/a.txt", "downloaded from the remote", 100.0)
+        where = "/home/u/.local/share/Trash/files/sub"
+        note(db, "docs", "sub", f"deleted on the remote; moved to the trash: {where}", 200.0)
+        out = explain(folder, "sub/a.txt", db)
+        assert out["status"] == "unknown"
+        assert out["answer"].startswith("not here; last from the remote: its folder sub: ")
+        assert where in out["answer"] and "(with a.txt in it)" in out["answer"]
+        # Never synced and nothing noted: that is what it says.
+        assert explain(folder, "other.txt", db)["answer"].startswith("not known")
+    finally:
+        db.close()
