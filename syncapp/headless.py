@@ -18,6 +18,7 @@ from typing import TextIO
 
 from syncapp.config import Config
 from syncapp.engine import (
+    ConfigChanged,
     ConflictKept,
     Event,
     FileDownloaded,
@@ -94,6 +95,8 @@ def format_event(ev: Event) -> str | None:
     if isinstance(ev, GuardTripped):
         sample = ", ".join(ev.sample[:5])
         return f"{ts} {f}: delete guard: {ev.reason} (e.g. {sample})"
+    if isinstance(ev, ConfigChanged):
+        return f"{ts} config changed: {ev.summary()}"
     return None
 
 

@@ -2,6 +2,7 @@
 
 from syncapp.engine.core import SyncEngine, default_state_path
 from syncapp.engine.events import (
+    ConfigChanged,
     ConflictKept,
     CountsChanged,
     Event,
@@ -30,6 +31,7 @@ from syncapp.engine.events import (
 from syncapp.engine.folder import FolderStatus, FolderSync
 
 __all__ = [
+    "ConfigChanged",
     "ConflictKept",
     "CountsChanged",
     "Event",

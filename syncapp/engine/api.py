@@ -124,6 +124,11 @@ class EngineAPI(ABC):
         reopen changed ones); returns the folders that could not open, with why."""
 
     @abstractmethod
+    async def current_config(self) -> Config:
+        """The config the engine runs on now: what a view shows after ``ConfigChanged`` (the
+        change may have come from another view or the CLI)."""
+
+    @abstractmethod
     async def save_folder(self, draft: FolderDraft, editing: str | None = None) -> Config:
         """Add a folder (``editing`` None) or change folder ``editing`` (renamed when the
         draft's name differs); the engine writes the config file and (re)opens the folder.
@@ -308,6 +313,13 @@ class LocalEngine(EngineAPI):
 
         result: dict[str, str] = await self.in_engine_task(apply)
         return result
+
+    async def current_config(self) -> Config:
+        # A copy: the engine's own dicts change as folders open.
+        config = self.sync.config
+        return dataclasses.replace(
+            config, folders=dict(config.folders), remotes=dict(config.remotes)
+        )
 
     async def save_folder(self, draft: FolderDraft, editing: str | None = None) -> Config:
         return await self._edit_config(lambda c: configfile.folder_saved(c, draft, editing))

@@ -189,6 +189,15 @@ class EngineClient(EngineAPI):
         reply = await self._call("POST", "/v1/config/reload")
         return dict(reply.get("errors") or {})
 
+    async def current_config(self) -> Config:
+        # As for ``_written``: answers carry no secrets, so the file the engine wrote or read
+        # last is read here (a hand edit not reloaded yet shows too).
+        path = self.config_path
+        if path is None:
+            status = await self._call("GET", "/v1/status")
+            path = Path(status["config"])
+        return await asyncio.to_thread(load_config, path)
+
     async def save_folder(self, draft: FolderDraft, editing: str | None = None) -> Config:
         body = folder_body(draft)
         if editing is None:

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Self
 
 from syncapp.config import Config, FolderConfig, RemoteConfig, default_state_dir, parse_rate
-from syncapp.engine.events import Event, EventBus
+from syncapp.engine.events import ConfigChanged, Event, EventBus
 from syncapp.engine.folder import FolderStatus, FolderSync
 from syncapp.engine.learned import learn_remote
 from syncapp.engine.lock import EngineLock
@@ -202,8 +202,10 @@ class SyncEngine:
     async def apply_config(self, config: Config) -> dict[str, str]:
         """Make the open folders those of ``config``: close removed ones, reopen changed ones
         (or those on a changed remote), open new ones. One folder that cannot open never
-        keeps the others down; returns those that could not, with why."""
+        keeps the others down; returns those that could not, with why. When the config differs
+        from the one the engine ran on, every view is told (``ConfigChanged``)."""
         old = self.config
+        news = _config_news(old, config)
         changed_remotes = {name for name, r in config.remotes.items() if old.remotes.get(name) != r}
         for name in list(self.folders):
             new = config.folders.get(name)
@@ -216,6 +218,9 @@ class SyncEngine:
         for cfg in config.folders.values():
             if cfg.name not in self.folders:
                 await self._open_logged(cfg)
+        if news is not None:
+            # Once the folders are open: a view that asks for them now sees the new ones.
+            self.bus.publish(news)
         return dict(self.open_errors)
 
     async def reopen_folder(self, name: str) -> None:
@@ -277,3 +282,23 @@ class SyncEngine:
 
     async def wait_idle(self) -> None:
         await asyncio.gather(*(f.wait_idle() for f in self.folders.values()))
+
+
+def _config_news(old: Config, new: Config) -> ConfigChanged | None:
+    """What changed from ``old`` to ``new`` as views are told it; None when nothing did."""
+    if old == new:  # the parsed document is not compared: what it says is
+        return None
+    changed_remotes = {n for n, r in new.remotes.items() if old.remotes.get(n) != r}
+    return ConfigChanged(
+        "",
+        folders=tuple(new.folders),
+        remotes=tuple(new.remotes),
+        added=tuple(n for n in new.folders if n not in old.folders),
+        removed=tuple(n for n in old.folders if n not in new.folders),
+        changed=tuple(
+            n
+            for n, cfg in new.folders.items()
+            if n in old.folders and (cfg != old.folders[n] or cfg.remote in changed_remotes)
+        ),
+        file=str(new.path),
+    )

@@ -239,6 +239,37 @@ class GuardTripped(Event):
     direction: Literal["up", "down"] = "up"
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigChanged(Event):
+    """The engine runs on a changed config: a view or the CLI added, changed or removed a
+    folder or a remote, or the file was read again (``syncapp reload``). It is about the whole
+    engine, so ``folder`` is "". ``folders`` and ``remotes`` are every name now, in the
+    config's order; ``added``, ``removed`` and ``changed`` name folders (changed: its settings
+    or its remote's, so it was reopened; a rename is one removed and one added). ``file`` is
+    the config file: views show what the engine runs by reading it again."""
+
+    folders: tuple[str, ...] = ()
+    remotes: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    file: str = ""
+
+    def summary(self) -> str:
+        """``added folder photos; removed folders a, b`` (or the remotes, when only they
+        changed): the log line's and the UI's words."""
+        parts = [
+            f"{verb} folder{'s' if len(names) > 1 else ''} {', '.join(names)}"
+            for verb, names in (
+                ("added", self.added),
+                ("removed", self.removed),
+                ("changed", self.changed),
+            )
+            if names
+        ]
+        return "; ".join(parts) or f"remotes now {', '.join(self.remotes) or 'none'}"
+
+
 Subscriber = Callable[[Event], None]
 
 

@@ -49,6 +49,7 @@ class FolderActions(_Base):
         own_config_path: Path
         state_path: Path | None
         history: History
+        config_lock: asyncio.Lock
         _guard_shown: set[str]
         _restoring: set[str]
         engine_factory: Any
@@ -182,6 +183,36 @@ class FolderActions(_Base):
         else:
             self.start_engine()  # it opens every configured folder
         return None
+
+    async def show_config(self, new: Config) -> None:
+        """Show ``new``, the config the engine runs on after a change made elsewhere (another
+        view, the CLI, a reload): its folders' panels added, removed or updated, as after a
+        change made here."""
+        old = self.config
+        if new == old:
+            return
+        self.config = new
+        added = [n for n in new.folders if n not in old.folders]
+        removed = [n for n in old.folders if n not in new.folders]
+        changed = [n for n in new.folders if n in old.folders and new.folders[n] != old.folders[n]]
+        for name in (*removed, *changed):
+            self.dashboard.transfers.forget_folder(name)
+        await self.dashboard.folders.sync_folders(new.folders.values())
+        said = [
+            f"folder{'s' if len(names) > 1 else ''} {', '.join(names)} {verb}"
+            for verb, names in (("added", added), ("removed", removed), ("changed", changed))
+            if names
+        ]
+        what = "; ".join(said) or "remotes or settings changed"
+        self.note(f"the config was changed elsewhere: {what}")
+        for screen in self.screen_stack:
+            if isinstance(screen, RemotesScreen):
+                screen.reload()
+        if self.engine is not None:
+            await self._show_engine_folders()
+        if self.selected_folder not in new.folders:
+            self._focus_selected()
+        self.dashboard.update_pause_label()
 
     async def _show_engine_folders(self) -> None:
         # The change is saved; an engine gone meanwhile is said by its own message.
@@ -469,10 +500,11 @@ class FolderActions(_Base):
         error in words (``key: problem`` for a refused field), or None."""
         api = self.engine
         try:
-            if api is not None:
-                self.config = await through_engine(api)
-            else:
-                self.config = await asyncio.to_thread(configfile.edit_file, self.config, here)
+            async with self.config_lock:
+                if api is not None:
+                    self.config = await through_engine(api)
+                else:
+                    self.config = await asyncio.to_thread(configfile.edit_file, self.config, here)
         except ConfigError as e:
             return f"{e.key}: {e.problem}" if e.key else e.problem
         except OSError as e:

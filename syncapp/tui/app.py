@@ -28,7 +28,7 @@ from textual.worker import Worker
 
 from syncapp import configedit
 from syncapp.config import Config, find_config_path, parse_config
-from syncapp.engine import Event, GuardTripped, SyncEngine
+from syncapp.engine import ConfigChanged, Event, GuardTripped, SyncEngine
 from syncapp.engine.api import EngineAPI, LocalEngine
 from syncapp.errors import ConfigError, SyncappError
 from syncapp.tui.actions import FolderActions
@@ -128,6 +128,9 @@ class SyncApp(FolderActions, App[None]):
         self._restoring: set[str] = set()
         #: The engine runs in another process and goes on after the UI (``q`` leaves it).
         self.attached = False
+        #: Held while this view changes the config and while it takes a change made elsewhere,
+        #: so its own change is never taken for another view's.
+        self.config_lock = asyncio.Lock()
 
     def _title_for(self, path: Path) -> str:
         shown = configedit.display_path(path)
@@ -278,9 +281,30 @@ class SyncApp(FolderActions, App[None]):
                 screen.add_lines(lines)
             elif isinstance(screen, FolderDetailScreen | VersionsScreen):
                 screen.events_arrived(events)
+        config_changed = False
         for ev in events:
             if isinstance(ev, GuardTripped):
                 self._show_guard(ev)
+            elif isinstance(ev, ConfigChanged):
+                config_changed = True
+        if config_changed:
+            self._follow_config()
+
+    @work(group="config", exit_on_error=False)
+    async def _follow_config(self) -> None:
+        """The engine runs on a changed config: show its folders as they are now. The change
+        may come from another view, ``syncapp folder add|remove`` or ``syncapp reload``; one
+        this view made itself is shown already (and is found to be no change here)."""
+        async with self.config_lock:
+            api = self.engine
+            if api is None:
+                return
+            try:
+                new = await api.current_config()
+            except (SyncappError, OSError) as e:  # ConfigError: a hand edit broke the file
+                self.note(f"the engine's config changed, but cannot be read here: {e}", "error")
+                return
+            await self.show_config(new)
 
     @on(EngineStarted)
     def _engine_started(self) -> None:

@@ -5,6 +5,7 @@ secrets go into the 0600 file and nowhere else. One engine serves the whole modu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -25,6 +26,7 @@ import pytest
 
 from syncapp.config import load_config
 from syncapp.configedit import FolderDraft
+from syncapp.engine import ConfigChanged
 from syncapp.engine.client import EngineClient
 from syncapp.engine.control import socket_path
 from syncapp.errors import ConfigConflict, ConfigError, UnknownName
@@ -257,6 +259,60 @@ async def test_bad_values_answer_422_naming_the_key_and_change_nothing(
             await api.save_folder(draft, "docs")
         assert (refused.value.key, refused.value.problem) == ("settle", "must not be negative")
     assert engine.config.read_bytes() == before
+
+
+async def test_every_config_change_is_told_to_the_views(engine: Engine, client_env: Path) -> None:
+    """Added, changed, removed through the API or by hand and ``reload``: an attached view is
+    told each (``ConfigChanged``, rebuilt from the event stream), and the log says it."""
+    tunes, extra = engine.root / "tunes", engine.root / "extra"
+    write_tree(tunes, {"t.ogg": "la"})
+    write_tree(extra, {"e.txt": "e"})
+    told: list[ConfigChanged] = []
+
+    async def told_of(what: str, count: int) -> ConfigChanged:
+        for _ in range(600):
+            if len(told) >= count:
+                return told[count - 1]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no ConfigChanged for {what}: {told}")
+
+    async with EngineClient(client_env) as view:
+        view.subscribe(lambda ev: told.append(ev) if isinstance(ev, ConfigChanged) else None)
+        serving = asyncio.ensure_future(view.serve())
+        await asyncio.sleep(0.5)  # the stream is open
+        body = {"name": "tunes", "path": str(tunes), "remote": "r"}
+        assert (await asyncio.to_thread(engine.call, "POST", "/v1/folders", body))[0] == 201
+        ev = await told_of("an added folder", 1)
+        assert (ev.added, ev.removed, ev.changed) == (("tunes",), (), ())
+        assert "tunes" in ev.folders and ev.remotes[0] == "r" and ev.file == str(engine.config)
+        assert ev.folder == ""  # about the whole engine
+
+        body = {"remote_path": "music"}
+        assert (await asyncio.to_thread(engine.call, "PUT", "/v1/folders/tunes", body))[0] == 200
+        ev = await told_of("a changed folder", 2)
+        assert (ev.added, ev.removed, ev.changed) == ((), (), ("tunes",))
+
+        by_hand = f'\n[folders.extra]\npath = "{extra}"\nremote = "r"\nremote_path = "extra"\n'
+        engine.config.write_text(engine.config.read_text() + by_hand)
+        code, _, _ = await asyncio.to_thread(engine.call, "POST", "/v1/config/reload")
+        assert code == 200
+        ev = await told_of("a folder added by hand", 3)
+        assert ev.added == ("extra",)
+
+        # Read again with nothing changed: nothing to tell.
+        code, _, _ = await asyncio.to_thread(engine.call, "POST", "/v1/config/reload")
+        assert code == 200
+        for name in ("tunes", "extra"):
+            code, _, _ = await asyncio.to_thread(engine.call, "DELETE", f"/v1/folders/{name}")
+            assert code == 200
+        ev = await told_of("the removed folders", 5)
+        assert [e.removed for e in told[3:]] == [("tunes",), ("extra",)]
+        assert "tunes" not in ev.folders and "extra" not in ev.folders
+        view.close()
+        await serving
+    log = engine.log.read_text()
+    assert "config changed: added folder tunes" in log
+    assert "config changed: removed folder extra" in log
 
 
 class EventTap(threading.Thread):

@@ -4,6 +4,7 @@ view sees the same events without a second engine (no conflict copies)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
@@ -222,3 +223,74 @@ async def test_folder_form_saves_through_the_engine(engine_setup: tuple[Path, Pa
         await ui_wait(pilot, lambda: (remote.parent / "pics/cat.jpg").exists(), "photos synced")
         await ui_wait(pilot, lambda: (remote.parent / "notes/n.txt").exists(), "notes synced")
         await pilot.press("q")
+
+
+async def test_a_view_follows_config_changes_made_by_another(
+    engine_setup: tuple[Path, Path, Path],
+) -> None:
+    """Two views of one engine: a folder added by the CLI, changed by another client and
+    removed in the first view all show in the second, without a key pressed there."""
+    folder, remote, cfg = engine_setup
+    res = syncapp("--config", str(cfg), "start")
+    assert res.returncode == 0, res.stdout + res.stderr
+    photos = folder.parent / "photos"
+    write_tree(photos, {"cat.jpg": "meow"})
+    first = SyncApp(load_config(cfg), config_path=cfg, engine_factory=lambda _c: _starter(cfg))
+    second = SyncApp(load_config(cfg), config_path=cfg, engine_factory=lambda _c: _starter(cfg))
+    async with first.run_test(size=(100, 30)) as one:
+        await ui_wait(one, lambda: first.attached, "the first view attached")
+        async with second.run_test(size=(100, 30)) as two:
+            await ui_wait(two, lambda: second.attached, "the second view attached")
+            panels = second.dashboard.folders
+
+            # Added by `syncapp folder add`: a panel appears in both views, and syncs.
+            res = await asyncio.to_thread(
+                syncapp, "--config", str(cfg), "folder", "add", "photos", str(photos),
+                "--remote", "r",
+            )  # fmt: skip
+            assert res.returncode == 0, res.stdout + res.stderr
+            await ui_wait(two, lambda: panels.panel("photos") is not None, "photos shown")
+            await ui_wait(
+                one, lambda: first.dashboard.folders.panel("photos") is not None, "in view 1 too"
+            )
+            assert list(second.config.folders) == ["docs", "photos"]
+            await ui_wait(
+                two,
+                lambda: panels.views["photos"].shown_state is FolderState.UP_TO_DATE,
+                "photos up to date",
+            )
+
+            # Changed by another client: the panel shows the new route.
+            async with EngineClient(_state()) as other:
+                await other.save_folder(FolderDraft("photos", str(photos), "r", "pics"), "photos")
+            def route() -> str:
+                panel = panels.panel("photos")
+                return str(panel.query_one(".route", Label).content) if panel else ""
+
+            await ui_wait(two, lambda: route().endswith("r:/pics"), "the new route")
+            assert panels.views["photos"].cfg.remote_path == "pics"
+            await ui_wait(two, lambda: (remote.parent / "pics/cat.jpg").exists(), "re-synced")
+
+            # Removed in the first view with its keys: gone from the second. (Inside the
+            # second's run_test, Textual's active app is the second: make it the first here.)
+            with first._context():
+                await one.press("d")
+                await ui_wait(one, lambda: isinstance(first.screen, ConfirmDialog), "asked")
+                await one.press("y")
+            await ui_wait(two, lambda: panels.panel("docs") is None, "docs gone from view 2")
+            assert set(panels.views) == {"photos"} and list(second.config.folders) == ["photos"]
+            assert second.selected_folder == "photos"
+            notes = [str(t) for t in second.history.texts()]
+            assert any("changed elsewhere: folder photos added" in n for n in notes), notes
+            assert any("changed elsewhere: folder photos changed" in n for n in notes), notes
+            assert any("changed elsewhere: folder docs removed" in n for n in notes), notes
+            # The first view's own removal is its own, not news from elsewhere.
+            mine = [str(t) for t in first.history.texts()]
+            assert any("folder docs removed from the config" in n for n in mine), mine
+            assert not any("elsewhere: folder docs removed" in n for n in mine), mine
+            await two.press("q")
+        with first._context():
+            assert set(first.dashboard.folders.views) == {"photos"}
+            await one.press("q")
+    assert running_pid(_state()) is not None  # both views left it syncing
+    assert (folder / "a.txt").exists()  # nothing deleted by removing the folder

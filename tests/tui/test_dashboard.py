@@ -9,6 +9,7 @@ from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import Input, Label
 
+from syncapp.configedit import FolderDraft
 from syncapp.engine import FolderState, SyncEngine
 from syncapp.engine.api import LocalEngine
 from syncapp.engine.folder import FolderSync
@@ -353,6 +354,25 @@ async def test_remove_folder_asks_and_deletes_no_file(setup: Setup) -> None:
         for key in "edpr":
             await pilot.press(key)
         assert on_dashboard(app)
+        await pilot.press("q")
+
+
+async def test_panels_follow_a_config_change_made_past_the_ui(setup: Setup) -> None:
+    """The engine in this process is changed by another caller of its facade (not the UI's
+    forms): the panels follow its ``ConfigChanged``."""
+    app = SyncApp(setup.config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await up_to_date(pilot, app)
+        api = app.engine
+        assert api is not None
+        pics = setup.folder("pics", {"p.png": "png"})
+        await api.save_folder(FolderDraft("pics", str(pics), "box", "pics"))
+        await wait_for(pilot, lambda: app.dashboard.folders.panel("pics") is not None, "added")
+        await up_to_date(pilot, app, "pics")
+        await api.remove_folder("docs")
+        await wait_for(pilot, lambda: app.dashboard.folders.panel("docs") is None, "removed")
+        assert list(app.config.folders) == ["pics"] and app.selected_folder == "pics"
+        assert (setup.remote_dir / "pics/p.png").exists()
         await pilot.press("q")
 
 
