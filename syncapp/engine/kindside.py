@@ -11,9 +11,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from syncapp.engine.conflictname import conflict_name, machine_tag
+from syncapp.engine.download import LocalChanged
 from syncapp.engine.events import ConflictKept
 from syncapp.engine.remotepoll import Snapshot
-from syncapp.engine.scanner import parents
+from syncapp.engine.scanner import entry_from_stat, parents
 from syncapp.engine.state import Entry, Pending, PendingStatus
 from syncapp.engine.twoway import Action, Op
 from syncapp.errors import RemoteNotFound
@@ -30,13 +31,37 @@ async def replace_local(side: RemoteSide, a: Action) -> None:
     lo, r = a.local, a.remote
     assert lo is not None and r is not None
     here, there = ("folder", "file") if lo.is_dir else ("file", "folder")
-    await side._trash(replace(a, is_dir=lo.is_dir), f"replaced by a {there} on the remote")
+    if side.cfg.mirror_deletes:
+        await side._trash(replace(a, is_dir=lo.is_dir), f"replaced by a {there} on the remote")
+    else:
+        await _move_aside(side, a, lo.is_dir, there)
     if r.is_dir:
         os.makedirs(side._full(a.path), exist_ok=True)
         side._record_dirs([*reversed(list(parents(a.path))), a.path])
     else:
         await side._download(replace(a, local=None))
     log.info("%s: the %s %s was replaced by a %s on the remote", side.name, here, a.path, there)
+
+
+async def _move_aside(side: RemoteSide, a: Action, is_dir: bool, there: str) -> None:
+    """``mirror_deletes = false``: nothing here is removed for a remote change, so ours moves
+    aside under a conflict name (and then uploads like anything new) instead of to the trash."""
+    lo = a.local
+    full = side._full(a.path)
+    if lo is not None and not is_dir:
+        try:
+            now = entry_from_stat(a.path, os.lstat(full))
+        except FileNotFoundError:
+            now = None
+        if now is None or (now.size, now.mtime_ns) != (lo.size, lo.mtime_ns):
+            raise LocalChanged(a.path)  # edited meanwhile: the next look sees both changed
+    dst = conflict_name(a.path, side.clock(), machine_tag(side.state.path))
+    os.rename(full, side._full(dst))
+    side.folder._forget(a.path, is_dir)
+    why = f"replaced by a {there} on the remote; kept here as {dst} (mirror_deletes is off)"
+    side._note(a.path, why, "conflicts", dst)
+    side.bus.publish(ConflictKept(side.name, a.path, dst))
+    await side.folder._resync(dst)
 
 
 async def keep_both(side: RemoteSide, a: Action, snap: Snapshot) -> None:

@@ -11,11 +11,12 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
-from syncapp.engine import ConflictKept, FileTrashed
+from syncapp.engine import ConflictKept, FileTrashed, SyncEngine
 from syncapp.remotes import open_remote
 from syncapp.remotes.base import join
 from tests.helpers import write_tree
@@ -129,6 +130,40 @@ async def test_a_file_replaced_by_a_folder_and_back_arrives_and_the_old_goes_to_
         ]
         assert a.count(ConflictKept) == b.count(ConflictKept) == 0
         assert a.files() == b.files()
+
+
+async def test_without_mirror_deletes_a_file_replaced_remotely_is_moved_aside_not_trashed(
+    tmp_path: Path, shared: Shared, own_trash: Path
+) -> None:
+    """B keeps what the remote removes (``mirror_deletes = false``): its file that A made a
+    folder stays, under a conflict name, and reaches A too; nothing goes to B's trash."""
+    async with AsyncExitStack() as stack:
+        a, b = [
+            Machine(
+                await stack.enter_async_context(
+                    SyncEngine(cfg, tmp_path / name / "state" / "state.db", live=True)
+                ),
+                cfg.folders["docs"].path,
+            )
+            for name, cfg in (
+                ("a", config(tmp_path, shared, "a")),
+                ("b", config(tmp_path, shared, "b", "mirror_deletes = false")),
+            )
+        ]
+        await synced(tmp_path, a, b, {"keep.txt": "keep\n", "x": "first\n"})
+        (a.folder / "x").unlink()
+        write_tree(a.folder, FOLDER)
+
+        def moved_aside(m: Machine) -> bool:
+            found = contents(m)
+            aside = [p for p in found if p.startswith("x.conflict-")]
+            return len(aside) == 1 and found == {
+                "keep.txt": "keep\n", **FOLDER, aside[0]: "first\n"
+            }
+
+        await until(lambda: moved_aside(b) and moved_aside(a) and a.files() == b.files())
+        assert b.count(FileTrashed) == 0 and not own_trash.exists()
+        assert b.count(ConflictKept) == 1
 
 
 async def test_a_folder_here_never_replaces_a_file_edited_on_the_remote_meanwhile(
