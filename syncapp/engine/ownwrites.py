@@ -154,10 +154,11 @@ class OwnWrites:
         later = [u.settles for u in self.unconfirmed.values() if u.settles > now]
         return min(later) - now + 0.05 if later else float("inf")
 
-    def doubt(self, path: str) -> bool:
+    def doubt(self, path: str, *, last: bool = False) -> bool:
         """A look found our unsettled upload of ``path`` written over: False the first time
-        (the writer's conflict copy of ours may be on its way), True the next (decide now)."""
-        if path not in self._doubted:
+        (the writer's conflict copy of ours may be on its way), True the next (decide now),
+        or at once at the ``last`` look (``run --once``: no later look remembers it)."""
+        if path not in self._doubted and not last:
             self._doubted.add(path)
             return False
         self._doubted.discard(path)
@@ -165,14 +166,19 @@ class OwnWrites:
         return True
 
     async def settle(
-        self, known: Mapping[str, Entry], listed: Mapping[str, RemoteEntry], *, server_mtime: bool
+        self,
+        known: Mapping[str, Entry],
+        listed: Mapping[str, RemoteEntry],
+        *,
+        server_mtime: bool,
+        now: float,
     ) -> tuple[list[Entry], list[str]]:
         """The entries to record (``confirm_own_writes``), and the uploads found written over
-        with a stamp like ours (their content is not what we sent)."""
+        with a stamp like ours (their content is not what we sent); ``now``: the monotonic
+        clock (infinite: settle every upload the listing shows as ours)."""
         seen, due = confirm_own_writes(
-            self.unconfirmed, self.moved, known, listed, server_mtime=server_mtime,
-            now=time.monotonic(),
-        )  # fmt: skip
+            self.unconfirmed, self.moved, known, listed, server_mtime=server_mtime, now=now
+        )
         checks: dict[str, tuple[Upload, bytes]] = {}
         for p in due:
             up = self.unconfirmed[p]

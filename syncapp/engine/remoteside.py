@@ -167,6 +167,8 @@ class RemoteSide:
         #: PUT, or a server that says it honours If-Match and does not: rclone serve webdav),
         #: the local content is kept as a conflict, not replaced.
         self.unconfirmed = self.own.unconfirmed
+        #: The last look of ``run --once``: every unsettled upload settles there.
+        self._settle_all = False
         #: When the server's folder ETags were last looked up (learned.learn_tree_etags).
         self._tree_checked: float | None = None
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(self._on_event)
@@ -230,12 +232,22 @@ class RemoteSide:
                     log.warning("%s: remote poll failed: %s", self.name, e)
                     self.poller.forget()
             self.looks += 1
-            if not live and self.second.waiting and not looked_twice and not self._stopped():
+            if (
+                not live
+                and (self.second.waiting or self.unconfirmed)
+                and not looked_twice
+                and not self._stopped()
+            ):
                 # run --once: remote deletes apply when a second look agrees (and copies
-                # come down at the second look); take it now, a moment later (a wipe seen
-                # half-done goes on meanwhile).
+                # come down at the second look), and its uploads settle (10 s at most, then
+                # all of them: nothing remembers them for the next run); take it now.
                 looked_twice = True
-                await asyncio.sleep(min(self.cfg.remote_poll, 2.0))
+                wait = min(self.cfg.remote_poll, 2.0) if self.second.waiting else 0.0
+                later = self.own.next_settle(time.monotonic())
+                if self.unconfirmed and later != float("inf"):
+                    wait = max(wait, min(later, 10.0))
+                self._settle_all = True
+                await asyncio.sleep(wait)
                 continue
             self.looked.set()
             if not live:
@@ -319,8 +331,9 @@ class RemoteSide:
         """Record what the listing shows for our own uploads and moves, and settle the uploads
         that are due; returns those written over by a machine that never saw ours."""
         seen, overwritten = await self.own.settle(
-            known, snap.entries, server_mtime=self.remote.capabilities.server_mtime
-        )
+            known, snap.entries, server_mtime=self.remote.capabilities.server_mtime,
+            now=float("inf") if self._settle_all else time.monotonic(),
+        )  # fmt: skip
         for e in seen:
             known[e.path] = e
             self.folder._put_entry(e)
@@ -413,7 +426,7 @@ class RemoteSide:
             # Our upload was overwritten before it settled. The writer kept it as a conflict
             # copy (its upload saw ours): download. Else keep ours as a conflict. The writer's
             # copy may still be on its way: decided at the next look.
-            if not self.own.doubt(a.path):
+            if not self.own.doubt(a.path, last=self._settle_all):
                 return
             known = self.folder.entries.get(a.path)
             if known is None or not await self._kept_as_conflict(a.path, snap):

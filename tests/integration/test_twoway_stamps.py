@@ -5,11 +5,13 @@ now writes again with a stamp that differs (engine/restamp.py), so both machines
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from syncapp.engine import JobFinished, Op, SyncEngine
 from syncapp.engine.restamp import looks_unchanged, next_mtime_ns, wait_for_server_clock
 from syncapp.remotes.base import PutResult, RemoteEntry
 from tests.integration import twoway_machines
@@ -121,3 +123,40 @@ async def test_an_overwrite_stamped_like_our_upload_keeps_both_contents(
             async with remote.get(p) as chunks:
                 contents.add(b"".join([c async for c in chunks]))
         assert contents == {b"A version\n", b"B version\n"}, names
+
+
+async def test_run_once_settles_its_uploads_before_it_ends(tmp_path: Path, shared: Shared) -> None:
+    """A one-shot run remembers nothing for the next: its last look settles every upload (read
+    back where the stamps cannot tell), so an unseen overwrite right after it is kept too."""
+    cfg = twoway_machines.config(tmp_path, shared, "a")
+    notes = cfg.folders["docs"].path / "notes.txt"
+    notes.write_text("first one\n")
+    state = tmp_path / "a" / "state" / "state.db"
+    async with SyncEngine(cfg, state, live=False) as engine:
+        await engine.wait_idle()
+    second = int(time.time()) - 30
+    notes.write_text("A version\n")
+    os.utime(notes, (second + 0.1, second + 0.1))
+    async with SyncEngine(cfg, state, live=False) as engine:
+        remote = engine.folder("docs").remote
+        tasks: list[asyncio.Task[object]] = []
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"B version\n"
+
+        def overwrite(ev: object) -> None:
+            # Another machine that never saw this upload writes right after it.
+            if tasks or not isinstance(ev, JobFinished):
+                return
+            if ev.op is Op.UPLOAD and ev.path == "notes.txt":
+                mtime = second * S + S // 2
+                tasks.append(asyncio.ensure_future(
+                    remote.put("Docs/notes.txt", body(), size=10, mtime_ns=mtime)
+                ))  # fmt: skip
+
+        engine.subscribe(overwrite)
+        await engine.wait_idle()
+        assert tasks and all(t.done() for t in tasks)
+    here = cfg.folders["docs"].path
+    kept = sorted(p.read_text() for p in here.iterdir() if p.name.startswith("notes"))
+    assert kept == ["A version\n", "B version\n"], kept
