@@ -103,6 +103,21 @@ def show(label: Label, text: str | Text) -> None:
     label.display = bool(str(text))
 
 
+def place_refusal(form: Widget, error: str, fields: dict[str, str], general: Label) -> None:
+    """Show the engine's refusal ``error`` (``key: problem``) under the field it names
+    (``fields``: key → widget id), focused, or in ``general`` when it names none."""
+    key, _, problem = error.partition(": ")
+    target = fields.get(key) if problem else None
+    if target is None or not form.query(f"#{target}-error"):
+        show(general, error)
+        return
+    show(form.query_one(f"#{target}-error", Label), problem)
+    widget = form.query_one(f"#{target}")
+    if widget.focusable:
+        widget.focus()
+    show(general, "Not saved: see the field marked above.")
+
+
 def tone(widget: Widget, name: str) -> str:
     """The theme's colour for text of a tone (success, error, warning) on its background."""
     return widget.app.theme_variables.get(f"text-{name}", "")
@@ -371,7 +386,7 @@ class FolderForm(ModalScreen[str | None]):
         draft = self.draft()
         error = await self._save(draft, self.editing.name if self.editing else None)
         if error:
-            show(general, error)
+            place_refusal(self, error, {f: f for f in FIELDS}, general)
             return
         self.dismiss(draft.name)
 

@@ -36,7 +36,7 @@ from syncapp.configedit import (
 )
 from syncapp.errors import ConfigError, RemoteError
 from syncapp.tui.dialogs import ConfirmDialog
-from syncapp.tui.forms import TickBox, field_row, show, tone
+from syncapp.tui.forms import TickBox, field_row, place_refusal, show, tone
 
 if TYPE_CHECKING:
     from syncapp.tui.app import SyncApp
@@ -324,7 +324,8 @@ class RemoteForm(ModalScreen[str | None]):
         draft = self.draft()
         error = await self._save(draft, self.editing.name if self.editing else None)
         if error:
-            show(general, error)
+            fields = {"name": "name", **{k: f"{t}-{k}" for k in REMOTE_FIELDS[t]}}
+            place_refusal(self, error, fields, general)
             return
         self.dismiss(draft.name)
 

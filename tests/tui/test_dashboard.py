@@ -195,6 +195,29 @@ async def test_add_folder_parent_of_existing_is_refused(setup: Setup) -> None:
         await pilot.press("escape", "q")
 
 
+async def test_a_refusal_by_the_engine_is_shown_at_its_field(setup: Setup) -> None:
+    """The form checks against the config it opened with; a folder of the same name added
+    meanwhile by another client is refused by the engine, and said under the name field."""
+    photos = setup.folder("photos", {"cat.jpg": "meow"})
+    other = setup.folder("elsewhere")
+    app = SyncApp(setup.config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await up_to_date(pilot, app)
+        await pilot.press("a")
+        await type_text(pilot, str(photos))
+        assert isinstance(app.screen, FolderForm)
+        api = app.engine
+        assert isinstance(api, LocalEngine)
+        await api.save_folder(FolderDraft("photos", str(other), "box", "elsewhere"))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "exists already" in error_text(app, "name"), "refused")
+        assert isinstance(app.screen, FolderForm)
+        assert app.focused is not None and app.focused.id == "name"
+        general = str(app.screen.query_one("#form-error", Label).content)
+        assert general == "Not saved: see the field marked above."
+        await pilot.press("escape", "q")
+
+
 async def test_add_folder_invalid_name_and_remote_path(setup: Setup) -> None:
     other = setup.folder("other")
     app = SyncApp(setup.config())
