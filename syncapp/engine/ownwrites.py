@@ -143,6 +143,8 @@ class OwnWrites:
         #: What the upload of a path sent, by digest (filled by the operations, taken here).
         self.sent = sent
         self._doubted: set[str] = set()
+        #: The clock at the last settling (uploads due by then were judged there).
+        self._checked = float("-inf")
 
     def uploaded(self, path: str, seconds: float) -> None:
         """An upload of ``path`` finished now, after ``seconds``."""
@@ -150,9 +152,15 @@ class OwnWrites:
         self.unconfirmed[path] = Upload.finished(time.monotonic(), seconds, digest)
 
     def next_settle(self, now: float) -> float:
-        """Seconds until the next upload may settle (infinite when none waits to)."""
-        later = [u.settles for u in self.unconfirmed.values() if u.settles > now]
-        return min(later) - now + 0.05 if later else float("inf")
+        """Seconds until a look should settle the uploads that were not due at the last one
+        (0 when some are due already; infinite when none waits). Uploads due within
+        ``SETTLE_SECONDS`` of the first are waited for too: one look for a burst."""
+        later = [u.settles for u in self.unconfirmed.values() if u.settles > self._checked]
+        if not later:
+            return float("inf")
+        first = min(later)
+        last = max(s for s in later if s <= first + SETTLE_SECONDS)
+        return max(0.0, last - now + 0.05)
 
     def doubt(self, path: str, *, last: bool = False) -> bool:
         """A look found our unsettled upload of ``path`` written over: False the first time
@@ -179,6 +187,7 @@ class OwnWrites:
         seen, due = confirm_own_writes(
             self.unconfirmed, self.moved, known, listed, server_mtime=server_mtime, now=now
         )
+        self._checked = max(self._checked, now)
         checks: dict[str, tuple[Upload, bytes]] = {}
         for p in due:
             up = self.unconfirmed[p]

@@ -153,6 +153,7 @@ class RemoteSide:
         self._stopped = stopped
         self.clock = clock
         self._wake = asyncio.Event()
+        self._requested = False
         #: Set after each finished look (tests and ``run --once`` wait on it).
         self.looked = asyncio.Event()
         self.looks = 0
@@ -178,6 +179,7 @@ class RemoteSide:
             return
         if ev.op is EventOp.UPLOAD:
             self.own.uploaded(ev.path, ev.seconds)
+            self._wake.set()  # the wait for the next look counts it in
         elif ev.op is EventOp.MOVE and ev.dest:
             self.own.moved.update([ev.dest, *self.folder.entries.below(ev.dest)])
 
@@ -185,6 +187,7 @@ class RemoteSide:
 
     def request(self) -> None:
         """Look now (rescan, resume)."""
+        self._requested = True
         self._wake.set()
 
     def confirm(self) -> None:
@@ -252,12 +255,25 @@ class RemoteSide:
             self.looked.set()
             if not live:
                 return
-            # Uploads settle at the first look after their time: take it then, so a later
-            # edit by a machine that saw them is not taken for an unseen overwrite.
-            wait = min(self.cfg.remote_poll, self.own.next_settle(time.monotonic()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await self._until_next_look()
+
+    async def _until_next_look(self) -> None:
+        """Wait ``remote_poll`` seconds, or until a look is asked for, or until uploads are
+        due to settle: they settle at the first look after their time, taken then, so a later
+        edit by a machine that saw them is not taken for an unseen overwrite. An upload that
+        finishes meanwhile may bring that time forward (``_on_event`` wakes the wait)."""
+        deadline = time.monotonic() + self.cfg.remote_poll
+        while not self._requested:  # (asked during the look: look again at once)
+            now = time.monotonic()
+            wait = min(deadline - now, self.own.next_settle(now))
+            if wait <= 0:
+                return
             self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except TimeoutError:
+                return
+        self._requested = False
 
     async def _wait_for_idle(self) -> None:
         idle = self._idle()

@@ -14,6 +14,7 @@ from pathlib import Path
 from syncapp.engine import JobFinished, Op, SyncEngine
 from syncapp.engine.restamp import looks_unchanged, next_mtime_ns, wait_for_server_clock
 from syncapp.remotes.base import PutResult, RemoteEntry
+from tests.helpers import write_tree
 from tests.integration import twoway_machines
 from tests.integration.twoway_machines import Shared, machines, text, until
 
@@ -160,3 +161,20 @@ async def test_run_once_settles_its_uploads_before_it_ends(tmp_path: Path, share
     here = cfg.folders["docs"].path
     kept = sorted(p.read_text() for p in here.iterdir() if p.name.startswith("notes"))
     assert kept == ["A version\n", "B version\n"], kept
+
+
+async def test_uploads_settle_soon_after_they_end_not_at_the_next_regular_look(
+    tmp_path: Path, shared: Shared
+) -> None:
+    """remote_poll = 300: the look that settles a burst of uploads comes about two seconds
+    after the last, brought forward by the uploads themselves (a regular look is minutes away,
+    and an edit by another machine meanwhile would be taken for an unseen overwrite)."""
+    async with machines(tmp_path, shared, "a", poll=300) as (a,):
+        side = a.engine.folder("docs").remote_side
+        assert side is not None
+        await until(lambda: side.looks >= 1)
+        write_tree(a.folder, {f"d{i % 3}/f{i}.txt": f"file {i}\n" for i in range(30)})
+        await until(lambda: a.uploads() == 30 and not a.engine.status()["docs"].in_flight)
+        looks = side.looks
+        await until(lambda: not side.unconfirmed, timeout=60)
+        assert side.looks - looks <= 2  # one look for the burst (two if it straddled one)

@@ -445,3 +445,19 @@ def test_an_upload_settles_after_two_seconds_or_twice_its_duration() -> None:
     assert due("e1", 102.5) == ["a.txt"]
     # Another ETag: not ours, never due (the look plans it as a remote edit).
     assert due("e2", 103.0) == []
+
+
+def test_the_settling_look_waits_for_a_burst_and_never_for_what_was_judged() -> None:
+    from syncapp.engine.ownwrites import OwnWrites
+
+    own = OwnWrites(None, "", {})  # type: ignore[arg-type]  # no remote: nothing is read here
+    assert own.next_settle(0.0) == float("inf")
+    own.unconfirmed.update(
+        a=Upload(10.0), b=Upload(11.5), c=Upload(13.0)  # a burst, and one past its reach
+    )
+    assert abs(own.next_settle(5.0) - (11.5 - 5.0 + 0.05)) < 1e-9
+    assert own.next_settle(20.0) == 0.0  # due already: look now
+    own._checked = 11.5  # a look judged a and b (still here: not shown as ours, say)
+    assert abs(own.next_settle(12.0) - (13.0 - 12.0 + 0.05)) < 1e-9
+    own._checked = 13.0
+    assert own.next_settle(14.0) == float("inf")  # the regular looks take it from here
