@@ -1,10 +1,12 @@
 """Two-way sync benchmarks (issue 15): how soon a remote change reaches the local file, and
 what a poll that finds nothing changed costs on a 10,000-file remote, per backend.
 
-    .venv/bin/python -m tests.bench.twoway [--only latency,rescan,poll] [--samples 40]
+    .venv/bin/python -m tests.bench.twoway [--only latency,rescan,poll,upload] [--samples 40]
                                            [--remote-poll 5] [--backends rclone-webdav,local]
-                                           [--files 10000] [--polls 5] [--json-out F]
-                                           [--report-from F [F ...]]
+                                           [--files 10000] [--polls 5] [--upload-files 1000]
+                                           [--upload-runs 3] [--upload-poll 30]
+                                           [--upload-servers rclone-webdav,apache]
+                                           [--json-out F] [--report-from F [F ...]]
 
 **latency** — remote change → local file. One ``rclone serve webdav`` on loopback
 (``tests.servers.webdav``, as the other benches start it) and a real engine in its own process:
@@ -39,6 +41,24 @@ process, so it would add its own CPU to the timed ones). "Look" adds what the re
 (``scan_tree``) and ``plan_twoway`` (which must plan nothing). The ``tree ETags`` column is
 ``probe_tree_etags`` on that server (a subtree whose collection ETag is unchanged could be
 skipped).
+
+**upload** — what two-way costs an upload: the read-back of each upload when it settles, on
+servers whose stamps cannot tell two same-size writes within a second apart (``ownwrites``).
+A real engine as above (``syncapp run --json``, own HOME, through the counting proxy),
+``direction = "upload"`` and ``direction = "both"`` in turn on the same server, each on an
+empty folder and an empty remote folder (a fresh one a run). Once the engine is up to date
+(two-way: after its first look, then a random 0 to ``--upload-poll`` s, a random phase of its
+poll cycle), the bench writes ``--upload-files`` files (1,000 of 4 KiB in 10 folders) into the
+folder. From the end of those writes: the last upload's ``JobFinished`` ("on the server"), the
+first ``up to date`` after it, and, two-way, "settled": the last request of the first look
+that began once every upload was due to settle (``ownwrites.Upload.finished``: 2 s, or twice
+its duration, after it finished), as the proxy saw it (on rclone that look ends with the
+read-back GETs). The bench then waits until the engine sent nothing for 3 s; the requests
+from the start of the writes until then are counted by method, and the engine's CPU seconds
+taken from its process. At the end the server's disk must hold the folder's files byte for
+byte. Servers: ``rclone serve webdav`` (no distinct stamps: read-backs) and Apache
+``mod_dav`` (distinct stamps: no read-back; the control), ``--upload-runs`` rounds each,
+alternating which direction goes first.
 
 Each run prints markdown tables to stdout (progress to stderr) with the machine, load, commit
 and date. ``--json-out`` keeps the samples; ``--report-from`` pools earlier runs' JSON into one
@@ -91,7 +111,7 @@ from tests.servers.webdav import ServerProcess, rclone_binary, rclone_webdav_ser
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = "bench"
-CASES = ("latency", "rescan", "poll")
+CASES = ("latency", "rescan", "poll", "upload")
 BACKENDS = ("rclone-webdav", "wsgidav", "apache", "nginx", "rclone-s3", "seaweedfs", "local")
 #: How often the local file is read while waiting for the change.
 READ_EVERY = 0.010
@@ -233,7 +253,15 @@ class Writer:
 class Engine:
     """``syncapp run --json`` in its own process, with its own HOME; its events timed here."""
 
-    def __init__(self, work: Path, url: str, remote_poll: float) -> None:
+    def __init__(
+        self,
+        work: Path,
+        url: str,
+        remote_poll: float,
+        *,
+        direction: str = "both",
+        remote_path: str = FOLDER,
+    ) -> None:
         self.home = work / "home"
         self.local = work / "local"
         self.local.mkdir(parents=True)
@@ -246,15 +274,25 @@ class Engine:
         self.cfg.write_text(
             f'[remotes.nas]\ntype = "webdav"\nurl = "{url}"\n\n'
             f'[folders.{FOLDER}]\npath = "{self.local}"\nremote = "nas"\n'
-            f'remote_path = "{FOLDER}"\ndirection = "both"\nremote_poll = {remote_poll}\n'
+            f'remote_path = "{remote_path}"\ndirection = "{direction}"\n'
+            f"remote_poll = {remote_poll}\n"
         )
         self.downloaded: dict[str, float] = {}
+        #: Uploads finished (path → monotonic time here, and the job's own seconds).
+        self.uploaded: dict[str, tuple[float, float]] = {}
+        #: Every folder state the engine said, with the monotonic time it reached this process.
+        self.states: list[tuple[float, str]] = []
         argv = [sys.executable, "-m", "syncapp.cli", "--config", str(self.cfg), "run", "--json"]
         self.proc = LiveProcess(argv, env=self.env, on_event=self._on_event)
 
     def _on_event(self, ev: dict[str, Any]) -> None:
-        if ev.get("event") == "FileDownloaded":
+        kind = ev.get("event")
+        if kind == "FileDownloaded":
             self.downloaded[str(ev.get("path"))] = time.monotonic()
+        elif kind == "JobFinished" and ev.get("op") == "upload":
+            self.uploaded[str(ev.get("path"))] = (time.monotonic(), float(ev.get("seconds", 0)))
+        elif kind == "FolderStateChanged":
+            self.states.append((time.monotonic(), str(ev.get("state"))))
 
     def start(self) -> None:
         self.proc.start()
@@ -334,6 +372,202 @@ def latency_series(
             engine.stop()
     series.load_end = load()
     return series
+
+
+# == upload: a burst of new local files → the server, upload-only vs two-way =======================
+
+
+@dataclass
+class UploadRun:
+    server: str
+    direction: str
+    files: int
+    remote_poll: float
+    #: Seconds waited after the engine was up to date before writing (a random poll phase).
+    phase: float = 0.0
+    #: Writing the files locally (the clock below starts at the end of the writes).
+    write: float = 0.0
+    #: From the end of the writes to the last upload's JobFinished reaching this process.
+    on_server: float | None = None
+    #: … to the first "up to date" after every upload finished.
+    up_to_date: float | None = None
+    #: … to the last request of the look that settled the last upload (two-way only).
+    settled: float | None = None
+    #: … to the first look that began once every upload was due to settle (two-way only).
+    settle_look: float | None = None
+    #: Requests from the start of the writes until the engine went quiet, per method.
+    requests: dict[str, int] = field(default_factory=dict)
+    #: Of them, PROPFINDs of the folder itself (one a look) and GETs (the read-backs).
+    looks: int = 0
+    #: When each look and each GET arrived (seconds after the end of the writes).
+    look_times: list[float] = field(default_factory=list)
+    get_times: list[float] = field(default_factory=list)
+    #: The engine's CPU seconds from the start of the writes until it went quiet.
+    cpu: float = 0.0
+    #: The slowest upload job and the latest time an upload was due to settle (after the writes).
+    slowest_job: float = 0.0
+    last_due: float | None = None
+    #: Whether the server held every file, byte for byte, at the end.
+    exact: bool = False
+    load_start: str = ""
+    load_end: str = ""
+    error: str = ""
+
+
+UPLOAD_SERVERS = ("rclone-webdav", "apache")
+QUIET = 3.0  # seconds without a request after the last expected one: the engine is done
+
+
+@contextmanager
+def upload_server(kind: str, storage: Path) -> Iterator[tuple[ServerProcess, Path]]:
+    """The server and the folder on disk it serves (Apache's belongs to www-data)."""
+    if kind == "rclone-webdav":
+        with rclone_webdav_server(storage) as server:
+            yield server, storage
+    else:
+        with apache_dav_server(storage) as dav:
+            yield dav, dav.storage
+
+
+def cpu_of(pid: int) -> float:
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(t.user + t.system)
+
+
+def server_holds(root: Path, local: Path) -> bool:
+    """Every file under ``local`` is at ``root``, with the same bytes, and nothing else."""
+    mine = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
+    theirs = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    if mine != theirs:
+        return False
+    return all((root / r).read_bytes() == (local / r).read_bytes() for r in mine)
+
+
+def upload_run(
+    kind: str,
+    server: ServerProcess,
+    stored: Path,
+    work: Path,
+    direction: str,
+    args: argparse.Namespace,
+    rng: random.Random,
+    n: int,
+) -> UploadRun:
+    """One engine, started on an empty folder and an empty remote folder; once it is up to
+    date (two-way: after its first look, and a random phase of its poll cycle), the bench
+    writes ``args.upload_files`` files into the folder and watches them go up."""
+    run = UploadRun(kind, direction, args.upload_files, args.upload_poll, load_start=load())
+    remote = f"{FOLDER}-{n}"
+    with httpx.Client(timeout=30) as http:
+        http.request("MKCOL", server.url + remote + "/").raise_for_status()
+    with FaultProxy(server.port) as proxy:
+        engine = Engine(work, proxy.url, args.upload_poll, direction=direction, remote_path=remote)
+        root_path = f"/{remote}/"
+        try:
+            engine.start()
+            deadline = time.monotonic() + 60
+            while not any(s == "up to date" for _, s in engine.states) or (
+                direction == "both" and not [r for r in proxy.records("PROPFIND")]
+            ):
+                if time.monotonic() > deadline or not engine.proc.running():
+                    raise RuntimeError(f"never up to date: {engine.proc.stderr_tail()[-800:]}")
+                time.sleep(0.05)
+            time.sleep(0.5)
+            if direction == "both":  # a random phase of the poll cycle, as a user's burst
+                run.phase = rng.uniform(0, args.upload_poll)
+                time.sleep(run.phase)
+            proxy.reset_records()
+            states_before = len(engine.states)
+            cpu0 = cpu_of(engine.proc.pid)
+            start = time.monotonic()
+            make_tree(engine.local, args.upload_files, args.upload_folders, args.upload_size)
+            t0 = time.monotonic()
+            run.write = t0 - start
+            # Every upload finished, then "up to date".
+            deadline = t0 + 600
+            while len(engine.uploaded) < args.upload_files:
+                if time.monotonic() > deadline or not engine.proc.running():
+                    raise RuntimeError(
+                        f"{len(engine.uploaded)} of {args.upload_files} uploads finished: "
+                        f"{engine.proc.stderr_tail()[-800:]}"
+                    )
+                time.sleep(0.05)
+            last = max(at for at, _ in engine.uploaded.values())
+            run.on_server = last - t0
+            run.slowest_job = max(sec for _, sec in engine.uploaded.values())
+            while True:
+                after = [at for at, s in engine.states[states_before:] if s == "up to date"]
+                after = [at for at in after if at >= last]
+                if after:
+                    run.up_to_date = after[0] - t0
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("never up to date after the uploads")
+                time.sleep(0.05)
+            # Then wait for the engine to go quiet: upload only, QUIET s without a request;
+            # two-way, the same once a look began after every upload was due to settle
+            # (``ownwrites.Upload.finished``), or two poll cycles and QUIET s at most.
+            due = max(at + max(2.0, 2 * sec) for at, sec in engine.uploaded.values())
+            run.last_due = due - t0 if direction == "both" else None
+            give_up = t0 + run.up_to_date + 2 * args.upload_poll + QUIET + 10
+            while time.monotonic() < give_up:
+                recs = proxy.records()
+                quiet = time.monotonic() - (recs[-1].at if recs else t0) >= QUIET
+                looked = any(r.method == "PROPFIND" and r.path == root_path and r.at >= due
+                             for r in recs)  # fmt: skip
+                if quiet and (direction == "upload" or looked):
+                    break
+                time.sleep(0.1)
+            else:
+                run.error = "no look came after the uploads were due to settle"
+            run.cpu = cpu_of(engine.proc.pid) - cpu0
+            recs = proxy.records()
+            run.requests = dict(proxy.counts())
+            looks = [r.at for r in recs if r.method == "PROPFIND" and r.path == root_path]
+            run.looks = len(looks)
+            run.look_times = [x - t0 for x in looks]
+            run.get_times = [r.at - t0 for r in recs if r.method == "GET"]
+            if direction == "both":
+                later = [x for x in looks if x >= due]
+                if later:
+                    run.settle_look = later[0] - t0
+                    run.settled = max(r.at for r in recs if r.at >= later[0]) - t0
+            run.exact = server_holds(stored / remote, engine.local)
+            if not run.exact:
+                run.error = run.error or "the server does not hold the folder's files"
+        except (RuntimeError, OSError, httpx.HTTPError) as e:
+            run.error = str(e)
+        finally:
+            engine.stop()
+    run.load_end = load()
+    gets = run.requests.get("GET", 0)
+    log(
+        f"upload {kind} {direction}: on server {run.on_server}, up to date {run.up_to_date}, "
+        f"settled {run.settled}, {run.requests} ({run.looks} looks, {gets} GET), "
+        f"cpu {run.cpu:.2f} s, exact {run.exact} (load {run.load_end}) {run.error}"
+    )
+    return run
+
+
+def upload_series(work: Path, args: argparse.Namespace, rng: random.Random) -> list[UploadRun]:
+    """``args.upload_runs`` rounds; each round runs upload-only then two-way (alternating
+    which goes first) on every server, one server process per server for the whole series."""
+    runs: list[UploadRun] = []
+    servers = [s.strip() for s in args.upload_servers.split(",") if s.strip()]
+    n = 0
+    for kind in servers:
+        with upload_server(kind, work / f"served-{kind}") as (server, stored):
+            for i in range(args.upload_runs):
+                order = ("upload", "both") if i % 2 == 0 else ("both", "upload")
+                for direction in order:
+                    n += 1
+                    runs.append(
+                        upload_run(kind, server, stored, work / f"run{n}", direction, args, rng, n)
+                    )
+    return runs
 
 
 # == poll: a no-change poll of a 10,000-file remote, per backend ==================================
@@ -714,6 +948,86 @@ def per_backend(
     return out
 
 
+def med(values: Sequence[float | None]) -> float | None:
+    got = [v for v in values if v is not None]
+    return statistics.median(got) if got else None
+
+
+def span(values: Sequence[float | None]) -> str:
+    got = [v for v in values if v is not None]
+    if not got:
+        return "—"
+    mid = secs(statistics.median(got))
+    return mid if len(got) == 1 else f"{mid} ({secs(min(got))}{DASH}{secs(max(got))})"
+
+
+def upload_rows(runs: list[UploadRun]) -> list[str]:
+    lines = [
+        "| server | direction | runs | files | on the server | up to date | settled "
+        "| requests (median a run) | engine CPU | load |",
+        "|---|---|--:|--:|--:|--:|--:|---|--:|---|",
+    ]
+    for server in UPLOAD_SERVERS:
+        for direction in ("upload", "both"):
+            group = [r for r in runs if r.server == server and r.direction == direction]
+            if not group:
+                continue
+            ok = [r for r in group if not r.error]
+            bad = len(group) - len(ok)
+            methods = sorted({m for r in group for m in r.requests})
+            what = ", ".join(
+                f"{statistics.median(r.requests.get(m, 0) for r in group):g} {m}" for m in methods
+            )
+            looks = statistics.median(r.looks for r in group)
+            if direction == "both":
+                what += f" ({looks:g} looks)"
+            loads = [float(x.split()[0]) for r in group for x in (r.load_start, r.load_end)]
+            lines.append(
+                f"| {server} | `{direction}` | {len(group)}{f' ({bad} failed)' if bad else ''} "
+                f"| {group[0].files:,} | {span([r.on_server for r in group])} "
+                f"| {span([r.up_to_date for r in group])} "
+                f"| {span([r.settled for r in group]) if direction == 'both' else '—'} "
+                f"| {what} | {span([r.cpu for r in group])} "
+                f"| {min(loads):.1f}{DASH}{max(loads):.1f} |"
+            )
+    return lines
+
+
+def upload_notes(runs: list[UploadRun]) -> list[str]:
+    notes = []
+    for server in UPLOAD_SERVERS:
+        up = [r for r in runs if r.server == server and r.direction == "upload"]
+        both = [r for r in runs if r.server == server and r.direction == "both"]
+        if not up or not both:
+            continue
+        parts = []
+        for name, get in (
+            ("up to date", lambda r: r.up_to_date),
+            ("engine CPU", lambda r: r.cpu),
+            ("requests", lambda r: float(sum(r.requests.values()))),
+        ):
+            a, b = med([get(r) for r in up]), med([get(r) for r in both])
+            if a and b is not None:
+                parts.append(f"{name} {b / a:.2f}{TIMES}")
+        gets = [r.requests.get("GET", 0) for r in both]
+        late = [
+            r.settle_look - r.last_due
+            for r in both
+            if r.settle_look is not None and r.last_due is not None
+        ]
+        note = f"{server}: both/upload (medians): {', '.join(parts)}; GETs per two-way run: {gets}"
+        if late:
+            note += (
+                f"; the settling look began {', '.join(secs(x) for x in late)} after the last "
+                f"upload was due to settle (random phases {', '.join(secs(r.phase) for r in both)})"
+            )
+        notes.append(note)
+    for r in runs:
+        if r.error:
+            notes.append(f"{r.server} {r.direction}: failed: {r.error}")
+    return notes
+
+
 def render(raw: list[dict[str, Any]]) -> str:
     first = raw[0]
     machine: dict[str, str] = first["machine"]
@@ -723,6 +1037,7 @@ def render(raw: list[dict[str, Any]]) -> str:
         for s in r["series"]
     ]
     polls = [PollResult(**p) for r in raw for p in r["polls"]]
+    uploads = [UploadRun(**u) for r in raw for u in r.get("uploads", [])]
     dates = sorted({r["date"] for r in raw})
     out = [
         f"# Two-way benchmarks ({len(raw)} run{'s' if len(raw) > 1 else ''}: {', '.join(dates)})",
@@ -755,6 +1070,17 @@ def render(raw: list[dict[str, Any]]) -> str:
             "",
             *(f"- {n}" for n in poll_notes(polls)),
         ]
+    if uploads:
+        u = uploads[0]
+        out += [
+            "",
+            f"## {u.files:,} new local files → the server, upload-only vs two-way "
+            f"(`remote_poll = {u.remote_poll:g}`)",
+            "",
+            *upload_rows(uploads),
+            "",
+            *(f"- {n}" for n in upload_notes(uploads)),
+        ]
     return "\n".join(out)
 
 
@@ -785,6 +1111,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--files", type=int, default=10_000, help="files for the poll case (10000)")
     p.add_argument("--folders", type=int, default=100, help="folders they are in (100)")
     p.add_argument("--polls", type=int, default=5, help="timed no-change polls per backend (5)")
+    p.add_argument("--upload-files", type=int, default=1000, help="upload case: files (1000)")
+    p.add_argument("--upload-folders", type=int, default=10, help="… in folders (10)")
+    p.add_argument("--upload-size", type=int, default=4096, help="… of bytes each (4096)")
+    p.add_argument("--upload-runs", type=int, default=3, help="rounds per server (3)")
+    p.add_argument("--upload-poll", type=float, default=30.0, help="remote_poll (the default: 30)")
+    p.add_argument(
+        "--upload-servers",
+        default=",".join(UPLOAD_SERVERS),
+        help=f"for the upload case: {', '.join(UPLOAD_SERVERS)} (default: both)",
+    )
     p.add_argument("--seed", type=int, default=15, help="for phases, kinds and contents")
     p.add_argument("--json-out", type=Path, default=None, help="also write every sample here")
     p.add_argument(
@@ -825,6 +1161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "folders": args.folders,
         "series": [],
         "polls": [],
+        "uploads": [],
     }
 
     def save() -> None:
@@ -834,6 +1171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="twoway-", dir=args.workdir))
     series: list[Series] = []
     polls: list[PollResult] = []
+    uploads: list[UploadRun] = []
     try:
         for mode in ("latency", "rescan"):
             if mode in cases:
@@ -856,6 +1194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     save()
             finally:
                 ctx.close()
+        if "upload" in cases:
+            uploads = upload_series(work / "upload", args, rng)
+            raw["uploads"] = [dataclasses.asdict(u) for u in uploads]
+            save()
     finally:
         kill_all()
         if args.keep:
@@ -866,7 +1208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     save()
     print(render([raw]), flush=True)
     bad = any(s.error or any(x.latency is None for x in s.samples) for s in series)
-    bad = bad or any(p.error for p in polls)
+    bad = bad or any(p.error for p in polls) or any(u.error for u in uploads)
     return 1 if bad else 0
 
 
