@@ -438,9 +438,15 @@ def cpu_of(pid: int) -> float:
 
 
 def server_holds(root: Path, local: Path) -> bool:
-    """Every file under ``local`` is at ``root``, with the same bytes, and nothing else."""
+    """Every file under ``local`` is at ``root``, with the same bytes, and nothing else but
+    syncapp's own (``.syncapp-versions/``: a file caught half-written is uploaded again, and
+    what that replaced is kept)."""
     mine = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
-    theirs = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    theirs = {
+        r
+        for p in root.rglob("*")
+        if p.is_file() and not (r := p.relative_to(root).as_posix()).startswith(".syncapp-")
+    }
     if mine != theirs:
         return False
     return all((root / r).read_bytes() == (local / r).read_bytes() for r in mine)
