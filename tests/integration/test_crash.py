@@ -205,12 +205,19 @@ def test_kill_after_files_confirmed_with_records_uncommitted(
     run = Run(cfg, site.env)
     lost: set[str] = set()
     try:
-        # After 40 confirmed uploads, stop the child until the remote holds files whose record
-        # is not committed yet (the state commits every 0.1 s).
+        # After 40 confirmed uploads, stop the child until the remote holds files it confirmed
+        # whose record is not committed yet (the state commits every 0.1 s).
         for n in range(40, 300, 7):
             run.wait(lambda ev, n=n: len(finished(ev, "upload")) >= n)
             run.stop()
-            lost = remote_files(site.storage) - committed()
+            # Only uploads the server confirmed (JobFinished), not every file on its disk: rclone
+            # serve s3 (v1.75) can answer 500 to a PUT whose file it did move into place, when
+            # two PUTs create the same new folder at once (its VFS then holds two nodes for the
+            # folder), and hides that file from its own listing and HEAD until its directory
+            # cache expires. No client can see or delete such a file, and it was never
+            # confirmed: it is not what the extras rule is about. (An event still in the pipe
+            # only leaves a confirmed file out of ``lost``.)
+            lost = (remote_files(site.storage) & set(finished(run.events, "upload"))) - committed()
             if lost:
                 break
             run.cont()
