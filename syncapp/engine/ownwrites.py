@@ -162,6 +162,10 @@ class OwnWrites:
         last = max(s for s in later if s <= first + SETTLE_SECONDS)
         return max(0.0, last - now + 0.05)
 
+    def judged(self, now: float) -> None:
+        """A look at ``now`` judges every upload due by then (``next_settle`` leaves them)."""
+        self._checked = max(self._checked, now)
+
     def doubt(self, path: str, *, last: bool = False) -> bool:
         """A look found our unsettled upload of ``path`` written over: False the first time
         (the writer's conflict copy of ours may be on its way), True the next (decide now),
@@ -187,7 +191,7 @@ class OwnWrites:
         seen, due = confirm_own_writes(
             self.unconfirmed, self.moved, known, listed, server_mtime=server_mtime, now=now
         )
-        self._checked = max(self._checked, now)
+        self.judged(now)
         checks: dict[str, tuple[Upload, bytes]] = {}
         for p in due:
             up = self.unconfirmed[p]

@@ -96,6 +96,9 @@ from syncapp.remotes.base import Remote, join
 
 log = logging.getLogger(__name__)
 
+#: The shortest wait between two looks (a settling look included).
+MIN_GAP = 0.05
+
 
 class Folder(Protocol):
     """What the remote side needs from its folder."""
@@ -228,6 +231,9 @@ class RemoteSide:
         while True:
             await self._wait_for_idle()
             if not self._stopped():
+                # Uploads due by now are judged by this look, whatever becomes of it (a
+                # failed poll is not retried at once for them: the poll's pace).
+                self.own.judged(time.monotonic())
                 try:
                     await self.look()
                 except RemoteError as e:
@@ -265,8 +271,10 @@ class RemoteSide:
         deadline = time.monotonic() + self.cfg.remote_poll
         while not self._requested:  # (asked during the look: look again at once)
             now = time.monotonic()
-            wait = min(deadline - now, self.own.next_settle(now))
-            if wait <= 0:
+            # (Paused or stopped, no look settles anything: the poll's own pace.)
+            settle = float("inf") if self._stopped() else self.own.next_settle(now)
+            wait = max(MIN_GAP, min(deadline - now, settle))
+            if deadline - now <= 0:
                 return
             self._wake.clear()
             try:

@@ -178,3 +178,22 @@ async def test_uploads_settle_soon_after_they_end_not_at_the_next_regular_look(
         looks = side.looks
         await until(lambda: not side.unconfirmed, timeout=60)
         assert side.looks - looks <= 2  # one look for the burst (two if it straddled one)
+
+
+async def test_a_paused_folder_with_uploads_due_to_settle_waits_at_the_polls_pace(
+    tmp_path: Path, shared: Shared
+) -> None:
+    """Paused, no look settles anything: the loop must not spin on uploads that are due (it
+    once did, starving the event loop and the UI)."""
+    async with machines(tmp_path, shared, "a") as (a,):
+        side = a.engine.folder("docs").remote_side
+        assert side is not None
+        write_tree(a.folder, {"a.txt": "a\n", "b.txt": "b\n"})
+        await until(lambda: a.uploads() == 2 and not a.engine.status()["docs"].in_flight)
+        a.engine.pause("docs")
+        assert side.unconfirmed  # due in two seconds, and paused before that
+        rounds = side.looks
+        await asyncio.sleep(3.0)
+        assert side.looks - rounds <= 3.0 / 0.5 + 2, side.looks - rounds
+        a.engine.resume("docs")
+        await until(lambda: not side.unconfirmed)

@@ -202,13 +202,15 @@ async def test_folder_form_saves_through_the_engine(engine_setup: tuple[Path, Pa
         form.query_one("#path", Input).value = str(photos)
         await pilot.pause()
         form.query_one("#remote_path", Input).value = "pics"
-        # A name only the engine knows is taken: its refusal is shown in the form, keyed.
+        # A name only the engine knows is taken: its refusal is shown under the name field.
         form.query_one("#name", Input).value = "notes"
         await pilot.pause()
         await pilot.press("ctrl+s")
-        said = form.query_one("#form-error", Label)
+        said = form.query_one("#name-error", Label)
         await ui_wait(pilot, lambda: "exists already" in str(said.content), "the refusal")
-        assert str(said.content) == "name: a folder named 'notes' exists already"
+        assert str(said.content) == "a folder named 'notes' exists already"
+        general = str(form.query_one("#form-error", Label).content)
+        assert general == "Not saved: see the field marked above."
         assert "[folders.photos]" not in cfg.read_text()
         form.query_one("#name", Input).value = "photos"
         await pilot.pause()
