@@ -453,6 +453,14 @@ class RemoteSide:
             if not self.own.doubt(a.path, last=self._settle_all):
                 return
             known = self.folder.entries.get(a.path)
+            assert a.remote is not None
+            if a.remote.size == a.local.size and await remote_same_content(
+                self.remote, self._rpath(a.path), self._full(a.path), a.remote.etag
+            ):
+                # Only its stamp moved (a server may answer a PUT with another ETag than it
+                # lists later): ours, as the server shows it now.
+                self.folder._put_entry(record_entry(a, self.clock()))
+                return
             if known is None or not await self._kept_as_conflict(a.path, snap):
                 why = "overwritten on the remote before this machine saw its own upload there"
                 a = replace(a, op=Op.CONFLICT, reason=why)
