@@ -5,7 +5,8 @@ answers no ETag (rclone serve webdav, nginx), or one computed before the server 
 X-OC-Mtime (rclone, WsgiDAV), or the upload went to a staging name and was moved into place,
 a poll that compared the listing with a guess would download (or compare) every file just
 uploaded. Counted by the fault proxy in front of each server: after uploads, edits (one of
-the same size, in the same second) and a rename, and the looks that follow, not one GET.
+the same size, in the same second) and a rename, and the looks that follow, not one download
+(where stamps cannot tell two writes apart, one read-back GET an upload, nothing written here).
 """
 
 from __future__ import annotations
@@ -100,14 +101,24 @@ async def test_own_uploads_are_never_downloaded(
         await until(lambda: "moved/f3.txt" in folder.entries and "d2/f3.txt" not in folder.entries)
         await until(lambda: folder.status().state.value == "up to date")
         await looked(a, 2)
+        side = folder.remote_side
+        assert side is not None
+        await until(lambda: not side.unconfirmed)  # settled
         # (On S3 a listing is a GET of the bucket: only GETs of objects are downloads.)
-        downloads = [r.path for r in proxy.records("GET") if "/Docs/" in r.path]
-        assert downloads == [], (shared.name, downloads, dict(proxy.counts()))
+        gets = [r.path for r in proxy.records("GET") if "/Docs/" in r.path]
+        if folder.remote.capabilities.distinct_stamps:
+            assert gets == [], (shared.name, gets, dict(proxy.counts()))
+        else:
+            # Where stamps cannot tell two writes apart, each upload is read back once when
+            # it settles (engine/ownwrites.py): a GET a file we uploaded, at most one an upload.
+            uploads = [r.path for r in proxy.records("PUT")] + [
+                r.destination for r in proxy.records("MOVE") if r.destination
+            ]
+            assert all(gets.count(p) <= uploads.count(p) for p in gets), (shared.name, gets)
         print(f"\n{shared.name}: {dict(proxy.counts())}")
         assert a.count(FileDownloaded) == 0 and a.count(ConflictKept) == 0
         # What the state holds for each upload is what the server lists.
-        side = folder.remote_side
-        assert side is not None and side.poller.last is not None
+        assert side.poller.last is not None
         listed = side.poller.last.entries
         recorded = {
             p: (e.etag, e.remote_mtime_ns) for p, e in folder.entries.items() if not e.is_dir
