@@ -11,6 +11,8 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from syncapp.engine import JobFinished, Op, SyncEngine
 from syncapp.engine.restamp import looks_unchanged, next_mtime_ns, wait_for_server_clock
 from syncapp.remotes.base import PutResult, RemoteEntry
@@ -126,6 +128,7 @@ async def test_an_overwrite_stamped_like_our_upload_keeps_both_contents(
         assert contents == {b"A version\n", b"B version\n"}, names
 
 
+@pytest.mark.parametrize("shared", ["local", "rclone", "nginx"], indirect=True)
 async def test_run_once_settles_its_uploads_before_it_ends(tmp_path: Path, shared: Shared) -> None:
     """A one-shot run remembers nothing for the next: its last look settles every upload (read
     back where the stamps cannot tell), so an unseen overwrite right after it is kept too."""
@@ -163,6 +166,7 @@ async def test_run_once_settles_its_uploads_before_it_ends(tmp_path: Path, share
     assert kept == ["A version\n", "B version\n"], kept
 
 
+@pytest.mark.parametrize("shared", ["rclone", "apache"], indirect=True)
 async def test_uploads_settle_soon_after_they_end_not_at_the_next_regular_look(
     tmp_path: Path, shared: Shared
 ) -> None:
@@ -180,6 +184,7 @@ async def test_uploads_settle_soon_after_they_end_not_at_the_next_regular_look(
         assert side.looks - looks <= 2  # one look for the burst (two if it straddled one)
 
 
+@pytest.mark.parametrize("shared", ["local"], indirect=True)
 async def test_a_paused_folder_with_uploads_due_to_settle_waits_at_the_polls_pace(
     tmp_path: Path, shared: Shared
 ) -> None:
