@@ -74,6 +74,7 @@ from syncapp.engine.ratelimit import RateLimit
 from syncapp.engine.reasons import Reasons
 from syncapp.engine.reconcile import Reconciler
 from syncapp.engine.remoteside import RemoteSide
+from syncapp.engine.restoreheld import restore_held
 from syncapp.engine.scanloop import ScanLoop, Steps
 from syncapp.engine.scanner import LocalEntry, ScanResult
 from syncapp.engine.state import Entry, Pending, StateDB
@@ -588,7 +589,7 @@ class FolderSync:
 
     async def restore_held(self) -> int:
         """Guard released by restoring: download the held deletes back into the folder."""
-        restored = await self.ops.restore(self.guard.held)
+        restored = await restore_held(self.ops, self.guard.held)
         if self.remote_side is not None:
             restored += len(self.remote_side.restore_held())  # they upload again
         self.deletes.restored()

@@ -11,10 +11,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from syncapp.engine.conflictname import conflict_name, machine_tag
-from syncapp.engine.download import LocalChanged
 from syncapp.engine.events import ConflictKept
 from syncapp.engine.remotepoll import Snapshot
-from syncapp.engine.scanner import entry_from_stat, parents
+from syncapp.engine.scanner import parents
 from syncapp.engine.state import Entry, Pending, PendingStatus
 from syncapp.engine.twoway import Action, Op
 from syncapp.errors import RemoteNotFound
@@ -46,15 +45,8 @@ async def replace_local(side: RemoteSide, a: Action) -> None:
 async def _move_aside(side: RemoteSide, a: Action, is_dir: bool, there: str) -> None:
     """``mirror_deletes = false``: nothing here is removed for a remote change, so ours moves
     aside under a conflict name (and then uploads like anything new) instead of to the trash."""
-    lo = a.local
+    side._still_as_seen(a, is_dir)
     full = side._full(a.path)
-    if lo is not None and not is_dir:
-        try:
-            now = entry_from_stat(a.path, os.lstat(full))
-        except FileNotFoundError:
-            now = None
-        if now is None or (now.size, now.mtime_ns) != (lo.size, lo.mtime_ns):
-            raise LocalChanged(a.path)  # edited meanwhile: the next look sees both changed
     dst = conflict_name(a.path, side.clock(), machine_tag(side.state.path))
     os.rename(full, side._full(dst))
     side.folder._forget(a.path, is_dir)

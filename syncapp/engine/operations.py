@@ -16,13 +16,13 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
 import aiofiles
 
 from syncapp.config import FolderConfig
-from syncapp.engine.adopt import remote_changed, same_mtime
+from syncapp.engine.adopt import remote_changed
 from syncapp.engine.conflictname import conflict_name, machine_tag
 from syncapp.engine.entries import EntryMap
 from syncapp.engine.events import (
@@ -497,9 +497,6 @@ class Operations:
             await self.versions.keep(f, by_move=True)
         return False
 
-    def _rel(self, remote_path: str) -> str:
-        return remote_path[len(self.remote_root) + 1 :] if self.remote_root else remote_path
-
     async def _move_by_copy(self, src: str, dst: str, is_dir: bool) -> None:
         """A rename on a store without one (S3): server-side copies, then the source goes.
 
@@ -568,50 +565,6 @@ class Operations:
             await self.folder._resync(dst)
         elif known is None or (le.size, le.mtime_ns) != (known.size, known.mtime_ns):
             self.folder._enqueue(Job(JobKind.SYNC, dst))
-
-    async def restore(self, held: Mapping[str, bool]) -> int:
-        """Download held deletes (path → is_dir) back into the folder; how many files came."""
-        wanted: list[tuple[str, int, int | None]] = []  # (remote path, size, mtime_ns)
-        for path, is_dir in held.items():
-            if is_dir:
-                os.makedirs(os.path.join(self.root, path), exist_ok=True)
-                # Collect first: a listing must not hold a connection while files download.
-                listing = [e async for e in self.remote.list(self.rpath(path), recursive=True)]
-                listed: set[str] = set()
-                for e in listing:
-                    listed.add(self._rel(e.path))
-                    if e.is_dir:
-                        os.makedirs(os.path.join(self.root, self._rel(e.path)), exist_ok=True)
-                    elif not self.rules.ignored(self._rel(e.path)):
-                        wanted.append((e.path, e.size, e.mtime_ns))
-                # What we synced there but the listing left out (nginx's dav-ext hides names
-                # starting with a dot) is asked for by name: a restore must bring back all.
-                for rel in self.entries.below(path):
-                    if rel not in listed and not self.entries[rel].is_dir:
-                        found = await self.remote.stat(self.rpath(rel))
-                        if found is not None and not found.is_dir:
-                            wanted.append((found.path, found.size, found.mtime_ns))
-            else:
-                found = await self.remote.stat(self.rpath(path))
-                if found is not None and not found.is_dir:
-                    wanted.append((found.path, found.size, found.mtime_ns))
-        for rpath, size, mtime_ns in wanted:
-            rel = self._rel(rpath)
-            known = self.entries.get(rel)
-            if (
-                known is not None
-                and not known.is_dir
-                and known.size == size
-                and same_mtime(
-                    known.mtime_ns, mtime_ns, server_mtime=self.remote.capabilities.server_mtime
-                )
-            ):
-                # The copy we synced: its exact local mtime comes back (servers keep whole
-                # seconds at best), so the restored file matches the state and is not re-sent.
-                mtime_ns = known.mtime_ns
-            await self.versions.download(rpath, os.path.join(self.root, rel), mtime_ns=mtime_ns)
-        return len(wanted)
-
 
 class _Requeue(Exception):
     """The job's path changed under it: run it again after a short delay."""

@@ -35,15 +35,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Protocol
 
 from syncapp.config import FolderConfig
-from syncapp.engine import kindside
-from syncapp.engine.conflictname import conflict_name, machine_tag
+from syncapp.engine import conflictside, kindside
 from syncapp.engine.download import (
     DownloadSkipped,
     LocalChanged,
@@ -54,7 +52,6 @@ from syncapp.engine.download import (
 from syncapp.engine.download import same_content as remote_same_content
 from syncapp.engine.entries import EntryMap
 from syncapp.engine.events import (
-    ConflictKept,
     Event,
     EventBus,
     FileDownloaded,
@@ -447,24 +444,10 @@ class RemoteSide:
             a = resolve_compare(a, same, self.clock())
             op = a.op
         if op is Op.DOWNLOAD and a.local is not None and a.path in self.unconfirmed:
-            # Our upload was overwritten before it settled. The writer kept it as a conflict
-            # copy (its upload saw ours): download. Else keep ours as a conflict. The writer's
-            # copy may still be on its way: decided at the next look.
-            if not self.own.doubt(a.path, last=self._settle_all):
+            decided = await conflictside.overwritten_upload(self, a, snap)
+            if decided is None:
                 return
-            known = self.folder.entries.get(a.path)
-            assert a.remote is not None
-            if a.remote.size == a.local.size and await remote_same_content(
-                self.remote, self._rpath(a.path), self._full(a.path), a.remote.etag
-            ):
-                # Only its stamp moved (a server may answer a PUT with another ETag than it
-                # lists later): ours, as the server shows it now.
-                self.folder._put_entry(record_entry(a, self.clock()))
-                return
-            if known is None or not await self._kept_as_conflict(a.path, snap):
-                why = "overwritten on the remote before this machine saw its own upload there"
-                a = replace(a, op=Op.CONFLICT, reason=why)
-                op = a.op
+            a, op = decided, decided.op
         if op is Op.DOWNLOAD:
             await self._download(a)
         elif op is Op.MKDIR_LOCAL:
@@ -480,7 +463,7 @@ class RemoteSide:
         elif op is Op.CONFLICT and a.local is not None and a.local.is_dir != a.is_dir:
             await kindside.keep_both(self, a, snap)
         elif op is Op.CONFLICT:
-            await self._conflict(a)
+            await conflictside.keep_conflict(self, a)
         elif op is Op.RECORD:
             self.folder._put_entry(record_entry(a, self.clock()))
         elif op is Op.FORGET:
@@ -591,59 +574,23 @@ class RemoteSide:
         self._note(a.dst, f"renamed on the remote from {a.path}", "renamed")
         self.bus.publish(RenamedLocally(self.name, a.path, a.dst))
 
-    async def _trash(self, a: Action, why: str = "deleted on the remote") -> None:
+    def _still_as_seen(self, a: Action, is_dir: bool) -> None:
+        """``LocalChanged`` when the local file is not what the look saw (edited or gone
+        meanwhile: the next look sees it, and an edit uploads instead)."""
         le = a.local
-        if le is not None and not a.is_dir:
-            try:
-                now = entry_from_stat(a.path, os.lstat(self._full(a.path)))
-            except FileNotFoundError:
-                now = None
-            if now is None or (now.size, now.mtime_ns) != (le.size, le.mtime_ns):
-                raise LocalChanged(a.path)  # edited meanwhile: it uploads instead
+        if le is None or is_dir:
+            return
+        try:
+            now = entry_from_stat(a.path, os.lstat(self._full(a.path)))
+        except FileNotFoundError:
+            now = None
+        if now is None or (now.size, now.mtime_ns) != (le.size, le.mtime_ns):
+            raise LocalChanged(a.path)
+
+    async def _trash(self, a: Action, why: str = "deleted on the remote") -> None:
+        self._still_as_seen(a, a.is_dir)
         done = await asyncio.to_thread(trash, self.root, a.path)
         self.folder._forget(a.path, a.is_dir)
         self.state.clear_pending(self.name, a.path)
         self._note(a.path, f"{why}; moved to the trash: {done.where}", "trashed")
         self.bus.publish(FileTrashed(self.name, a.path, done.where))
-
-    async def _kept_as_conflict(self, path: str, snap: Snapshot) -> bool:
-        """Whether the remote shows a conflict copy of ``path`` (``conflict_name``'s pattern)
-        holding our local content: another machine kept it beside its own. Compared by content,
-        not size: two edits of one size are common, and taking one for the other loses it."""
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(0))
-        head, _, tail = conflict_name(path, 0).partition(stamp)
-        pattern = re.compile(re.escape(head) + r"\d{8}-\d{6}(-[0-9a-f]{4})?" + re.escape(tail))
-        full = self._full(path)
-        try:
-            size = os.stat(full).st_size
-        except OSError:
-            return False
-        for p, e in snap.entries.items():
-            if e.is_dir or e.size != size or pattern.fullmatch(p) is None:
-                continue
-            if await remote_same_content(self.remote, self._rpath(p), full, e.etag):
-                return True
-        return False
-
-    async def _conflict(self, a: Action) -> None:
-        # Named here, with this machine's tag: another machine may keep the same conflict in
-        # the same second.
-        a = replace(a, dst=conflict_name(a.path, self.clock(), machine_tag(self.state.path)))
-        r, lo = a.remote, a.local
-        assert r is not None and a.dst is not None
-        # The remote content comes down beside the local file...
-        await self._download(a, dst=a.dst)
-        # ...and the local content keeps the name: it overwrites the remote copy, which is
-        # recorded as seen so the upload keeps no second conflict copy of it.
-        # (The remote's size, ETag and mtime as last synced; a local mtime no file has, so the
-        # local file counts as changed.)
-        ino = lo.ino if lo is not None else 0
-        self.folder._put_entry(
-            Entry(a.path, False, r.size, -1, ino, r.etag, self.clock(), r.mtime_ns)
-        )
-        self.folder._enqueue(Job(JobKind.SYNC, a.path))
-        self.folder._enqueue(Job(JobKind.SYNC, a.dst))
-        self._note(a.path, f"in conflict: the remote copy was kept as {a.dst}", "conflicts", a.dst)
-        self._note(a.dst, f"the remote copy of {a.path}, kept in a conflict")
-        log.warning("%s: %s changed on both sides; the remote copy is %s", self.name, a.path, a.dst)
-        self.bus.publish(ConflictKept(self.name, a.path, a.dst))
